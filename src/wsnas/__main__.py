@@ -1,0 +1,5 @@
+import sys
+
+from wsnas.cli import main
+
+sys.exit(main())

@@ -1,0 +1,62 @@
+"""The ``wsnas`` command.
+
+Each sub-command lives in ``wsnas.commands.<name>`` and exposes two functions:
+``add_arguments(parser)`` to declare its options and ``run(args) -> int`` to execute.
+User errors (:class:`wsnas.errors.WsnasError`) are printed as one line without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from wsnas import __version__
+from wsnas.errors import WsnasError
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "groundtruth": ("wsnas.commands.groundtruth", "train architectures from scratch and store their accuracy"),
+    "metrics": ("wsnas.commands.metrics", "ranking metrics of predictions against a ground truth"),
+    "store": ("wsnas.commands.store", "inspect and export the results store"),
+    "spaces": ("wsnas.commands.spaces", "list search spaces, parse and index architectures"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wsnas",
+        description="Weight-sharing neural architecture search, measured against ground truth.",
+    )
+    parser.add_argument("--version", action="version", version=f"wsnas {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=(module.__doc__ or help_text).strip(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except WsnasError as exc:
+        print(f"wsnas {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"wsnas {args.command}: interrupted; finished results are kept, rerun to continue",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
