@@ -1,0 +1,29 @@
+"""Supernets: networks whose choice points can run one option, a weighted sum, or a mask."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from wsnas.supernet.choice import ChoiceBlock, Spec
+
+
+def child_state_dict(supernet: nn.Module, child: nn.Module) -> dict:
+    """The supernet's weights for ``child``: every entry of the child's state dict, by key.
+
+    Works because a standalone network names its modules exactly as the supernet does and
+    holds only the picked candidates (see :class:`ChoiceBlock`).
+    """
+    shared = supernet.state_dict()
+    missing = [k for k in child.state_dict() if k not in shared]
+    if missing:
+        raise KeyError(f"supernet lacks {len(missing)} child weights, e.g. {missing[:3]}")
+    return {k: shared[k].clone() for k in child.state_dict()}
+
+
+def load_child_from_supernet(supernet: nn.Module, child: nn.Module) -> nn.Module:
+    """Copy the shared weights of ``child``'s path into ``child`` (in place) and return it."""
+    child.load_state_dict(child_state_dict(supernet, child))
+    return child
+
+
+__all__ = ["ChoiceBlock", "Spec", "child_state_dict", "load_child_from_supernet"]

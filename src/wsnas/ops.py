@@ -1,0 +1,159 @@
+"""Primitive operations shared by all spaces (the DARTS family of ops).
+
+Every op maps ``C_in`` channels to ``C_out`` channels with a given stride. Batch norm is
+configurable per space: ``affine`` (learnable scale/shift) and ``momentum`` (PyTorch
+convention: the weight of the new batch in the running average) and ``track_running_stats``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from wsnas.errors import WsnasError
+
+
+@dataclass(frozen=True)
+class BNConfig:
+    """Batch-norm settings used by every op of a network."""
+
+    affine: bool = False
+    momentum: float = 0.1
+    track_running_stats: bool = True
+
+    def make(self, channels: int, affine: bool | None = None) -> nn.BatchNorm2d:
+        return nn.BatchNorm2d(
+            channels,
+            affine=self.affine if affine is None else affine,
+            momentum=self.momentum,
+            track_running_stats=self.track_running_stats,
+        )
+
+
+class ReLUConvBN(nn.Module):
+    """ReLU, convolution (no bias), batch norm."""
+
+    def __init__(self, c_in, c_out, kernel, stride, padding, bn: BNConfig, dilation=1):
+        super().__init__()
+        self.op = nn.Sequential(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_out, kernel, stride, padding, dilation=dilation, bias=False),
+            bn.make(c_out),
+        )
+
+    def forward(self, x):
+        return self.op(x)
+
+
+class DilConv(nn.Module):
+    """ReLU, depthwise (dilated) convolution, pointwise convolution, batch norm."""
+
+    def __init__(self, c_in, c_out, kernel, stride, padding, dilation, bn: BNConfig):
+        super().__init__()
+        self.op = nn.Sequential(
+            nn.ReLU(inplace=False),
+            nn.Conv2d(c_in, c_in, kernel, stride, padding, dilation=dilation, groups=c_in, bias=False),
+            nn.Conv2d(c_in, c_out, 1, bias=False),
+            bn.make(c_out),
+        )
+
+    def forward(self, x):
+        return self.op(x)
+
+
+class SepConv(nn.Module):
+    """Two stacked depthwise-separable convolutions (the DARTS ``sep_conv``)."""
+
+    def __init__(self, c_in, c_out, kernel, stride, padding, bn: BNConfig):
+        super().__init__()
+        self.op = nn.Sequential(
+            DilConv(c_in, c_in, kernel, stride, padding, 1, bn),
+            DilConv(c_in, c_out, kernel, 1, padding, 1, bn),
+        )
+
+    def forward(self, x):
+        return self.op(x)
+
+
+class Identity(nn.Module):
+    def forward(self, x):
+        return x
+
+
+class Zero(nn.Module):
+    """The ``none`` op: zeros with the output shape."""
+
+    def __init__(self, c_in, c_out, stride):
+        super().__init__()
+        self.c_out, self.stride = c_out, stride
+        self.same = c_in == c_out
+
+    def forward(self, x):
+        if self.stride != 1:
+            x = x[:, :, :: self.stride, :: self.stride]
+        if self.same:
+            return x.mul(0.0)
+        shape = list(x.shape)
+        shape[1] = self.c_out
+        return x.new_zeros(shape)
+
+
+class FactorizedReduce(nn.Module):
+    """Halve the resolution with two offset stride-2 1x1 convolutions, concatenated."""
+
+    def __init__(self, c_in, c_out, bn: BNConfig):
+        super().__init__()
+        if c_out % 2:
+            raise ValueError(f"FactorizedReduce needs an even c_out, got {c_out}")
+        self.relu = nn.ReLU(inplace=False)
+        self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, padding=0, bias=False)
+        self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, padding=0, bias=False)
+        self.bn = bn.make(c_out)
+
+    def forward(self, x):
+        x = self.relu(x)
+        out = torch.cat([self.conv_1(x), self.conv_2(x[:, :, 1:, 1:])], dim=1)
+        return self.bn(out)
+
+
+class PoolBN(nn.Module):
+    """A 3x3 pooling followed by batch norm (how DARTS-style supernets use pooling)."""
+
+    def __init__(self, kind: str, c, stride, bn: BNConfig):
+        super().__init__()
+        if kind == "max":
+            self.pool = nn.MaxPool2d(3, stride=stride, padding=1)
+        else:
+            self.pool = nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
+        self.bn = bn.make(c)
+
+    def forward(self, x):
+        return self.bn(self.pool(x))
+
+
+OpFactory = Callable[[int, int, BNConfig], nn.Module]
+
+# name -> factory(C, stride, bn) for ops that keep the channel count (DARTS-family cells)
+DARTS_OPS: dict[str, OpFactory] = {
+    "none": lambda c, s, bn: Zero(c, c, s),
+    "max_pool_3x3": lambda c, s, bn: PoolBN("max", c, s, bn),
+    "avg_pool_3x3": lambda c, s, bn: PoolBN("avg", c, s, bn),
+    "skip_connect": lambda c, s, bn: Identity() if s == 1 else FactorizedReduce(c, c, bn),
+    "sep_conv_3x3": lambda c, s, bn: SepConv(c, c, 3, s, 1, bn),
+    "sep_conv_5x5": lambda c, s, bn: SepConv(c, c, 5, s, 2, bn),
+    "dil_conv_3x3": lambda c, s, bn: DilConv(c, c, 3, s, 2, 2, bn),
+    "dil_conv_5x5": lambda c, s, bn: DilConv(c, c, 5, s, 4, 2, bn),
+}
+
+
+def make_op(name: str, channels: int, stride: int, bn: BNConfig,
+            table: dict[str, OpFactory] = DARTS_OPS) -> nn.Module:
+    """Build the op ``name`` from ``table``; unknown names raise a WsnasError."""
+    try:
+        factory = table[name]
+    except KeyError:
+        raise WsnasError(f"unknown op {name!r}; accepted: {', '.join(table)}") from None
+    return factory(channels, stride, bn)

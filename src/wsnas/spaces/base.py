@@ -1,0 +1,189 @@
+"""The search-space API: named categorical choices, architectures, and their two names.
+
+A :class:`Space` is an ordered list of :class:`Choice` objects. An :class:`Arch` picks one
+option of every choice. Every architecture of a finite space has
+
+* a canonical string (``Space.format`` / ``Space.parse``), the name users and files use, and
+* an integer index in ``range(len(space))`` (``Space.index`` / ``Space.from_index``), a
+  bijection. The default order is mixed radix with the first choice most significant;
+  a space whose published benchmark uses another order overrides ``index``/``from_index``.
+
+A space knows only choices. It also builds networks (a standalone network for one
+architecture, a supernet for all of them), but never trains anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from wsnas.errors import WsnasError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from torch import nn
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One categorical decision: a name (e.g. an edge ``0->1``) and its options (op names)."""
+
+    name: str
+    options: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.options:
+            raise ValueError(f"choice {self.name!r} has no options")
+        if len(set(self.options)) != len(self.options):
+            raise ValueError(f"choice {self.name!r} has duplicate options {self.options}")
+
+    def option_index(self, option: str) -> int:
+        try:
+            return self.options.index(option)
+        except ValueError:
+            raise WsnasError(
+                f"unknown option {option!r} for {self.name}; accepted: {', '.join(self.options)}"
+            ) from None
+
+
+@dataclass(frozen=True)
+class Arch:
+    """One architecture: the option picked for every choice of a space, in choice order."""
+
+    space: str
+    ops: tuple[str, ...]
+
+    def __str__(self) -> str:  # the canonical string needs the space; this is for debugging
+        return f"{self.space}:{'/'.join(self.ops)}"
+
+
+class Space:
+    """A finite space of architectures made of independent categorical choices.
+
+    Subclasses set ``name`` and ``choices`` and implement :meth:`format`, :meth:`parse`,
+    :meth:`build_network` and :meth:`build_supernet`.
+    """
+
+    name: str = "space"
+    choices: tuple[Choice, ...] = ()
+
+    # ----------------------------------------------------------------- size and order
+    def __len__(self) -> int:
+        n = 1
+        for c in self.choices:
+            n *= len(c.options)
+        return n
+
+    @property
+    def size(self) -> int:
+        return len(self)
+
+    def option_indices(self, arch: Arch) -> tuple[int, ...]:
+        """The position of each picked option within its choice."""
+        self.validate(arch)
+        return tuple(c.options.index(o) for c, o in zip(self.choices, arch.ops))
+
+    def from_option_indices(self, idx: Sequence[int]) -> Arch:
+        if len(idx) != len(self.choices):
+            raise WsnasError(
+                f"{self.name} needs {len(self.choices)} option indices, got {len(idx)}"
+            )
+        ops = []
+        for c, i in zip(self.choices, idx):
+            if not 0 <= int(i) < len(c.options):
+                raise WsnasError(
+                    f"option index {i} out of range for {c.name}; accepted: 0..{len(c.options) - 1}"
+                )
+            ops.append(c.options[int(i)])
+        return Arch(self.name, tuple(ops))
+
+    def index(self, arch: Arch) -> int:
+        """Integer index of ``arch`` (mixed radix, first choice most significant)."""
+        i = 0
+        for c, k in zip(self.choices, self.option_indices(arch)):
+            i = i * len(c.options) + k
+        return i
+
+    def from_index(self, index: int) -> Arch:
+        """The architecture with integer index ``index``; inverse of :meth:`index`."""
+        n = len(self)
+        try:
+            index = int(index)
+        except (TypeError, ValueError):
+            raise WsnasError(f"architecture index {index!r} is not an integer") from None
+        if not 0 <= index < n:
+            raise WsnasError(f"architecture index {index} out of range for {self.name}; accepted: 0..{n - 1}")
+        digits = []
+        for c in reversed(self.choices):
+            index, k = divmod(index, len(c.options))
+            digits.append(k)
+        return self.from_option_indices(digits[::-1])
+
+    def enumerate(self) -> Iterator[Arch]:
+        """Every architecture, in index order."""
+        for i in range(len(self)):
+            yield self.from_index(i)
+
+    def sample(self, n: int, seed: int, *, replace: bool = False) -> list[Arch]:
+        """``n`` architectures drawn uniformly with a seeded generator (distinct unless ``replace``)."""
+        size = len(self)
+        if not replace and n > size:
+            raise WsnasError(f"cannot sample {n} distinct architectures from {self.name} ({size} in all)")
+        rng = np.random.default_rng(seed)
+        picks = rng.integers(0, size, n) if replace else rng.choice(size, n, replace=False)
+        return [self.from_index(int(i)) for i in picks]
+
+    # ----------------------------------------------------------------- names
+    def validate(self, arch: Arch) -> Arch:
+        """Raise a WsnasError unless ``arch`` belongs to this space."""
+        if not isinstance(arch, Arch):
+            raise WsnasError(f"expected an architecture of {self.name}, got {arch!r}")
+        if arch.space != self.name:
+            raise WsnasError(f"architecture of space {arch.space!r} given to space {self.name!r}")
+        if len(arch.ops) != len(self.choices):
+            raise WsnasError(
+                f"{self.name} architectures have {len(self.choices)} choices, got {len(arch.ops)}"
+            )
+        for c, o in zip(self.choices, arch.ops):
+            c.option_index(o)
+        return arch
+
+    def format(self, arch: Arch) -> str:
+        """The canonical string of ``arch``."""
+        raise NotImplementedError
+
+    def parse(self, text: str) -> Arch:
+        """Parse a canonical string; errors name the bad part and the accepted values."""
+        raise NotImplementedError
+
+    def resolve(self, key: str | int | Arch) -> Arch:
+        """An architecture from a canonical string, an integer index (int or digits) or an Arch."""
+        if isinstance(key, Arch):
+            return self.validate(key)
+        if isinstance(key, (int, np.integer)):
+            return self.from_index(int(key))
+        text = str(key).strip()
+        try:
+            return self.parse(text)
+        except WsnasError:
+            if text.isdigit():
+                return self.from_index(int(text))
+            raise
+
+    def arch_names(self) -> list[str]:
+        return [self.format(a) for a in self.enumerate()]
+
+    # ----------------------------------------------------------------- networks
+    def describe(self) -> dict:
+        """The space's settings, stored with every run so it can be rebuilt exactly."""
+        return {"space": self.name}
+
+    def build_network(self, arch: Arch, *, num_classes: int, in_channels: int = 3) -> nn.Module:
+        """The standalone network of one architecture."""
+        raise NotImplementedError
+
+    def build_supernet(self, *, num_classes: int, in_channels: int = 3) -> nn.Module:
+        """A supernet holding every candidate op of every choice."""
+        raise NotImplementedError
