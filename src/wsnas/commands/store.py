@@ -1,0 +1,101 @@
+"""Inspect and export the results store (an SQLite file: $WSNAS_STORE, else wsnas.db).
+
+The store holds every run, ground-truth training and prediction that wsnas produced. These
+commands only read it; they never create a store.
+
+actions:
+  info     the file, its schema version, each table with its row count, the ground-truth
+           sets (space, dataset, config hash, epochs) and the runs
+  export   write one table to a CSV file; --run keeps one run's rows; --wide writes a run's
+           predictions as a matrix (checkpoints x architecture indices), the format that
+           `wsnas metrics --pred` reads
+
+examples:
+  wsnas store info
+  wsnas store --store runs/study.db info
+  wsnas store export groundtruth --out groundtruth.csv
+  wsnas store export predictions --run uniform-s0 --out preds.csv
+  wsnas store export predictions --run uniform-s0 --wide --out matrix.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from wsnas.errors import WsnasError
+from wsnas.store import Store
+
+DEFAULT_STORE = "wsnas.db"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare ``--store`` and the ``info`` and ``export`` actions."""
+    parser.add_argument("--store", default=os.environ.get("WSNAS_STORE", DEFAULT_STORE),
+                        metavar="PATH", help="the results store (default: $WSNAS_STORE, else "
+                                             f"{DEFAULT_STORE} in this folder)")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    actions.add_parser("info", help="show the tables, ground-truth sets and runs",
+                       description="Show the store's file, schema version, tables with row "
+                                   "counts, ground-truth sets and runs.")
+    export = actions.add_parser(
+        "export", help="write a table to a CSV file",
+        description="Write one table of the store to a CSV file (a header line, then rows).")
+    export.add_argument("table", metavar="TABLE",
+                        help="the table to export: runs, groundtruth or predictions")
+    export.add_argument("--out", required=True, metavar="FILE.csv", help="the CSV file to write")
+    export.add_argument("--run", metavar="RUN_ID", help="only this run's rows")
+    export.add_argument("--wide", action="store_true",
+                        help="predictions only, with --run: one line per checkpoint, one column "
+                             "per architecture index")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute ``wsnas store``; returns the exit status."""
+    if args.action == "export" and args.wide and (args.table != "predictions" or not args.run):
+        raise WsnasError(f"--wide writes the prediction matrix of one run, so it needs the "
+                         f"predictions table and --run RUN_ID (got table {args.table!r}, run "
+                         f"{args.run!r})")
+    with Store(args.store, create=False) as store:
+        if args.action == "info":
+            _info(store)
+        elif args.wide:
+            n = store.export_prediction_matrix_csv(args.run, args.out)
+            print(f"wrote {n} checkpoint{'s' if n != 1 else ''} of run {args.run!r} to {args.out}")
+        else:
+            n = store.export_csv(args.table, args.out, run_id=args.run)
+            print(f"wrote {n} row{'s' if n != 1 else ''} of {args.table} to {args.out}")
+    return 0
+
+
+def _columns(rows: list[list[str]], indent: str = "  ") -> list[str]:
+    """Rows of cells as left-aligned columns."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return [indent + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+            for r in rows]
+
+
+def _info(store: Store) -> None:
+    meta = store.meta()
+    lines = [
+        f"store: {store.path.resolve()}",
+        f"schema version: {store.schema_version} (created by {meta.get('created_by', '?')} "
+        f"at {meta.get('created_at', '?')})",
+        "tables:",
+        *_columns([[name, str(count)] for name, count in store.tables().items()]),
+    ]
+    sets = store.groundtruth_summary()
+    if sets:
+        lines.append("ground truth:")
+        lines += _columns([["space", "dataset", "config_hash", "epochs", "archs", "seeds"]] + [
+            [s["space"], s["dataset"], s["config_hash"], str(s["epochs"]), str(s["archs"]),
+             str(s["seeds"])] for s in sets])
+    runs = store.list_runs()
+    if runs:
+        lines.append("runs:")
+        lines += _columns([["run_id", "kind", "status", "created"]] + [
+            [r["run_id"], r["kind"], r["status"], r["created_at"]] for r in runs])
+    else:
+        lines.append("runs: none")
+    print("\n".join(lines))
