@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "metrics": ("wsnas.commands.metrics", "ranking metrics of predictions against a ground truth"),
     "store": ("wsnas.commands.store", "inspect and export the results store"),
     "spaces": ("wsnas.commands.spaces", "list search spaces, parse and index architectures"),
+    "insights": ("wsnas.commands.insights", "the 64-child weight-sharing study, end to end, with its report"),
+    "report": ("wsnas.commands.report", "write the HTML/Markdown report of a study from its store"),
 }
 
 

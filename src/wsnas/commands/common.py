@@ -1,0 +1,94 @@
+"""Options shared by several commands: space, data, device, store."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import torch
+
+from wsnas.errors import WsnasError
+from wsnas.spaces import SPACES, Arch, Space, get_space
+
+DEFAULT_STORE = "wsnas.db"
+
+
+def add_space_options(p: argparse.ArgumentParser, default: str = "tiny64") -> None:
+    p.add_argument("--space", default=default, help=f"search space ({', '.join(SPACES)}; default {default})")
+    p.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="network option of the space, repeatable (tiny64: dil=5x5|3x3, "
+                        "combine=concat|sum, bn_momentum=0.4, channels=16, stem_channels=48, cells=4)")
+
+
+def add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="digits",
+                   help="dataset: digits (embedded, default) or cifar10 (needs --data-dir)")
+    p.add_argument("--data-dir", default=None, help="directory of a dataset in its official layout")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the train/valid/test split (default 0)")
+
+
+def add_runtime_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", default=os.environ.get("WSNAS_STORE", DEFAULT_STORE),
+                   help=f"results store, an SQLite file (default $WSNAS_STORE or {DEFAULT_STORE})")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda if available)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _coerce(value: str):
+    for cast in (int, float):
+        try:
+            return cast(value)
+        except ValueError:
+            pass
+    return value
+
+
+def space_from_args(args: argparse.Namespace) -> Space:
+    options = {}
+    for item in args.space_option:
+        if "=" not in item:
+            raise WsnasError(f"--space-option {item!r} must look like KEY=VALUE, e.g. dil=3x3")
+        key, value = item.split("=", 1)
+        options[key.strip()] = _coerce(value.strip())
+    return get_space(args.space, **options)
+
+
+def device_from_args(args: argparse.Namespace) -> torch.device:
+    if getattr(args, "threads", None):
+        if args.threads < 1:
+            raise WsnasError(f"--threads must be at least 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    name = args.device
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise WsnasError(f"unknown device {name!r}; accepted: cpu, cuda, cuda:N, auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise WsnasError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+    if device.type not in ("cpu", "cuda"):
+        raise WsnasError(f"unsupported device {name!r}; accepted: cpu, cuda, cuda:N, auto")
+    return device
+
+
+def data_from_args(args: argparse.Namespace, device: torch.device):
+    from wsnas.data import load_dataset
+
+    return load_dataset(args.data, data_dir=args.data_dir, device=device, split_seed=args.split_seed)
+
+
+def archs_from_args(space: Space, archs: str, sample: int | None, sample_seed: int) -> list[Arch]:
+    """``all``, a comma-separated list of canonical strings or indices, or a seeded sample."""
+    if sample is not None:
+        if sample < 1:
+            raise WsnasError(f"--sample must be at least 1, got {sample}")
+        return space.sample(sample, sample_seed)
+    if archs.strip() == "all":
+        return list(space.enumerate())
+    sep = ";" if ";" in archs else ("," if space.name == "tiny64" else ";")
+    picked = [space.resolve(a) for a in archs.split(sep) if a.strip()]
+    if not picked:
+        raise WsnasError(f"--archs {archs!r} names no architecture; give 'all' or a list")
+    return list(dict.fromkeys(picked))

@@ -1,0 +1,100 @@
+"""Train architectures from scratch and record their accuracy in the results store.
+
+Every (architecture, seed) pair is an independent training whose result is committed to the
+store as soon as it finishes; rerunning the same command skips finished jobs, so a run that
+was interrupted (Ctrl-C, a kill, a crash) continues where it stopped.
+
+Examples:
+  wsnas groundtruth --space tiny64 --data digits --seeds 2
+  wsnas groundtruth --data cifar10 --data-dir ~/data/cifar-10-batches-py --archs 434,111
+  wsnas groundtruth --epochs 5 --store quick.db
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from wsnas.commands.common import (
+    add_data_options,
+    add_runtime_options,
+    add_space_options,
+    archs_from_args,
+    data_from_args,
+    device_from_args,
+    space_from_args,
+)
+from wsnas.errors import WsnasError
+from wsnas.groundtruth.run import run_groundtruth
+from wsnas.groundtruth.train import default_config
+from wsnas.store import Store
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_space_options(p)
+    add_data_options(p)
+    p.add_argument("--seeds", type=int, default=1, help="number of independent trainings per architecture (default 1)")
+    p.add_argument("--first-seed", type=int, default=0, help="first seed; seeds are consecutive (default 0)")
+    p.add_argument("--archs", default="all",
+                   help="'all' (default) or a comma-separated list of architectures or indices")
+    p.add_argument("--sample", type=int, default=None, help="train a seeded uniform sample of N architectures")
+    p.add_argument("--sample-seed", type=int, default=0, help="seed of --sample (default 0)")
+    g = p.add_argument_group("training (defaults per dataset; see README)")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float)
+    g.add_argument("--lr-min", type=float)
+    g.add_argument("--momentum", type=float)
+    g.add_argument("--weight-decay", type=float)
+    g.add_argument("--grad-clip", type=float)
+    add_runtime_options(p)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.seeds < 1:
+        raise WsnasError(f"--seeds must be at least 1, got {args.seeds}")
+    space = space_from_args(args)
+    archs = archs_from_args(space, args.archs, args.sample, args.sample_seed)
+    cfg = default_config(args.data).with_overrides(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_min=args.lr_min,
+        momentum=args.momentum, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
+    )
+    device = device_from_args(args)
+    data = data_from_args(args, device)
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    start = time.perf_counter()
+    with Store(args.store) as store:
+        summary = run_groundtruth(space, data, cfg, seeds=seeds, archs=archs, store=store,
+                                  progress=not args.no_progress)
+        table = store.truth_table(space=space.name, dataset=data.name,
+                                  config_hash=summary.config_hash)
+    seconds = time.perf_counter() - start
+    names = {space.format(a) for a in archs}
+    order = sorted((i for i, a in enumerate(table.archs) if a in names),
+                   key=lambda i: -table.accuracy[i])
+    out = {
+        "store": str(args.store), "space": space.name, "dataset": data.name,
+        "config_hash": summary.config_hash, "jobs": summary.total, "trained": summary.trained,
+        "skipped": summary.skipped, "seconds": round(seconds, 1), "epochs": cfg.epochs,
+        "complete_seeds": summary.complete_seeds,
+        "seed_tau": {f"{a}-{b}": round(t, 4) for (a, b), t in summary.seed_taus.items()},
+        "mean_seed_tau": None if not summary.seed_taus else round(summary.mean_seed_tau, 4),
+        "top5": [(table.archs[i], round(float(table.accuracy[i]), 4)) for i in order[:5]],
+    }
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"ground truth of {space.name} on {data.name}: {summary.trained} trained, "
+          f"{summary.skipped} already in {args.store}, {seconds:.1f} s")
+    print(f"config {summary.config_hash}: {cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr}")
+    if summary.seed_taus:
+        for (a, b), t in summary.seed_taus.items():
+            print(f"Kendall tau between the rankings of seeds {a} and {b}: {t:.4f}")
+        print(f"mean seed-to-seed tau: {summary.mean_seed_tau:.4f} (the ceiling for any supernet ranking)")
+    else:
+        print("seed-to-seed tau: needs at least two complete seeds (use --seeds 2)")
+    print("best architectures (mean test accuracy over seeds): "
+          + ", ".join(f"{a} {acc:.4f}" for a, acc in out["top5"]))
+    return 0

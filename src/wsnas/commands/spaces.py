@@ -1,0 +1,42 @@
+"""List search spaces, and translate architectures between canonical strings and indices.
+
+Examples:
+  wsnas spaces                         # the spaces and their sizes
+  wsnas spaces --space tiny64 --list   # every architecture with its index
+  wsnas spaces --space tiny64 --arch 434 --arch 5
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from wsnas.commands.common import add_space_options, space_from_args
+from wsnas.spaces import SPACES, get_space
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_space_options(p, default=None)
+    p.add_argument("--arch", action="append", default=[],
+                   help="an architecture (canonical string or index) to show, repeatable")
+    p.add_argument("--list", action="store_true", help="list every architecture with its index")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.space is None:
+        for name in SPACES:
+            space = get_space(name)
+            print(f"{name}: {len(space)} architectures, {len(space.choices)} choices "
+                  f"({', '.join(space.choices[0].options)})")
+        return 0
+    space = space_from_args(args)
+    if args.list:
+        for i, arch in enumerate(space.enumerate()):
+            print(f"{i}\t{space.format(arch)}")
+    for key in args.arch:
+        arch = space.resolve(key)
+        print(f"{space.index(arch)}\t{space.format(arch)}\t"
+              + ", ".join(f"{c.name}={o}" for c, o in zip(space.choices, arch.ops)))
+    if not args.list and not args.arch:
+        print(f"{space.name}: {len(space)} architectures; choices: "
+              + "; ".join(f"{c.name} in {{{', '.join(c.options)}}}" for c in space.choices))
+    return 0

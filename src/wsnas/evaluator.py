@@ -1,0 +1,127 @@
+"""Score architectures with shared weights: the evaluator only ranks, it never trains.
+
+Batch norm decides much of what a child scores with shared weights, so the BN mode is explicit:
+
+* ``running`` — eval-mode BN with the supernet's running statistics (the 64-child paper);
+* ``batch`` — statistics of each evaluation batch (DARTS-PT, PA&DA); the supernet's running
+  statistics are left untouched;
+* ``recal`` — running statistics re-estimated for each child on ``recal_batches`` training
+  batches (the same batches for every child), then eval-mode BN; the supernet's own
+  statistics are restored afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wsnas.data import Split, iterate_batches
+from wsnas.errors import WsnasError
+from wsnas.spaces import Arch
+
+BN_MODES = ("running", "batch", "recal")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How children are scored with shared weights."""
+
+    bn_mode: str = "running"
+    recal_batches: int = 10
+    batch_size: int = 512
+    recal_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.bn_mode not in BN_MODES:
+            raise WsnasError(f"unknown BN mode {self.bn_mode!r}; accepted: {', '.join(BN_MODES)}")
+        for name in ("recal_batches", "batch_size", "recal_batch_size"):
+            if getattr(self, name) < 1:
+                raise WsnasError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _bn_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+@contextmanager
+def preserved_bn_state(model: nn.Module) -> Iterator[None]:
+    """Restore every BN layer's running statistics, momentum and mode on exit."""
+    layers = _bn_layers(model)
+    saved = [(m.momentum, m.training,
+              None if m.running_mean is None else m.running_mean.clone(),
+              None if m.running_var is None else m.running_var.clone(),
+              None if m.num_batches_tracked is None else m.num_batches_tracked.clone())
+             for m in layers]
+    was_training = model.training
+    try:
+        yield
+    finally:
+        for m, (momentum, training, mean, var, tracked) in zip(layers, saved):
+            m.momentum = momentum
+            m.train(training)
+            if mean is not None:
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(var)
+                m.num_batches_tracked.copy_(tracked)
+        model.train(was_training)
+
+
+@torch.no_grad()
+def _score(model: nn.Module, arch: Arch | None, split: Split, batch_size: int) -> tuple[float, float]:
+    correct = torch.zeros((), dtype=torch.long, device=split.y.device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=split.y.device)
+    for x, y in iterate_batches(split, batch_size, shuffle=False):
+        logits = model(x) if arch is None else model(x, arch)
+        loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
+        correct += (logits.argmax(1) == y).sum()
+    n = len(split)
+    return correct.item() / n, loss_sum.item() / n
+
+
+def recalibration_batches(train: Split, cfg: EvalConfig, seed: int = 0) -> list[torch.Tensor]:
+    """The fixed training batches (inputs only) every child's BN statistics are estimated on."""
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    out = []
+    for x, _ in iterate_batches(train, cfg.recal_batch_size, shuffle=True, generator=gen):
+        out.append(x)
+        if len(out) == cfg.recal_batches:
+            break
+    return out
+
+
+@torch.no_grad()
+def evaluate_archs(model: nn.Module, archs: Sequence[Arch | None], split: Split, cfg: EvalConfig,
+                   *, recal: Sequence[torch.Tensor] | None = None) -> list[tuple[float, float]]:
+    """(accuracy, loss) of each architecture on ``split`` with the weights ``model`` holds.
+
+    ``model`` is a supernet (give ``Arch`` objects) or a standalone network (give ``None``).
+    ``recal`` holds the recalibration batches for ``bn_mode="recal"``
+    (see :func:`recalibration_batches`).
+    """
+    if cfg.bn_mode == "recal" and not recal:
+        raise ValueError("bn_mode 'recal' needs recalibration batches")
+    results = []
+    with preserved_bn_state(model):
+        for arch in archs:
+            if cfg.bn_mode == "running":
+                model.eval()
+            elif cfg.bn_mode == "batch":
+                model.train()  # BN normalises with batch statistics; running stats restored
+            else:
+                model.train()
+                for m in _bn_layers(model):
+                    m.reset_running_stats()
+                    m.momentum = None  # cumulative average over the recalibration batches
+                for x in recal:
+                    model(x) if arch is None else model(x, arch)
+                model.eval()
+            results.append(_score(model, arch, split, cfg.batch_size))
+    return results

@@ -1,0 +1,99 @@
+"""Ground truth for many architectures: independent from-scratch trainings, stored one by one.
+
+Each (architecture, seed) pair is one job. A job's result is committed to the store the moment
+it finishes, keyed by its full identity (space, architecture, dataset, seed, epochs, config
+hash), so an interrupted run loses at most the job in flight and a rerun skips what is done.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from wsnas.data import Dataset
+from wsnas.groundtruth.train import TrainConfig, train_from_scratch
+from wsnas.metrics import kendall_tau
+from wsnas.spaces import Arch, Space
+from wsnas.store import Store, code_version, config_hash
+
+
+def groundtruth_config(space: Space, data: Dataset, cfg: TrainConfig) -> dict:
+    """Everything that defines a ground-truth training except the architecture and seed."""
+    return {"space": space.describe(), "data": data.describe(), "train": cfg.to_dict()}
+
+
+def train_one(space: Space, arch: Arch, data: Dataset, cfg: TrainConfig, seed: int) -> dict:
+    """Train one architecture from scratch under ``seed`` (initial weights and batch order)."""
+    torch.manual_seed(seed)
+    model = space.build_network(arch, num_classes=data.num_classes, in_channels=data.in_channels)
+    return train_from_scratch(model, data, cfg, seed)
+
+
+@dataclass
+class GroundTruthSummary:
+    """What a ground-truth run did and how stable its ranking is across seeds."""
+
+    config_hash: str
+    total: int
+    trained: int
+    skipped: int
+    seed_taus: dict[tuple[int, int], float]
+    complete_seeds: list[int]
+
+    @property
+    def mean_seed_tau(self) -> float:
+        return float(np.mean(list(self.seed_taus.values()))) if self.seed_taus else float("nan")
+
+
+def run_groundtruth(space: Space, data: Dataset, cfg: TrainConfig, *, seeds: Sequence[int],
+                    archs: Sequence[Arch], store: Store, progress: bool = True,
+                    metric: str = "test_acc") -> GroundTruthSummary:
+    """Train every architecture for every seed (seed-major), skipping jobs already stored."""
+    config = groundtruth_config(space, data, cfg)
+    chash = config_hash(config)
+    done = store.groundtruth_done(space.name, data.name, cfg.epochs, chash)
+    jobs = [(seed, arch) for seed, arch in itertools.product(seeds, archs)
+            if (space.format(arch), seed) not in done]
+    total = len(seeds) * len(archs)
+    bar = tqdm(total=total, initial=total - len(jobs), desc=f"groundtruth {space.name}/{data.name}",
+               unit="job", disable=not progress, dynamic_ncols=True)
+    version = code_version()
+    trained = 0
+    try:
+        for seed, arch in jobs:
+            name = space.format(arch)
+            bar.set_postfix_str(f"seed {seed} arch {name}")
+            result = train_one(space, arch, data, cfg, seed)
+            store.add_groundtruth({
+                "space": space.name, "arch": name, "arch_index": space.index(arch),
+                "dataset": data.name, "seed": seed, "config_hash": chash,
+                "config_json": json.dumps(config, sort_keys=True),
+                "code_version": version, **result,
+            })
+            trained += 1
+            bar.update(1)
+    finally:
+        bar.close()
+    return GroundTruthSummary(
+        config_hash=chash, total=total, trained=trained, skipped=total - len(jobs),
+        **seed_stability(store, space, data.name, chash, [space.format(a) for a in archs], metric),
+    )
+
+
+def seed_stability(store: Store, space: Space, dataset: str, chash: str, names: Sequence[str],
+                   metric: str = "test_acc") -> dict:
+    """Kendall tau between the rankings of every two seeds complete on ``names``."""
+    by_seed: dict[int, dict[str, float]] = {}
+    for row in store.groundtruth(space=space.name, dataset=dataset, config_hash=chash):
+        by_seed.setdefault(int(row["seed"]), {})[row["arch"]] = float(row[metric])
+    complete = sorted(s for s, vals in by_seed.items() if all(n in vals for n in names))
+    taus = {}
+    for a, b in itertools.combinations(complete, 2):
+        taus[(a, b)] = kendall_tau([by_seed[a][n] for n in names], [by_seed[b][n] for n in names])
+    return {"seed_taus": taus, "complete_seeds": complete}

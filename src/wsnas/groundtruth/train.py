@@ -1,0 +1,139 @@
+"""Standalone training: one architecture from scratch, seeded and reproducible.
+
+The recipe is the one of algorithms.md 1.2 (SGD with momentum 0.9, weight decay 1e-3,
+learning rate 0.025 annealed by a cosine schedule to 0.001, stepped once per epoch), with
+the epoch count and batch size scaled to the dataset (:data:`DEFAULTS`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, fields, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wsnas.data import Dataset, Split, iterate_batches
+from wsnas.errors import WsnasError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimiser and schedule of a from-scratch training (defaults: CIFAR-10, algorithms.md 1.2)."""
+
+    epochs: int = 200
+    batch_size: int = 256
+    lr: float = 0.025
+    lr_min: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 1e-3
+    grad_clip: float | None = None
+    eval_batch_size: int = 1024
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise WsnasError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        for name in ("lr", "momentum", "weight_decay"):
+            v = getattr(self, name)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise WsnasError(f"{name} must be a non-negative number, got {v!r}")
+        if self.lr_min > self.lr:
+            raise WsnasError(f"lr_min {self.lr_min} is larger than lr {self.lr}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise WsnasError(f"grad_clip must be positive or omitted, got {self.grad_clip}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def with_overrides(self, **overrides) -> TrainConfig:
+        """A copy with the given fields replaced; ``None`` values are ignored."""
+        known = {f.name for f in fields(self)}
+        bad = [k for k in overrides if k not in known]
+        if bad:
+            raise WsnasError(f"unknown training option {bad[0]!r}; accepted: {', '.join(sorted(known))}")
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+# Per-dataset defaults. Digits: 30 epochs at batch 64 keeps all 64 tiny64 children of one
+# seed within minutes on two CPU cores while separating the children's accuracies (the
+# seed-to-seed ranking tau is reported by `wsnas groundtruth` and in the README).
+DEFAULTS: dict[str, TrainConfig] = {
+    "cifar10": TrainConfig(),
+    "digits": TrainConfig(epochs=30, batch_size=64),
+}
+
+
+def default_config(dataset: str) -> TrainConfig:
+    return DEFAULTS.get(dataset, TrainConfig())
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, batch_size: int = 1024) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy loss) of ``model`` on ``split``, eval-mode BN."""
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros((), dtype=torch.long, device=split.y.device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=split.y.device)
+    for x, y in iterate_batches(split, batch_size, shuffle=False):
+        logits = model(x)
+        loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
+        correct += (logits.argmax(1) == y).sum()
+    model.train(was_training)
+    n = len(split)
+    return correct.item() / n, loss_sum.item() / n
+
+
+def cosine_lr(cfg: TrainConfig, epoch: int) -> float:
+    """Learning rate of ``epoch`` (0-based): cosine from ``lr`` to ``lr_min`` over the run."""
+    if cfg.epochs <= 1:
+        return cfg.lr
+    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * epoch / cfg.epochs))
+
+
+def train_from_scratch(model: nn.Module, data: Dataset, cfg: TrainConfig, seed: int) -> dict:
+    """Train ``model`` (freshly initialised by the caller under ``seed``) and evaluate it.
+
+    Returns the final accuracy and loss on the train (running over the last epoch), valid and
+    test splits, the number of epochs and the seconds taken.
+    """
+    device = data.train.x.device
+    model.to(device).train()
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                          weight_decay=cfg.weight_decay)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    start = time.perf_counter()
+    train_loss = train_correct = train_seen = 0
+    for epoch in range(cfg.epochs):
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(cfg, epoch)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        seen = 0
+        for x, y in iterate_batches(data.train, cfg.batch_size, shuffle=True, generator=gen,
+                                    augment=data.augment):
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.detach().argmax(1) == y).sum()
+            seen += len(y)
+        train_loss, train_correct, train_seen = loss_sum.item(), correct.item(), seen
+    valid_acc, valid_loss = evaluate(model, data.valid, cfg.eval_batch_size)
+    test_acc, test_loss = evaluate(model, data.test, cfg.eval_batch_size)
+    return {
+        "train_acc": train_correct / max(train_seen, 1),
+        "train_loss": train_loss / max(train_seen, 1),
+        "valid_acc": valid_acc,
+        "valid_loss": valid_loss,
+        "test_acc": test_acc,
+        "test_loss": test_loss,
+        "epochs": cfg.epochs,
+        "seconds": time.perf_counter() - start,
+    }

@@ -1,0 +1,91 @@
+"""The strategy interface: how a supernet is trained, one batch at a time.
+
+A strategy decides which path (or mixture) each step trains and, for differentiable
+strategies, updates architecture parameters. The trainer owns the data, the weight optimiser
+and its schedule, checkpoints and evaluation; a strategy owns only its own decisions.
+
+Four verbs:
+
+* ``setup(supernet, space, optimizer, seed)`` — bind to a supernet before training;
+* ``step(x, y, valid_batch=None) -> StepResult`` — train on one batch;
+* ``end_epoch(epoch)`` — called after every epoch;
+* ``state_dict()`` / ``load_state_dict(state)`` — everything needed to resume exactly
+  (plain Python values and tensors only, so checkpoints load with ``weights_only=True``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wsnas.spaces import Arch, Space
+
+
+@dataclass
+class StepResult:
+    """What one training step did: the loss and accuracy on its batch and the child trained."""
+
+    loss: torch.Tensor  # 0-dim, on the device (no host synchronisation in the step)
+    correct: torch.Tensor  # 0-dim count of correct predictions
+    count: int
+    arch: Arch | None = None
+
+
+class Strategy(ABC):
+    """Base class of every supernet-training strategy."""
+
+    name: str = "strategy"
+
+    def setup(self, supernet: nn.Module, space: Space, optimizer: torch.optim.Optimizer,
+              seed: int, *, grad_clip: float | None = None) -> None:
+        self.supernet = supernet
+        self.space = space
+        self.optimizer = optimizer
+        self.seed = seed
+        self.grad_clip = grad_clip
+
+    @abstractmethod
+    def step(self, x: torch.Tensor, y: torch.Tensor, valid_batch=None) -> StepResult:
+        """Train on one batch."""
+
+    def end_epoch(self, epoch: int) -> None:  # noqa: B027 - optional hook
+        """Called after every epoch (0-based ``epoch``)."""
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:  # noqa: B027 - stateless by default
+        pass
+
+    def describe(self) -> dict:
+        """The strategy's settings, stored with the run."""
+        return {"strategy": self.name}
+
+
+class SinglePathStrategy(Strategy):
+    """A strategy that trains exactly one child per mini-batch; only its path runs."""
+
+    @abstractmethod
+    def next_arch(self) -> Arch:
+        """The child to train in the next step."""
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, valid_batch=None) -> StepResult:
+        arch = self.next_arch()
+        return train_path(self, arch, x, y)
+
+
+def train_path(strategy: Strategy, arch: Arch, x: torch.Tensor, y: torch.Tensor) -> StepResult:
+    """One SGD step of the supernet on ``arch``'s single path."""
+    logits = strategy.supernet(x, arch)
+    loss = F.cross_entropy(logits, y)
+    strategy.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if strategy.grad_clip is not None:
+        nn.utils.clip_grad_norm_(strategy.supernet.parameters(), strategy.grad_clip)
+    strategy.optimizer.step()
+    return StepResult(loss=loss.detach(), correct=(logits.detach().argmax(1) == y).sum(),
+                      count=len(y), arch=arch)

@@ -1,0 +1,217 @@
+"""Train a supernet with any strategy, checkpoint every epoch, resume exactly, evaluate children.
+
+The trainer owns the data order, the weight optimiser (SGD, momentum, weight decay) and its
+cosine schedule (stepped per epoch, as in algorithms.md 1.2), checkpoints and evaluation; the
+strategy owns which path each step trains.
+
+Checkpoints (``<run_dir>/checkpoint.pt``, written atomically) hold the supernet's weights, the
+optimiser, the strategy's state and every random generator, so a run interrupted at any point
+and resumed produces the same weights as one that never stopped. Evaluation results go to the
+store as predictions keyed by run and checkpoint label (``epoch:E`` after every epoch,
+``step:S`` after each of the last ``dense_last`` mini-batches), so re-evaluating after a
+resume overwrites with identical numbers instead of duplicating.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from wsnas.data import Dataset, iterate_batches, num_batches
+from wsnas.errors import WsnasError
+from wsnas.evaluator import EvalConfig, evaluate_archs, recalibration_batches
+from wsnas.groundtruth.train import TrainConfig, cosine_lr
+from wsnas.spaces import Arch, Space
+from wsnas.store import Store
+from wsnas.strategies import Strategy
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class SupernetConfig:
+    """Supernet training and evaluation settings (optimiser defaults: algorithms.md 1.2)."""
+
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+    eval_every_epoch: bool = True
+    dense_last: int = 64  # evaluate every child after each of the last k mini-batches (0: off)
+
+    def to_dict(self) -> dict:
+        return {"train": self.train.to_dict(), "eval": self.eval.to_dict(),
+                "eval_every_epoch": self.eval_every_epoch, "dense_last": self.dense_last}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SupernetConfig:
+        return cls(train=TrainConfig(**d["train"]), eval=EvalConfig(**d["eval"]),
+                   eval_every_epoch=d["eval_every_epoch"], dense_last=d["dense_last"])
+
+    def with_train(self, **overrides) -> SupernetConfig:
+        return replace(self, train=self.train.with_overrides(**overrides))
+
+
+def _atomic_save(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class SupernetTrainer:
+    """Trains one supernet instance (one strategy, one seed) and records its predictions."""
+
+    def __init__(self, space: Space, data: Dataset, strategy: Strategy, cfg: SupernetConfig, *,
+                 seed: int, run_dir: str | os.PathLike, store: Store | None = None,
+                 run_id: str | None = None, archs: Sequence[Arch] | None = None,
+                 progress: bool = True):
+        self.space, self.data, self.strategy, self.cfg = space, data, strategy, cfg
+        self.seed = seed
+        self.run_dir = Path(run_dir)
+        self.store, self.run_id = store, run_id
+        self.archs = list(archs) if archs is not None else list(space.enumerate())
+        self.progress = progress
+        device = data.train.x.device
+        torch.manual_seed(seed)
+        self.supernet = space.build_supernet(num_classes=data.num_classes,
+                                             in_channels=data.in_channels).to(device)
+        t = cfg.train
+        self.optimizer = torch.optim.SGD(self.supernet.parameters(), lr=t.lr, momentum=t.momentum,
+                                         weight_decay=t.weight_decay)
+        strategy.setup(self.supernet, space, self.optimizer, seed, grad_clip=t.grad_clip)
+        self.batch_gen = torch.Generator(device="cpu").manual_seed(seed)
+        self.epoch = 0  # epochs completed
+        self.steps_per_epoch = num_batches(len(data.train), t.batch_size, drop_last=False)
+        self.total_steps = self.steps_per_epoch * t.epochs
+        self.history: list[dict] = []
+        self._recal = None
+        if cfg.eval.bn_mode == "recal":
+            self._recal = recalibration_batches(data.train, cfg.eval, seed)
+
+    # ------------------------------------------------------------------ state
+    def config(self) -> dict:
+        return {"space": self.space.describe(), "data": self.data.describe(),
+                "strategy": self.strategy.describe(), "seed": self.seed,
+                "supernet": self.cfg.to_dict()}
+
+    def state(self) -> dict:
+        return {
+            "config": json.dumps(self.config(), sort_keys=True),
+            "epoch": self.epoch,
+            "supernet": self.supernet.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "strategy": self.strategy.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "batch_rng": self.batch_gen.get_state(),
+            "history": self.history,
+        }
+
+    def save(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_save(self.state(), self.run_dir / CHECKPOINT)
+
+    def try_resume(self) -> bool:
+        """Load ``<run_dir>/checkpoint.pt`` if present; its config must equal this run's."""
+        path = self.run_dir / CHECKPOINT
+        if not path.exists():
+            return False
+        try:
+            state = torch.load(path, map_location=self.data.train.x.device, weights_only=True)
+        except Exception as exc:  # a corrupt file is a user-visible problem, not a traceback
+            raise WsnasError(f"checkpoint {path} cannot be read ({type(exc).__name__}); "
+                             "delete it to restart this run") from None
+        if state["config"] != json.dumps(self.config(), sort_keys=True):
+            raise WsnasError(f"checkpoint {path} belongs to a run with other settings; "
+                             "use another run directory or delete it")
+        self.supernet.load_state_dict(state["supernet"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.strategy.load_state_dict(state["strategy"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        self.batch_gen.set_state(state["batch_rng"].cpu())
+        self.epoch = int(state["epoch"])
+        self.history = list(state["history"])
+        return True
+
+    # ------------------------------------------------------------------ training
+    def lr(self, epoch: int) -> float:
+        return cosine_lr(self.cfg.train, epoch)
+
+    def train(self, *, on_step: Callable[[int, object], None] | None = None) -> dict:
+        """Train the remaining epochs; returns the last epoch's summary."""
+        t = self.cfg.train
+        dense_from = self.total_steps - self.cfg.dense_last if self.cfg.dense_last else None
+        bar = tqdm(total=self.total_steps, initial=self.epoch * self.steps_per_epoch,
+                   desc=f"supernet {self.run_id or self.strategy.name}", unit="step",
+                   disable=not self.progress, dynamic_ncols=True, leave=False)
+        try:
+            while self.epoch < t.epochs:
+                start = time.perf_counter()
+                for group in self.optimizer.param_groups:
+                    group["lr"] = self.lr(self.epoch)
+                self.supernet.train()
+                loss_sum = torch.zeros((), device=self.data.train.x.device)
+                correct = torch.zeros((), dtype=torch.long, device=self.data.train.x.device)
+                seen = 0
+                step = self.epoch * self.steps_per_epoch
+                log = []
+                for x, y in iterate_batches(self.data.train, t.batch_size, shuffle=True,
+                                            generator=self.batch_gen, augment=self.data.augment):
+                    result = self.strategy.step(x, y)
+                    loss_sum += result.loss * result.count
+                    correct += result.correct
+                    seen += result.count
+                    step += 1
+                    log.append((step, result))
+                    if on_step is not None:
+                        on_step(step, result)
+                    if dense_from is not None and step > dense_from:
+                        self.evaluate(f"step:{step}", step=step)
+                    bar.update(1)
+                self.strategy.end_epoch(self.epoch)
+                self._log_steps(log)
+                self.epoch += 1
+                summary = {"epoch": self.epoch, "lr": self.lr(self.epoch - 1),
+                           "train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen,
+                           "seconds": time.perf_counter() - start}
+                if self.cfg.eval_every_epoch:
+                    accs = self.evaluate(f"epoch:{self.epoch}", step=step)
+                    summary["mean_child_acc"] = sum(accs) / len(accs)
+                self.history.append(summary)
+                self.save()
+        finally:
+            bar.close()
+        return self.history[-1] if self.history else {}
+
+    def _log_steps(self, log) -> None:
+        """Store which child each step of the epoch trained, with its batch loss/accuracy."""
+        if self.store is None or self.run_id is None or not log:
+            return
+        losses = torch.stack([r.loss for _, r in log]).tolist()
+        correct = torch.stack([r.correct for _, r in log]).tolist()
+        self.store.add_train_steps(self.run_id, [
+            {"step": step, "epoch": self.epoch,
+             "arch": None if r.arch is None else self.space.format(r.arch),
+             "arch_index": None if r.arch is None else self.space.index(r.arch),
+             "loss": loss, "accuracy": c / r.count}
+            for (step, r), loss, c in zip(log, losses, correct)])
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, label: str, *, step: int) -> list[float]:
+        """Score every child on the validation split and store the predictions under ``label``."""
+        results = evaluate_archs(self.supernet, self.archs, self.data.valid, self.cfg.eval,
+                                 recal=self._recal)
+        self.supernet.train()
+        if self.store is not None and self.run_id is not None:
+            self.store.add_predictions(self.run_id, [
+                {"checkpoint": label, "epoch": self.epoch, "step": step,
+                 "arch": self.space.format(a), "arch_index": self.space.index(a),
+                 "accuracy": acc, "loss": loss}
+                for a, (acc, loss) in zip(self.archs, results)])
+        return [acc for acc, _ in results]

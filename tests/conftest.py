@@ -1,0 +1,42 @@
+"""Shared fixtures: small data and small networks so every test takes seconds."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from wsnas.data import Split, load_dataset
+from wsnas.spaces import get_space
+
+
+def shrink(data, train: int = 192, valid: int = 64, test: int = 64):
+    """The first images of each split (the splits are already shuffled and stratified)."""
+    def cut(split: Split, n: int) -> Split:
+        return Split(split.x[:n].clone(), split.y[:n].clone())
+
+    return dataclasses.replace(data, train=cut(data.train, train), valid=cut(data.valid, valid),
+                               test=cut(data.test, test))
+
+
+@pytest.fixture(scope="session")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def small_digits(digits):
+    return shrink(digits)
+
+
+@pytest.fixture
+def small_space():
+    """tiny64 with narrow networks: same choices, same structure, a fraction of the compute."""
+    return get_space("tiny64", channels=4, stem_channels=8)
+
+
+@pytest.fixture(autouse=True)
+def _single_thread_determinism():
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    yield

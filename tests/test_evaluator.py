@@ -1,0 +1,80 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from wsnas.errors import WsnasError
+from wsnas.evaluator import EvalConfig, evaluate_archs, recalibration_batches
+
+
+def _trained_supernet(space, data):
+    torch.manual_seed(0)
+    net = space.build_supernet(num_classes=10, in_channels=1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    archs = list(space.enumerate())
+    for i in range(20):
+        x, y = data.train.x[i * 8:(i + 1) * 8 + 32], data.train.y[i * 8:(i + 1) * 8 + 32]
+        loss = F.cross_entropy(net(x, archs[i % 64]), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return net
+
+
+def _buffers(net):
+    return {k: v.clone() for k, v in net.state_dict().items() if "running" in k or "num_batches" in k}
+
+
+def _acc(logits, y):
+    return (logits.argmax(1) == y).float().mean().item()
+
+
+def test_running_mode_uses_running_statistics(small_space, small_digits):
+    net = _trained_supernet(small_space, small_digits)
+    arch = small_space.parse("234")
+    before = _buffers(net)
+    (acc, loss), = evaluate_archs(net, [arch], small_digits.valid, EvalConfig("running", batch_size=1000))
+    net.eval()
+    with torch.no_grad():
+        logits = net(small_digits.valid.x, arch)
+    assert acc == pytest.approx(_acc(logits, small_digits.valid.y))
+    assert loss == pytest.approx(F.cross_entropy(logits, small_digits.valid.y).item(), rel=1e-6)
+    assert all(torch.equal(before[k], v) for k, v in _buffers(net).items())
+
+
+def test_batch_mode_uses_batch_statistics_and_restores_buffers(small_space, small_digits):
+    net = _trained_supernet(small_space, small_digits)
+    arch = small_space.parse("412")
+    before = _buffers(net)
+    net.train()
+    (acc, _), = evaluate_archs(net, [arch], small_digits.valid, EvalConfig("batch", batch_size=1000))
+    assert net.training  # mode restored
+    assert all(torch.equal(before[k], v) for k, v in _buffers(net).items())
+    with torch.no_grad():
+        logits = net(small_digits.valid.x, arch)  # train mode: batch statistics
+    assert acc == pytest.approx(_acc(logits, small_digits.valid.y))
+
+
+def test_recal_mode_reestimates_statistics_per_child(small_space, small_digits):
+    net = _trained_supernet(small_space, small_digits)
+    cfg = EvalConfig("recal", recal_batches=3, recal_batch_size=32, batch_size=1000)
+    recal = recalibration_batches(small_digits.train, cfg, seed=0)
+    assert len(recal) == 3
+    archs = [small_space.parse("111"), small_space.parse("444")]
+    before = _buffers(net)
+    got = evaluate_archs(net, archs, small_digits.valid, cfg, recal=recal)
+    assert all(torch.equal(before[k], v) for k, v in _buffers(net).items())
+    for arch, (acc, _) in zip(archs, got):
+        ref = _trained_supernet(small_space, small_digits)
+        for m in ref.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.reset_running_stats()
+                m.momentum = None
+        ref.train()
+        with torch.no_grad():
+            for x in recal:
+                ref(x, arch)
+            ref.eval()
+            logits = ref(small_digits.valid.x, arch)
+        assert acc == pytest.approx(_acc(logits, small_digits.valid.y))
+    with pytest.raises(WsnasError, match="unknown BN mode 'train'; accepted: running, batch, recal"):
+        EvalConfig("train")
