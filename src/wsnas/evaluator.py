@@ -75,15 +75,30 @@ def preserved_bn_state(model: nn.Module) -> Iterator[None]:
 
 
 @torch.no_grad()
-def _score(model: nn.Module, arch: Arch | None, split: Split, batch_size: int) -> tuple[float, float]:
-    correct = torch.zeros((), dtype=torch.long, device=split.y.device)
-    loss_sum = torch.zeros((), dtype=torch.float64, device=split.y.device)
+def _score(model: nn.Module, archs: Sequence[Arch | None], split: Split,
+           batch_size: int) -> list[tuple[float, float]]:
+    """(accuracy, loss) of each architecture, batches outside and architectures inside.
+
+    A supernet with ``forward_stem`` (the part no choice affects) computes it once per batch
+    for all architectures; the result is identical to running each architecture alone.
+    """
+    device = split.y.device
+    correct = torch.zeros(len(archs), dtype=torch.long, device=device)
+    loss_sum = torch.zeros(len(archs), dtype=torch.float64, device=device)
+    shared_stem = getattr(model, "forward_stem", None) if all(a is not None for a in archs) else None
     for x, y in iterate_batches(split, batch_size, shuffle=False):
-        logits = model(x) if arch is None else model(x, arch)
-        loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
-        correct += (logits.argmax(1) == y).sum()
+        stem = shared_stem(x) if shared_stem is not None else None
+        for i, arch in enumerate(archs):
+            if arch is None:
+                logits = model(x)
+            elif stem is not None:
+                logits = model(x, arch, stem=stem)
+            else:
+                logits = model(x, arch)
+            loss_sum[i] += F.cross_entropy(logits, y, reduction="sum").double()
+            correct[i] += (logits.argmax(1) == y).sum()
     n = len(split)
-    return correct.item() / n, loss_sum.item() / n
+    return [(c / n, l / n) for c, l in zip(correct.tolist(), loss_sum.tolist())]
 
 
 def recalibration_batches(train: Split, cfg: EvalConfig, seed: int = 0) -> list[torch.Tensor]:
@@ -108,20 +123,20 @@ def evaluate_archs(model: nn.Module, archs: Sequence[Arch | None], split: Split,
     """
     if cfg.bn_mode == "recal" and not recal:
         raise ValueError("bn_mode 'recal' needs recalibration batches")
-    results = []
     with preserved_bn_state(model):
+        if cfg.bn_mode != "recal":
+            # running: eval-mode BN; batch: BN normalises with batch statistics (the running
+            # statistics it updates meanwhile are restored on exit)
+            model.train(cfg.bn_mode == "batch")
+            return _score(model, archs, split, cfg.batch_size)
+        results = []
         for arch in archs:
-            if cfg.bn_mode == "running":
-                model.eval()
-            elif cfg.bn_mode == "batch":
-                model.train()  # BN normalises with batch statistics; running stats restored
-            else:
-                model.train()
-                for m in _bn_layers(model):
-                    m.reset_running_stats()
-                    m.momentum = None  # cumulative average over the recalibration batches
-                for x in recal:
-                    model(x) if arch is None else model(x, arch)
-                model.eval()
-            results.append(_score(model, arch, split, cfg.batch_size))
-    return results
+            model.train()
+            for m in _bn_layers(model):
+                m.reset_running_stats()
+                m.momentum = None  # cumulative average over the recalibration batches
+            for x in recal:
+                model(x) if arch is None else model(x, arch)
+            model.eval()
+            results += _score(model, [arch], split, cfg.batch_size)
+        return results

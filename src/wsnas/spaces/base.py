@@ -167,10 +167,10 @@ class Space:
         text = str(key).strip()
         try:
             return self.parse(text)
-        except WsnasError:
-            if text.isdigit():
+        except WsnasError as exc:
+            if text.isdigit() and int(text) < len(self):
                 return self.from_index(int(text))
-            raise
+            raise WsnasError(f"{exc} (or an index 0..{len(self) - 1})") from None
 
     def arch_names(self) -> list[str]:
         return [self.format(a) for a in self.enumerate()]

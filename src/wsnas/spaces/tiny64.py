@@ -166,14 +166,20 @@ class Tiny64Network(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c_out, num_classes)
 
-    def forward(self, x: torch.Tensor, path: Sequence[Spec] | Arch | None = None) -> torch.Tensor:
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        """The part of the network every child shares exactly (it has no choice point)."""
+        return self.stem(x)
+
+    def forward(self, x: torch.Tensor, path: Sequence[Spec] | Arch | None = None, *,
+                stem: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits of ``x`` along ``path``; ``stem`` is ``forward_stem(x)`` when already computed."""
         if isinstance(path, Arch):
             path = self.space.option_indices(path)
         if path is None:
             if self.arch is None:
                 raise ValueError("the tiny64 supernet needs a path (an Arch or one spec per edge)")
             path = (None, None, None)
-        x = self.stem(x)
+        x = self.stem(x) if stem is None else stem
         for cell in self.cells:
             x = cell(x, path)
         return self.classifier(self.pool(x).flatten(1))

@@ -1,0 +1,108 @@
+"""`wsnas groundtruth`: a real subprocess killed mid-run, then rerun, completes the table."""
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from wsnas.cli import main
+from wsnas.store import Store
+
+ARCHS = "111,222,333,444,121,212,343,414"
+SMALL = ["--space-option", "channels=4", "--space-option", "stem_channels=8", "--epochs", "1",
+         "--batch-size", "128", "--no-progress", "--threads", "1"]
+
+
+def _rows(db):
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=30) as conn:
+            return conn.execute("SELECT COUNT(*) FROM groundtruth").fetchone()[0]
+    except sqlite3.OperationalError:  # the table is not created yet
+        return 0
+
+
+def _start(db, seeds="1"):
+    cmd = [sys.executable, "-m", "wsnas", "groundtruth", "--archs", ARCHS, "--seeds", seeds,
+           "--store", str(db), *SMALL]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_killed_run_resumes_without_loss_or_duplicates(tmp_path, sig):
+    db = tmp_path / "gt.db"
+    proc = _start(db, seeds="2")
+    deadline = time.time() + 120
+    while _rows(db) < 3 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "finished before it could be interrupted"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130
+        assert "interrupted; finished results are kept" in err
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    kept = _rows(db)
+    assert 3 <= kept < 16
+    with Store(db) as store:
+        before = {(r["arch"], r["seed"]): r["test_acc"] for r in store.groundtruth()}
+
+    proc = _start(db, seeds="2")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert f"{16 - kept} trained, {kept} already in" in out
+    with Store(db) as store:
+        rows = store.groundtruth()
+        keys = [(r["arch"], r["seed"]) for r in rows]
+        assert len(keys) == len(set(keys)) == 16
+        assert {a for a, _ in keys} == set(ARCHS.split(","))
+        assert all(r["test_acc"] == before[(r["arch"], r["seed"])] for r in rows if (r["arch"], r["seed"]) in before)
+    assert "Kendall tau between the rankings of seeds 0 and 1" in out
+
+
+def test_rerun_is_a_no_op_and_reports_seed_tau(tmp_path, capsys):
+    db = tmp_path / "gt.db"
+    args = ["groundtruth", "--archs", "111,222,333", "--seeds", "2", "--store", str(db), *SMALL]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert "6 trained, 0 already" in first
+    assert main(args) == 0
+    second = capsys.readouterr().out
+    assert "0 trained, 6 already" in second
+    assert first.splitlines()[2:] == second.splitlines()[2:]  # same tau and best architectures
+    assert main([*args, "--json"]) == 0
+    import json
+
+    out = json.loads(capsys.readouterr().out)
+    assert out["trained"] == 0 and out["complete_seeds"] == [0, 1] and "0-1" in out["seed_tau"]
+
+
+def test_same_seed_gives_the_same_result(tmp_path, capsys):
+    for name in ("a", "b"):
+        assert main(["groundtruth", "--archs", "234", "--store", str(tmp_path / f"{name}.db"), *SMALL]) == 0
+    with Store(tmp_path / "a.db") as a, Store(tmp_path / "b.db") as b:
+        ra, rb = a.groundtruth()[0], b.groundtruth()[0]
+        for k in ("test_acc", "valid_acc", "train_loss", "test_loss"):
+            assert ra[k] == rb[k]
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--archs", "151"], "bad op '5' on edge 0->2"),
+    (["--space", "nb999"], "unknown space 'nb999'; accepted: tiny64"),
+    (["--data", "mnist"], "unknown dataset 'mnist'"),
+    (["--data", "cifar10", "--data-dir", "/nonexistent/cifar"], "/nonexistent/cifar"),
+    (["--seeds", "0"], "--seeds must be at least 1"),
+    (["--epochs", "0"], "epochs must be a positive integer"),
+    (["--space-option", "dil"], "must look like KEY=VALUE"),
+    (["--device", "tpu"], "device"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, capsys, args, fragment):
+    code = main(["groundtruth", "--store", str(tmp_path / "x.db"), "--no-progress", *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert fragment in err and "\n" not in err and "Traceback" not in err
