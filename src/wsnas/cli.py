@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "metrics": ("wsnas.commands.metrics", "ranking metrics of predictions against a ground truth"),
     "store": ("wsnas.commands.store", "inspect and export the results store"),
     "spaces": ("wsnas.commands.spaces", "list search spaces, parse and index architectures"),
+    "supernet": ("wsnas.commands.supernet", "train one supernet with a single-path strategy and rank children"),
     "insights": ("wsnas.commands.insights", "the 64-child weight-sharing study, end to end, with its report"),
     "report": ("wsnas.commands.report", "write the HTML/Markdown report of a study from its store"),
 }

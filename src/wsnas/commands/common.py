@@ -27,9 +27,13 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split-seed", type=int, default=0, help="seed of the train/valid/test split (default 0)")
 
 
-def add_runtime_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--store", default=os.environ.get("WSNAS_STORE", DEFAULT_STORE),
-                   help=f"results store, an SQLite file (default $WSNAS_STORE or {DEFAULT_STORE})")
+def add_runtime_options(p: argparse.ArgumentParser, *, store_in_run_dir: bool = False) -> None:
+    if store_in_run_dir:
+        p.add_argument("--store", default=None,
+                       help="results store, an SQLite file (default RUN_DIR/results.db)")
+    else:
+        p.add_argument("--store", default=os.environ.get("WSNAS_STORE", DEFAULT_STORE),
+                       help=f"results store, an SQLite file (default $WSNAS_STORE or {DEFAULT_STORE})")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda if available)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -59,8 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bn-mode", choices=BN_MODES, default="running",
                    help="BN statistics when scoring children (default running, as the paper)")
     g.add_argument("--recal-batches", type=int, default=10, help="batches for --bn-mode recal")
-    add_runtime_options(p)
-    p.set_defaults(store=None)
+    add_runtime_options(p, store_in_run_dir=True)
     p.add_argument("--no-report", action="store_true", help="skip writing the report")
 
 

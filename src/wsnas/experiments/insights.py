@@ -69,9 +69,9 @@ class InsightsConfig:
         return cls(
             gt_seeds=2,
             groundtruth=full.groundtruth.with_overrides(epochs=max(1, full.groundtruth.epochs // 2)),
-            supernet=full.supernet.with_overrides(epochs=max(1, full.supernet.epochs // 5)),
+            supernet=full.supernet.with_overrides(epochs=max(1, full.supernet.epochs // 6)),
             instances={"seeds": 2, "orders": 2, "shuffle": 0},
-            dense_last=16,
+            dense_last=12,
             finetune_steps=3,
         )
 

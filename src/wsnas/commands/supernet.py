@@ -1,0 +1,117 @@
+"""Train one supernet with a single-path strategy and rank children with its shared weights.
+
+Every child (or a given list, or a seeded sample for big spaces) is evaluated on the validation
+split after every epoch and after each of the last --dense-last mini-batches; predictions go to
+the store under the run id. A checkpoint is written after every epoch into the run directory,
+so an interrupted run continues exactly where its last epoch ended. With --truth, the final
+ranking is compared with a ground truth (a built-in table, a CSV, or 'store' for ground truth
+trained with `wsnas groundtruth` into the same store).
+
+Strategies: uniform (i.i.d., SPOS), round_robin, fixed_order, shuffle (a fresh order per cycle).
+
+Examples:
+  wsnas supernet --strategy uniform --epochs 30 --truth store
+  wsnas supernet --strategy round_robin --bn-mode recal --run my-rr --run-dir runs/rr
+  wsnas store export predictions --run my-rr --wide --out rr.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from wsnas import metrics
+from wsnas.commands.common import (
+    add_data_options,
+    add_runtime_options,
+    add_space_options,
+    archs_from_args,
+    data_from_args,
+    device_from_args,
+    space_from_args,
+)
+from wsnas.errors import WsnasError
+from wsnas.evaluator import BN_MODES, EvalConfig
+from wsnas.experiments.insights import SUPERNET_DEFAULTS
+from wsnas.store import Store
+from wsnas.strategies import STRATEGIES, get_strategy
+from wsnas.trainer import SupernetConfig, SupernetTrainer
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_space_options(p)
+    add_data_options(p)
+    p.add_argument("--strategy", default="uniform", help=f"single-path strategy: {', '.join(STRATEGIES)}")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, data order and sampling (default 0)")
+    p.add_argument("--order-seed", type=int, default=None, help="seed of the sampling order (default: --seed)")
+    p.add_argument("--run", default=None, help="run id in the store (default supernet/<strategy>/<seed>)")
+    p.add_argument("--run-dir", default=None, help="checkpoint directory (default wsnas-runs/<run id>)")
+    p.add_argument("--archs", default="all", help="children to evaluate: 'all' or a list")
+    p.add_argument("--sample", type=int, default=None, help="evaluate a seeded sample of N children")
+    p.add_argument("--sample-seed", type=int, default=0)
+    g = p.add_argument_group("training and evaluation (defaults per dataset)")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float)
+    g.add_argument("--lr-min", type=float)
+    g.add_argument("--weight-decay", type=float)
+    g.add_argument("--grad-clip", type=float)
+    g.add_argument("--dense-last", type=int, default=0, help="also evaluate after each of the last K mini-batches")
+    g.add_argument("--bn-mode", choices=BN_MODES, default="running", help="BN statistics for scoring children")
+    g.add_argument("--recal-batches", type=int, default=10, help="batches for --bn-mode recal")
+    p.add_argument("--truth", default=None,
+                   help="compare the final ranking with a ground truth: a built-in table, a CSV, or 'store'")
+    p.add_argument("--truth-config", default=None,
+                   help="with --truth store: the ground truth's config hash, where the store holds several")
+    add_runtime_options(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    space = space_from_args(args)
+    strategy = get_strategy(args.strategy, order_seed=args.order_seed)
+    archs = archs_from_args(space, args.archs, args.sample, args.sample_seed)
+    base = SUPERNET_DEFAULTS.get(args.data, SUPERNET_DEFAULTS["cifar10"])
+    train = base.with_overrides(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                lr_min=args.lr_min, weight_decay=args.weight_decay, grad_clip=args.grad_clip)
+    if args.dense_last < 0:
+        raise WsnasError(f"--dense-last must be non-negative, got {args.dense_last}")
+    cfg = SupernetConfig(train=train, eval=EvalConfig(bn_mode=args.bn_mode, recal_batches=args.recal_batches),
+                         dense_last=args.dense_last)
+    device = device_from_args(args)
+    data = data_from_args(args, device)
+    run_id = args.run or f"supernet/{strategy.name}/{args.seed}"
+    run_dir = Path(args.run_dir or Path("wsnas-runs") / run_id)
+    with Store(args.store) as store:
+        truth = _truth(args, store, space, data)
+        trainer = SupernetTrainer(space, data, strategy, cfg, seed=args.seed, run_dir=run_dir, store=store,
+                                  run_id=run_id, archs=archs, progress=not args.no_progress)
+        store.ensure_run(run_id, "supernet", trainer.config(), seed=args.seed)
+        resumed = trainer.try_resume()
+        store.set_run_status(run_id, "running")
+        summary = trainer.train()
+        store.set_run_status(run_id, "done")
+        labels, names, matrix = store.prediction_matrix(run_id)
+    final = [i for i, lab in enumerate(labels) if lab.startswith("epoch:")][-1]
+    print(f"run {run_id}: {trainer.epoch} epochs{' (resumed)' if resumed else ''}, "
+          f"{len(names)} children evaluated, predictions in {args.store}, checkpoint in {run_dir}")
+    print(f"final epoch: train acc {summary.get('train_acc', float('nan')):.4f}, "
+          f"mean child valid acc {summary.get('mean_child_acc', float('nan')):.4f}")
+    row = matrix[final]
+    order = sorted(range(len(names)), key=lambda j: -row[j])
+    print("best children with shared weights: " + ", ".join(f"{names[j]} {row[j]:.4f}" for j in order[:5]))
+    if truth is not None:
+        gt = truth.accuracy[[truth.position(n) for n in names]]
+        print(f"against {truth.source or 'the ground truth'}: GT-Tau {metrics.gt_tau(row, gt):.4f}, "
+              f"Spearman {metrics.spearman(row, gt):.4f}, T1R {metrics.top_n_rank(row, gt, 1)}, "
+              f"T3R {metrics.top_n_rank(row, gt, 3)}")
+    return 0
+
+
+def _truth(args, store: Store, space, data):
+    if args.truth is None:
+        return None
+    if args.truth == "store":
+        return store.truth_table(space=space.name, dataset=data.name, config_hash=args.truth_config)
+    from wsnas.tables import load_truth
+
+    return load_truth(args.truth)

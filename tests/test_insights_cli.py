@@ -1,0 +1,96 @@
+"""`wsnas insights`: killed at any point and rerun, it ends with the numbers of an uninterrupted run."""
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from wsnas.cli import main
+from wsnas.store import Store
+
+TINY = ["--space-option", "channels=4", "--space-option", "stem_channels=8", "--gt-seeds", "2",
+        "--gt-epochs", "1", "--epochs", "2", "--batch-size", "128", "--seeds", "2", "--orders", "1",
+        "--shuffles", "1", "--dense-last", "4", "--finetune-steps", "2", "--no-progress",
+        "--threads", "1"]
+
+
+def _cmd(run_dir, *extra):
+    return [sys.executable, "-m", "wsnas", "insights", "--run-dir", str(run_dir), *TINY, *extra]
+
+
+def _count(db, table):
+    try:
+        with sqlite3.connect(db, timeout=30) as conn:
+            return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _snapshot(db):
+    with Store(db) as store:
+        gt = sorted((r["arch"], r["seed"], r["test_acc"], r["valid_loss"]) for r in store.groundtruth())
+        preds = {}
+        for run in store.list_runs():
+            if run["kind"] in ("supernet", "finetune"):
+                labels, archs, matrix = store.prediction_matrix(run["run_id"])
+                preds[run["run_id"]] = (sorted(labels), archs, matrix[np.argsort(labels)])
+        return gt, preds
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("ref")
+    out = subprocess.run(_cmd(run_dir, "--no-report"), capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    return _snapshot(run_dir / "results.db")
+
+
+@pytest.mark.parametrize("wait_for", [("groundtruth", 40), ("predictions", 64 * 3 + 1)])
+def test_killed_study_resumes_to_identical_numbers(tmp_path, reference, wait_for):
+    table, rows = wait_for
+    db = tmp_path / "results.db"
+    proc = subprocess.Popen(_cmd(tmp_path, "--no-report"), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while _count(db, table) < rows and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the study finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    out = subprocess.run(_cmd(tmp_path, "--no-report"), capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    gt, preds = _snapshot(db)
+    ref_gt, ref_preds = reference
+    assert gt == ref_gt
+    assert preds.keys() == ref_preds.keys()
+    for run_id, (labels, archs, matrix) in preds.items():
+        assert labels == ref_preds[run_id][0] and archs == ref_preds[run_id][1], run_id
+        np.testing.assert_array_equal(matrix, ref_preds[run_id][2], err_msg=run_id)
+
+
+def test_report_and_rerun_without_work(tmp_path, capsys):
+    args = ["insights", "--run-dir", str(tmp_path), *TINY, "--orders", "0", "--shuffles", "0"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert (tmp_path / "report.html").exists() and (tmp_path / "report.md").exists()
+    assert "HOLDS" in out or "DOES NOT HOLD" in out or "UNDECIDED" in out
+    md = (tmp_path / "report.md").read_text()
+    counts = {t: _count(tmp_path / "results.db", t) for t in ("groundtruth", "predictions", "train_steps")}
+    assert main(args) == 0  # everything is in the store and the checkpoints: nothing new
+    assert counts == {t: _count(tmp_path / "results.db", t) for t in counts}
+    assert (tmp_path / "report.md").read_text() == md
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--space-option", "combine=max"], "unknown combine 'max'"),
+    (["--seeds", "0", "--orders", "0", "--shuffles", "0"], "no supernet instances"),
+    (["--truth", "nb201-imaginary"], "nb201-imaginary"),
+    (["--bn-mode", "recal", "--recal-batches", "0"], "recal_batches must be at least 1"),
+])
+def test_bad_input(tmp_path, capsys, args, fragment):
+    assert main(["insights", "--run-dir", str(tmp_path), "--no-progress", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert fragment in err and "\n" not in err

@@ -1,0 +1,51 @@
+import pytest
+
+from wsnas.cli import main
+from wsnas.store import Store
+
+SMALL = ["--space-option", "channels=4", "--space-option", "stem_channels=8", "--batch-size", "128",
+         "--no-progress", "--threads", "1"]
+
+
+def test_train_rank_compare_and_resume(tmp_path, capsys):
+    db = str(tmp_path / "r.db")
+    archs = "111,124,232,343,414,441,222,333"
+    assert main(["groundtruth", "--archs", archs, "--epochs", "1", "--store", db, *SMALL]) == 0
+    capsys.readouterr()
+    args = ["supernet", "--strategy", "round_robin", "--archs", archs, "--epochs", "2", "--dense-last", "3",
+            "--store", db, "--run-dir", str(tmp_path / "run"), "--truth", "store", *SMALL]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "run supernet/round_robin/0: 2 epochs, 8 children evaluated" in out
+    assert "GT-Tau" in out and "T1R" in out
+    with Store(db) as store:
+        labels = store.checkpoints("supernet/round_robin/0")
+        assert sum(lab.startswith("epoch:") for lab in labels) == 2
+        assert sum(lab.startswith("step:") for lab in labels) == 3
+        n_preds = len(store.predictions("supernet/round_robin/0"))
+    assert main(args) == 0  # finished: resumes from the last checkpoint, trains nothing more
+    out2 = capsys.readouterr().out
+    assert "(resumed)" in out2
+    assert out.splitlines()[1:] == out2.splitlines()[1:]
+    with Store(db) as store:
+        assert len(store.predictions("supernet/round_robin/0")) == n_preds
+
+
+def test_sampled_children_and_recal(tmp_path, capsys):
+    db = str(tmp_path / "r.db")
+    assert main(["supernet", "--strategy", "spos", "--sample", "5", "--epochs", "1", "--bn-mode", "recal",
+                 "--recal-batches", "2", "--store", db, "--run-dir", str(tmp_path / "run"),
+                 "--truth", "tiny64-cifar10", *SMALL]) == 0
+    assert "5 children evaluated" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--strategy", "darts"], "unknown strategy 'darts'"),
+    (["--truth", "store"], "no ground truth"),
+    (["--dense-last", "-1"], "--dense-last must be non-negative"),
+])
+def test_bad_input(tmp_path, capsys, args, fragment):
+    code = main(["supernet", "--store", str(tmp_path / "x.db"), "--run-dir", str(tmp_path / "run"),
+                 "--epochs", "1", *SMALL, *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and fragment in err.lower() and "\n" not in err
