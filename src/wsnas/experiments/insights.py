@@ -71,7 +71,7 @@ class InsightsConfig:
             groundtruth=full.groundtruth.with_overrides(epochs=max(1, full.groundtruth.epochs // 2)),
             supernet=full.supernet.with_overrides(epochs=max(1, full.supernet.epochs // 6)),
             instances={"seeds": 2, "orders": 2, "shuffle": 0},
-            dense_last=12,
+            dense_last=8,
             finetune_steps=3,
         )
 
