@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "supernet": ("wsnas.commands.supernet", "train one supernet with a single-path strategy and rank children"),
     "insights": ("wsnas.commands.insights", "the 64-child weight-sharing study, end to end, with its report"),
     "report": ("wsnas.commands.report", "write the HTML/Markdown report of a study from its store"),
+    "benchmark": ("wsnas.commands.benchmark", "convert and query NAS-Bench-201 / NATS-Bench results"),
+    "cost": ("wsnas.commands.cost", "parameters and FLOPs of an architecture"),
 }
 
 

@@ -17,7 +17,10 @@ def add_space_options(p: argparse.ArgumentParser, default: str = "tiny64") -> No
     p.add_argument("--space", default=default, help=f"search space ({', '.join(SPACES)}; default {default})")
     p.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE",
                    help="network option of the space, repeatable (tiny64: dil=5x5|3x3, "
-                        "combine=concat|sum, bn_momentum=0.4, channels=16, stem_channels=48, cells=4)")
+                        "combine=concat|sum, bn_momentum=0.4, channels=16, stem_channels=48, cells=4; "
+                        "nb201: channels=16, cells_per_stage=5, affine=true, track_running_stats=true; "
+                        "darts: channels=36, layers=20, auxiliary=true, search_channels=16, "
+                        "search_layers=8)")
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
@@ -25,6 +28,25 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
                    help="dataset: digits (embedded, default) or cifar10 (needs --data-dir)")
     p.add_argument("--data-dir", default=None, help="directory of a dataset in its official layout")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the train/valid/test split (default 0)")
+
+
+TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "lr_min", "momentum", "weight_decay", "grad_clip")
+
+
+def add_training_options(g) -> None:
+    """The optimiser options every training command shares (unset: the dataset's default)."""
+    g.add_argument("--epochs", type=int, help="training epochs")
+    g.add_argument("--batch-size", type=int, help="mini-batch size")
+    g.add_argument("--lr", type=float, help="initial learning rate (cosine schedule)")
+    g.add_argument("--lr-min", type=float, help="final learning rate")
+    g.add_argument("--momentum", type=float, help="SGD momentum")
+    g.add_argument("--weight-decay", type=float, help="weight decay")
+    g.add_argument("--grad-clip", type=float, help="clip the gradient norm at this value")
+
+
+def training_overrides(args: argparse.Namespace) -> dict:
+    """The training options given on the command line, for ``TrainConfig.with_overrides``."""
+    return {name: getattr(args, name) for name in TRAINING_OPTIONS}
 
 
 def add_runtime_options(p: argparse.ArgumentParser, *, store_in_run_dir: bool = False) -> None:
@@ -40,6 +62,8 @@ def add_runtime_options(p: argparse.ArgumentParser, *, store_in_run_dir: bool = 
 
 
 def _coerce(value: str):
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
     for cast in (int, float):
         try:
             return cast(value)

@@ -20,10 +20,12 @@ from wsnas.commands.common import (
     add_data_options,
     add_runtime_options,
     add_space_options,
+    add_training_options,
     archs_from_args,
     data_from_args,
     device_from_args,
     space_from_args,
+    training_overrides,
 )
 from wsnas.errors import WsnasError
 from wsnas.groundtruth.run import run_groundtruth
@@ -41,13 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample", type=int, default=None, help="train a seeded uniform sample of N architectures")
     p.add_argument("--sample-seed", type=int, default=0, help="seed of --sample (default 0)")
     g = p.add_argument_group("training (defaults per dataset; see README)")
-    g.add_argument("--epochs", type=int)
-    g.add_argument("--batch-size", type=int)
-    g.add_argument("--lr", type=float)
-    g.add_argument("--lr-min", type=float)
-    g.add_argument("--momentum", type=float)
-    g.add_argument("--weight-decay", type=float)
-    g.add_argument("--grad-clip", type=float)
+    add_training_options(g)
     add_runtime_options(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -57,10 +53,7 @@ def run(args: argparse.Namespace) -> int:
         raise WsnasError(f"--seeds must be at least 1, got {args.seeds}")
     space = space_from_args(args)
     archs = archs_from_args(space, args.archs, args.sample, args.sample_seed)
-    cfg = default_config(args.data).with_overrides(
-        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_min=args.lr_min,
-        momentum=args.momentum, weight_decay=args.weight_decay, grad_clip=args.grad_clip,
-    )
+    cfg = default_config(args.data).with_overrides(**training_overrides(args))
     device = device_from_args(args)
     data = data_from_args(args, device)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))

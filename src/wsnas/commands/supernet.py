@@ -25,10 +25,12 @@ from wsnas.commands.common import (
     add_data_options,
     add_runtime_options,
     add_space_options,
+    add_training_options,
     archs_from_args,
     data_from_args,
     device_from_args,
     space_from_args,
+    training_overrides,
 )
 from wsnas.errors import WsnasError
 from wsnas.evaluator import BN_MODES, EvalConfig
@@ -50,12 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample", type=int, default=None, help="evaluate a seeded sample of N children")
     p.add_argument("--sample-seed", type=int, default=0)
     g = p.add_argument_group("training and evaluation (defaults per dataset)")
-    g.add_argument("--epochs", type=int)
-    g.add_argument("--batch-size", type=int)
-    g.add_argument("--lr", type=float)
-    g.add_argument("--lr-min", type=float)
-    g.add_argument("--weight-decay", type=float)
-    g.add_argument("--grad-clip", type=float)
+    add_training_options(g)
     g.add_argument("--dense-last", type=int, default=0, help="also evaluate after each of the last K mini-batches")
     g.add_argument("--bn-mode", choices=BN_MODES, default="running", help="BN statistics for scoring children")
     g.add_argument("--recal-batches", type=int, default=10, help="batches for --bn-mode recal")
@@ -71,8 +68,7 @@ def run(args: argparse.Namespace) -> int:
     strategy = get_strategy(args.strategy, order_seed=args.order_seed)
     archs = archs_from_args(space, args.archs, args.sample, args.sample_seed)
     base = SUPERNET_DEFAULTS.get(args.data, SUPERNET_DEFAULTS["cifar10"])
-    train = base.with_overrides(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                                lr_min=args.lr_min, weight_decay=args.weight_decay, grad_clip=args.grad_clip)
+    train = base.with_overrides(**training_overrides(args))
     if args.dense_last < 0:
         raise WsnasError(f"--dense-last must be non-negative, got {args.dense_last}")
     cfg = SupernetConfig(train=train, eval=EvalConfig(bn_mode=args.bn_mode, recal_batches=args.recal_batches),

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from wsnas.errors import WsnasError
 from wsnas.spaces.base import Arch, Choice, Space
+from wsnas.spaces.darts import DartsSpace
+from wsnas.spaces.nb201 import NB201Space
 from wsnas.spaces.tiny64 import Tiny64Space
 
 SPACES: dict[str, type[Space]] = {
     "tiny64": Tiny64Space,
+    "darts": DartsSpace,
+    "nb201": NB201Space,
 }
 
 

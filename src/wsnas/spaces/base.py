@@ -26,6 +26,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
 
+#: Spaces larger than this are sampled, never enumerated (NB201's 15,625 cells are fine; the
+#: DARTS space's ~9e18 genotypes are not).
+MAX_ENUMERATE = 10_000_000
+
+
+def check_enumerable(space: Space) -> None:
+    if len(space) > MAX_ENUMERATE:
+        raise WsnasError(f"{space.name} has {len(space):.3g} architectures, too many to list or "
+                         "evaluate one by one; sample them instead (e.g. --sample 1000)")
+
+
 @dataclass(frozen=True)
 class Choice:
     """One categorical decision: a name (e.g. an edge ``0->1``) and its options (op names)."""
@@ -122,7 +133,8 @@ class Space:
         return self.from_option_indices(digits[::-1])
 
     def enumerate(self) -> Iterator[Arch]:
-        """Every architecture, in index order."""
+        """Every architecture, in index order (refused for spaces too large to list)."""
+        check_enumerable(self)
         for i in range(len(self)):
             yield self.from_index(i)
 
