@@ -379,6 +379,29 @@ def _load_builtin(name: str, metric: str | None) -> TruthTable:
                           dataset=entry.dataset, source=name, text=text)
 
 
+# --------------------------------------------------------------------------------------------
+# converted NAS-Bench-201 / NATS-Bench tables (``wsnas benchmark convert``)
+
+#: Prefix of a ground-truth spec naming a converted benchmark table:
+#: ``nb201-DATASET[@EPOCHS]:PATH``, e.g. ``nb201-cifar10:nb201.csv.gz``.
+BENCHMARK_TRUTH_PREFIX = "nb201-"
+
+
+def _load_benchmark_spec(spec: str, metric: str | None, dataset: str | None) -> TruthTable:
+    """Load ``nb201-DATASET[@EPOCHS]:PATH`` with ``load_benchmark_truth`` (200 epochs default)."""
+    from wsnas.groundtruth.benchmarks.nb201 import load_benchmark_truth  # lazy
+
+    name, path = spec[len(BENCHMARK_TRUTH_PREFIX):].split(":", 1)
+    name, _, epochs = name.partition("@")
+    if not name or not path or (epochs and not epochs.isdigit()):
+        raise WsnasError(f"ground truth {spec!r} is not of the form nb201-DATASET[@EPOCHS]:PATH "
+                         "(e.g. nb201-cifar10:nb201.csv.gz or nb201-cifar100@12:nb201.csv.gz)")
+    if dataset is not None and dataset.lower() != name.lower():
+        raise WsnasError(f"ground truth {spec!r} names dataset {name!r} but {dataset!r} was asked")
+    return load_benchmark_truth(Path(path).expanduser(), name, hp=int(epochs or 200),
+                                metric=metric or "test_acc")
+
+
 def load_truth(spec: str, *, metric: str | None = None, dataset: str | None = None) -> TruthTable:
     """Load a ground truth from a built-in name, a CSV file or a results-store file.
 
@@ -391,6 +414,9 @@ def load_truth(spec: str, *, metric: str | None = None, dataset: str | None = No
     3. an existing ``.csv`` file: read by :func:`read_truth_csv` (``metric`` chooses the
        value column, ``dataset`` is recorded on the table).
 
+    A spec ``nb201-DATASET[@EPOCHS]:PATH`` loads a table converted by ``wsnas benchmark
+    convert`` (NAS-Bench-201 / NATS-Bench; ``metric`` is ``test_acc`` or ``valid_acc``).
+
     Raises:
         WsnasError: ``spec`` is neither a built-in name nor an existing file, or the file
             is malformed.
@@ -398,6 +424,8 @@ def load_truth(spec: str, *, metric: str | None = None, dataset: str | None = No
     key = spec.strip()
     if key.lower() in BUILTIN_TRUTHS:
         return _load_builtin(key.lower(), metric)
+    if key.lower().startswith(BENCHMARK_TRUTH_PREFIX) and ":" in key:
+        return _load_benchmark_spec(key, metric, dataset)
     path = Path(key).expanduser()
     accepted = (f"accepted: a built-in name ({', '.join(sorted(BUILTIN_TRUTHS))}), a .csv file "
                 f"with 'index'/'arch' and accuracy columns, or a results store "
