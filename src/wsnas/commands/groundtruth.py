@@ -8,6 +8,8 @@ Examples:
   wsnas groundtruth --space tiny64 --data digits --seeds 2
   wsnas groundtruth --data cifar10 --data-dir ~/data/cifar-10-batches-py --archs 434,111
   wsnas groundtruth --epochs 5 --store quick.db
+  wsnas groundtruth --space darts --archs "$(cat genotype.txt)" --recipe darts-eval \
+      --data cifar10 --data-dir ~/data/cifar-10-batches-py
 """
 
 from __future__ import annotations
@@ -39,11 +41,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=1, help="number of independent trainings per architecture (default 1)")
     p.add_argument("--first-seed", type=int, default=0, help="first seed; seeds are consecutive (default 0)")
     p.add_argument("--archs", default="all",
-                   help="'all' (default) or a comma-separated list of architectures or indices")
+                   help="'all' (default) or a list of architectures or indices, separated by commas (tiny64) "
+                        "or semicolons (nb201, darts)")
     p.add_argument("--sample", type=int, default=None, help="train a seeded uniform sample of N architectures")
     p.add_argument("--sample-seed", type=int, default=0, help="seed of --sample (default 0)")
     g = p.add_argument_group("training (defaults per dataset; see README)")
+    g.add_argument("--recipe", default=None,
+                   help="a published training recipe instead of the dataset's defaults: darts-eval "
+                        "(the DARTS evaluation network: 600 epochs, batch 96, cutout 16, auxiliary 0.4, "
+                        "drop-path 0.2, weight decay 3e-4, clip 5)")
     add_training_options(g)
+    g.add_argument("--cutout", type=int, help="cutout square side (0: off)")
+    g.add_argument("--auxiliary-weight", type=float, help="weight of the auxiliary head's loss")
+    g.add_argument("--drop-path", dest="drop_path_prob", type=float, help="final drop-path probability")
     add_runtime_options(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -53,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
         raise WsnasError(f"--seeds must be at least 1, got {args.seeds}")
     space = space_from_args(args)
     archs = archs_from_args(space, args.archs, args.sample, args.sample_seed)
-    cfg = default_config(args.data).with_overrides(**training_overrides(args))
+    cfg = default_config(args.data, args.recipe).with_overrides(
+        **training_overrides(args), cutout=args.cutout, auxiliary_weight=args.auxiliary_weight,
+        drop_path_prob=args.drop_path_prob)
     device = device_from_args(args)
     data = data_from_args(args, device)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))

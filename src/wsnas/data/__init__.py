@@ -17,6 +17,7 @@ from wsnas.data.augment import (
     apply_augmentation,
     check_augment,
     crop_flip,
+    cutout,
     random_crop_flip,
     sample_crop_flip,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "apply_augmentation",
     "check_augment",
     "crop_flip",
+    "cutout",
     "digits_split_sizes",
     "epoch_order",
     "find_cifar10_dir",

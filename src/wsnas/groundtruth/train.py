@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsnas.data import Dataset, Split, iterate_batches
+from wsnas.data import Dataset, Split, cutout, iterate_batches
 from wsnas.errors import WsnasError
 
 
@@ -31,6 +31,9 @@ class TrainConfig:
     weight_decay: float = 1e-3
     grad_clip: float | None = None
     eval_batch_size: int = 1024
+    auxiliary_weight: float = 0.0  # weight of an auxiliary head's loss, for networks that have one
+    drop_path_prob: float = 0.0  # final drop-path probability, raised linearly from 0 per epoch
+    cutout: int = 0  # side of the cutout square (0: off), after the dataset's own augmentation
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -44,6 +47,10 @@ class TrainConfig:
             raise WsnasError(f"lr_min {self.lr_min} is larger than lr {self.lr}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise WsnasError(f"grad_clip must be positive or omitted, got {self.grad_clip}")
+        if not 0.0 <= self.drop_path_prob < 1.0:
+            raise WsnasError(f"drop_path_prob must be in [0, 1), got {self.drop_path_prob}")
+        if self.auxiliary_weight < 0 or self.cutout < 0:
+            raise WsnasError("auxiliary_weight and cutout must be non-negative")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,8 +74,36 @@ DEFAULTS: dict[str, TrainConfig] = {
 }
 
 
-def default_config(dataset: str) -> TrainConfig:
+# Named training recipes (``--recipe``): the published settings for a kind of network.
+RECIPES: dict[str, TrainConfig] = {
+    # DARTS evaluation network on CIFAR-10 (Liu et al., 2019): 600 epochs, batch 96, SGD lr 0.025
+    # cosine to 0, momentum 0.9, weight decay 3e-4, gradient clip 5, cutout 16, auxiliary head
+    # weight 0.4, drop-path 0.2 (PC-DARTS and others use 0.3: --drop-path 0.3).
+    "darts-eval": TrainConfig(epochs=600, batch_size=96, lr=0.025, lr_min=0.0, momentum=0.9,
+                              weight_decay=3e-4, grad_clip=5.0, auxiliary_weight=0.4,
+                              drop_path_prob=0.2, cutout=16),
+}
+
+
+def default_config(dataset: str, recipe: str | None = None) -> TrainConfig:
+    """The training settings of ``recipe`` if given, else the dataset's defaults."""
+    if recipe is not None:
+        try:
+            return RECIPES[recipe]
+        except KeyError:
+            raise WsnasError(f"unknown recipe {recipe!r}; accepted: {', '.join(RECIPES)}") from None
     return DEFAULTS.get(dataset, TrainConfig())
+
+
+def _loss(output, y: torch.Tensor, cfg: TrainConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, logits) of a network's output; ``(logits, aux_logits)`` adds the auxiliary loss."""
+    if isinstance(output, tuple):
+        logits, aux = output
+        loss = F.cross_entropy(logits, y)
+        if aux is not None and cfg.auxiliary_weight:
+            loss = loss + cfg.auxiliary_weight * F.cross_entropy(aux, y)
+        return loss, logits
+    return F.cross_entropy(output, y), output
 
 
 @torch.no_grad()
@@ -110,13 +145,16 @@ def train_from_scratch(model: nn.Module, data: Dataset, cfg: TrainConfig, seed: 
     for epoch in range(cfg.epochs):
         for group in opt.param_groups:
             group["lr"] = cosine_lr(cfg, epoch)
+        if hasattr(model, "drop_path_prob"):
+            model.drop_path_prob = cfg.drop_path_prob * epoch / cfg.epochs
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
         seen = 0
         for x, y in iterate_batches(data.train, cfg.batch_size, shuffle=True, generator=gen,
                                     augment=data.augment):
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            if cfg.cutout:
+                x = cutout(x, cfg.cutout, gen)
+            loss, logits = _loss(model(x), y, cfg)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip is not None:
