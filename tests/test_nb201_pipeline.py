@@ -1,14 +1,19 @@
 """A uniform supernet on nb201, end to end on digits, ranked against a generated benchmark table."""
 
 import csv
+import gzip
+import shutil
 
 import numpy as np
+import pytest
 from scipy.stats import kendalltau
 
 from wsnas.cli import main
-from wsnas.groundtruth.benchmarks.nb201 import BENCHMARK_COLUMNS
+from wsnas.errors import WsnasError
+from wsnas.groundtruth.benchmarks.nb201 import BENCHMARK_COLUMNS, default_table_path
 from wsnas.spaces import get_space
 from wsnas.store import Store
+from wsnas.tables import load_truth
 
 SMALL = ["--space", "nb201", "--space-option", "channels=4", "--space-option", "cells_per_stage=1",
          "--batch-size", "128", "--no-progress", "--threads", "1"]
@@ -59,3 +64,18 @@ def test_groundtruth_on_nb201_with_official_names(tmp_path, capsys):
     space = get_space("nb201")
     assert {r["arch"] for r in rows} == {arch, space.format(space.from_index(123))}
     assert {r["arch_index"] for r in rows} == {space.index(space.parse(arch)), 123}
+
+
+def test_truth_by_name_uses_the_default_converted_table(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WSNAS_HOME", str(tmp_path / "home"))
+    with pytest.raises(WsnasError, match="no converted NAS-Bench-201 table at .*wsnas benchmark convert"):
+        load_truth("nb201-cifar10")
+    path = default_table_path()
+    path.parent.mkdir(parents=True)
+    plain = _benchmark_table(tmp_path / "t.csv")
+    with open(plain, "rb") as src, gzip.open(path, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    truth = load_truth("nb201-cifar10")
+    assert len(truth) == 15625 and truth.space == "nb201"
+    assert main(["benchmark", "query", "--arch", "123", "--dataset", "cifar10"]) == 0
+    assert "cifar10" in capsys.readouterr().out

@@ -383,15 +383,22 @@ def _load_builtin(name: str, metric: str | None) -> TruthTable:
 # converted NAS-Bench-201 / NATS-Bench tables (``wsnas benchmark convert``)
 
 #: Prefix of a ground-truth spec naming a converted benchmark table:
-#: ``nb201-DATASET[@EPOCHS]:PATH``, e.g. ``nb201-cifar10:nb201.csv.gz``.
+#: ``nb201-DATASET[@EPOCHS][:PATH]``, e.g. ``nb201-cifar10:nb201.csv.gz``; without a path, the
+#: table that ``wsnas benchmark convert`` writes by default.
 BENCHMARK_TRUTH_PREFIX = "nb201-"
 
 
 def _load_benchmark_spec(spec: str, metric: str | None, dataset: str | None) -> TruthTable:
     """Load ``nb201-DATASET[@EPOCHS]:PATH`` with ``load_benchmark_truth`` (200 epochs default)."""
-    from wsnas.groundtruth.benchmarks.nb201 import load_benchmark_truth  # lazy
+    from wsnas.groundtruth.benchmarks.nb201 import default_table_path, load_benchmark_truth  # lazy
 
-    name, path = spec[len(BENCHMARK_TRUTH_PREFIX):].split(":", 1)
+    name, _, path = spec[len(BENCHMARK_TRUTH_PREFIX):].partition(":")
+    if not path:  # no path: the table `wsnas benchmark convert` writes by default
+        path = str(default_table_path())
+        if not Path(path).is_file():
+            raise WsnasError(f"ground truth {spec!r}: no converted NAS-Bench-201 table at {path}; convert "
+                             "the official file first (wsnas benchmark convert SOURCE) or name a table "
+                             "as nb201-DATASET:PATH")
     name, _, epochs = name.partition("@")
     if not name or not path or (epochs and not epochs.isdigit()):
         raise WsnasError(f"ground truth {spec!r} is not of the form nb201-DATASET[@EPOCHS]:PATH "
@@ -424,7 +431,7 @@ def load_truth(spec: str, *, metric: str | None = None, dataset: str | None = No
     key = spec.strip()
     if key.lower() in BUILTIN_TRUTHS:
         return _load_builtin(key.lower(), metric)
-    if key.lower().startswith(BENCHMARK_TRUTH_PREFIX) and ":" in key:
+    if key.lower().startswith(BENCHMARK_TRUTH_PREFIX) and (":" in key or not Path(key).exists()):
         return _load_benchmark_spec(key, metric, dataset)
     path = Path(key).expanduser()
     accepted = (f"accepted: a built-in name ({', '.join(sorted(BUILTIN_TRUTHS))}), a .csv file "
@@ -437,7 +444,8 @@ def load_truth(spec: str, *, metric: str | None = None, dataset: str | None = No
     if suffix in STORE_SUFFIXES:
         from wsnas.store import Store  # lazy: the store is only needed for this branch
 
-        return Store(path).truth_table(dataset=dataset, metric=metric or "test_acc")
+        with Store(path, create=False) as store:
+            return store.truth_table(dataset=dataset, metric=metric or "test_acc")
     if suffix == ".csv":
         return read_truth_csv(path, metric=metric, dataset=dataset)
     raise WsnasError(f"ground truth {spec!r} has an unsupported file kind {suffix or '(none)'!r}; "

@@ -49,6 +49,7 @@ from wsnas.errors import WsnasError
 from wsnas.groundtruth.benchmarks.nb201 import (
     BENCHMARK_COLUMNS,
     convert_benchmark,
+    default_table_path,
     read_benchmark_table,
 )
 
@@ -63,13 +64,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     "directory (NATS-tss-v1_0-3ffb9-simple/) into a compact CSV table.")
     convert.add_argument("source", metavar="SOURCE",
                          help="the NAS-Bench-201 .pth file or the NATS-Bench topology directory")
-    convert.add_argument("--out", required=True, metavar="TABLE.csv.gz",
-                         help="the table to write (gzip-compressed when it ends in .gz)")
+    convert.add_argument("--out", default=None, metavar="TABLE.csv.gz",
+                         help="the table to write (gzip-compressed when it ends in .gz; default "
+                              "$WSNAS_HOME/benchmarks/nb201.csv.gz, where --truth nb201-DATASET finds it)")
     convert.add_argument("--no-progress", action="store_true", help="no progress bar")
     query = actions.add_parser(
         "query", help="print the rows of one architecture",
         description="Print the rows of one architecture of a converted table.")
-    query.add_argument("table", metavar="TABLE", help="a table written by `benchmark convert`")
+    query.add_argument("table", metavar="TABLE", nargs="?", default=None,
+                       help="a table written by `benchmark convert` (default: the default table)")
     query.add_argument("--arch", required=True, metavar="STRING_OR_INDEX",
                        help="the official architecture string or index")
     query.add_argument("--dataset", metavar="NAME",
@@ -86,6 +89,7 @@ def _fmt(value: object) -> str:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    args.out = args.out or default_table_path()
     summary = convert_benchmark(args.source, args.out, progress=not args.no_progress)
     print(f"wrote {summary.out}: {summary.rows} rows for {summary.archs} architectures")
     for name, count in summary.datasets.items():
@@ -96,6 +100,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
+    args.table = str(args.table or default_table_path())
     records = read_benchmark_table(args.table)
     key = args.arch.strip()
     if key.isdigit():

@@ -98,6 +98,13 @@ BENCHMARK_COLUMNS = ("index", "arch", "dataset", "hp", "valid_acc", "test_acc", 
                      "flops_m", "latency", "seeds")
 
 NATS_SUFFIX = ".pickle.pbz2"
+
+
+def default_table_path() -> Path:
+    """Where ``wsnas benchmark convert`` writes, and ``--truth nb201-DATASET`` reads, by default:
+    ``$WSNAS_HOME/benchmarks/nb201.csv.gz`` (``WSNAS_HOME`` defaults to ``~/.cache/wsnas``)."""
+    home = Path(os.environ.get("WSNAS_HOME", Path.home() / ".cache" / "wsnas")).expanduser()
+    return home / "benchmarks" / "nb201.csv.gz"
 _NATS_CELL = re.compile(r"^(\d+)\.pickle\.pbz2$")
 # torch's legacy (non-zip) serialization starts with this pickled magic number.
 _TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
