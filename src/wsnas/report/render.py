@@ -371,7 +371,7 @@ def _md(text: str) -> str:
 
 
 def _md_cell(ours: str, paper: str) -> str:
-    return _md(ours) + (f" (paper {_md(paper)})" if paper else "")
+    return _md(ours) + (f" (paper {_md(paper)})" if paper and paper != "–" else "")
 
 
 def to_markdown(report: Report, figure_dir: str = "figures") -> str:
@@ -449,7 +449,7 @@ def to_html(report: Report, figures: dict[str, Path]) -> str:
     for row in report.rows:
         cells = []
         for j, (ours, paper) in enumerate(row):
-            extra = f'<br><span class="paper">(paper {_e(paper)})</span>' if paper else ""
+            extra = f'<br><span class="paper">(paper {_e(paper)})</span>' if paper and paper != "–" else ""
             attr = "" if j == 0 else ' class="num"'
             cells.append(f"<td{attr}>{_e(ours)}{extra}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
