@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Install wsnas with its test dependencies into .venv, lint, and run the test suite.
+# Install wsnas with its test dependencies and the ray extra into .venv, lint, and run the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh test
+bash scripts/setup.sh test ray
 # The report test opens the HTML in headless Chromium; install Debian's package where we can.
 if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing chromium for the report test ..."

@@ -61,6 +61,33 @@ def add_runtime_options(p: argparse.ArgumentParser, *, store_in_run_dir: bool = 
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def add_executor_options(p: argparse.ArgumentParser, what: str = "the ground-truth jobs") -> None:
+    """``--executor local|ray`` and the Ray options, for commands with independent jobs."""
+    g = p.add_argument_group("executor (where independent jobs run)")
+    g.add_argument("--executor", default="local",
+                   help=f"where {what} run: local (this process, one after the other; default) or "
+                        "ray (Ray tasks on a local instance or a cluster; pip install 'wsnas[ray]')")
+    g.add_argument("--ray-address", default=None,
+                   help="Ray cluster to connect to ('auto' for the one `ray start --head` runs on this "
+                        "machine, or HOST:PORT); default: start a private local instance")
+    g.add_argument("--ray-cpus-per-job", type=float, default=1, help="CPUs per job (default 1)")
+    g.add_argument("--ray-gpus-per-job", type=float, default=0,
+                   help="GPUs per job, fractions allowed (0.5: two jobs per GPU); default 0 (CPU)")
+    g.add_argument("--ray-max-retries", type=int, default=3,
+                   help="reruns of a job whose worker died or that failed (default 3)")
+
+
+def executor_from_args(args: argparse.Namespace):
+    """The executor the command line asks for (``local`` unless ``--executor`` says otherwise)."""
+    from wsnas.executor import get_executor
+
+    name = getattr(args, "executor", "local")
+    if name in (None, "local"):
+        return get_executor("local")
+    return get_executor(name, address=args.ray_address, cpus_per_job=args.ray_cpus_per_job,
+                        gpus_per_job=args.ray_gpus_per_job, max_retries=args.ray_max_retries)
+
+
 def _coerce(value: str):
     if value.lower() in ("true", "false"):
         return value.lower() == "true"

@@ -8,6 +8,8 @@ Examples:
   wsnas groundtruth --space tiny64 --data digits --seeds 2
   wsnas groundtruth --data cifar10 --data-dir ~/data/cifar-10-batches-py --archs 434,111
   wsnas groundtruth --epochs 5 --store quick.db
+  wsnas groundtruth --executor ray                     # every core of this machine, via Ray
+  wsnas groundtruth --executor ray --ray-address auto  # the cluster `ray start` joined
   wsnas groundtruth --space darts --archs "$(cat genotype.txt)" --recipe darts-eval \
       --data cifar10 --data-dir ~/data/cifar-10-batches-py
 """
@@ -20,12 +22,14 @@ import time
 
 from wsnas.commands.common import (
     add_data_options,
+    add_executor_options,
     add_runtime_options,
     add_space_options,
     add_training_options,
     archs_from_args,
     data_from_args,
     device_from_args,
+    executor_from_args,
     space_from_args,
     training_overrides,
 )
@@ -55,12 +59,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--auxiliary-weight", type=float, help="weight of the auxiliary head's loss")
     g.add_argument("--drop-path", dest="drop_path_prob", type=float, help="final drop-path probability")
     add_runtime_options(p)
+    add_executor_options(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise WsnasError(f"--seeds must be at least 1, got {args.seeds}")
+    executor = executor_from_args(args)
     space = space_from_args(args)
     archs = archs_from_args(space, args.archs, args.sample, args.sample_seed)
     cfg = default_config(args.data, args.recipe).with_overrides(
@@ -72,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     with Store(args.store) as store:
         summary = run_groundtruth(space, data, cfg, seeds=seeds, archs=archs, store=store,
-                                  progress=not args.no_progress)
+                                  progress=not args.no_progress, executor=executor)
         table = store.truth_table(space=space.name, dataset=data.name,
                                   config_hash=summary.config_hash)
     seconds = time.perf_counter() - start

@@ -24,10 +24,12 @@ from pathlib import Path
 
 from wsnas.commands.common import (
     add_data_options,
+    add_executor_options,
     add_runtime_options,
     add_space_options,
     data_from_args,
     device_from_args,
+    executor_from_args,
     space_from_args,
 )
 from wsnas.errors import WsnasError
@@ -60,6 +62,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="BN statistics when scoring children (default running, as the paper)")
     g.add_argument("--recal-batches", type=int, default=10, help="batches for --bn-mode recal")
     add_runtime_options(p, store_in_run_dir=True)
+    add_executor_options(p, what="the ground-truth trainings (step 1)")
     p.add_argument("--no-report", action="store_true", help="skip writing the report")
 
 
@@ -89,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
     if space.name != "tiny64":
         raise WsnasError(f"the insights study runs on the tiny64 space, not {space.name!r}")
     cfg = config_from_args(args)
+    executor = executor_from_args(args)
     if args.truth != "store":
         from wsnas.tables import load_truth
 
@@ -102,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     with Store(store_path) as store:
         experiment = run_insights(space, data, cfg, run_dir=run_dir, store=store,
                                   experiment=args.experiment, truth=args.truth,
-                                  progress=not args.no_progress)
+                                  progress=not args.no_progress, executor=executor)
         print(f"study finished in {time.perf_counter() - start:.0f} s; results in {store_path}")
         if not args.no_report:
             from wsnas.report import write_insights_report

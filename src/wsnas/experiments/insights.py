@@ -26,6 +26,7 @@ import torch
 from wsnas.data import Dataset
 from wsnas.errors import WsnasError
 from wsnas.evaluator import EvalConfig
+from wsnas.executor import Executor
 from wsnas.finetune import FinetuneConfig, run_finetune
 from wsnas.groundtruth.run import groundtruth_config, run_groundtruth
 from wsnas.groundtruth.train import TrainConfig, default_config
@@ -99,8 +100,11 @@ def instance_runs(experiment: str, cfg: InsightsConfig) -> dict[str, list[str]]:
 
 def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: str | Path,
                  store: Store, experiment: str = "insights", truth: str = "store",
-                 progress: bool = True, log=print) -> str:
-    """Run (or continue) the whole study; returns the experiment's run id."""
+                 progress: bool = True, log=print, executor: Executor | None = None) -> str:
+    """Run (or continue) the whole study; returns the experiment's run id.
+
+    ``executor`` runs the ground-truth trainings (default: in this process).
+    """
     cfg.validate()
     run_dir = Path(run_dir)
     runs = instance_runs(experiment, cfg)
@@ -121,7 +125,8 @@ def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: s
     log(f"[1/3] ground truth: {len(space)} children x {cfg.gt_seeds} seeds, "
         f"{cfg.groundtruth.epochs} epochs each")
     gt = run_groundtruth(space, data, cfg.groundtruth, seeds=list(range(cfg.gt_seeds)),
-                         archs=list(space.enumerate()), store=store, progress=progress)
+                         archs=list(space.enumerate()), store=store, progress=progress,
+                         executor=executor)
     if gt.seed_taus:
         log(f"      seed-to-seed tau of the ground truth: {gt.mean_seed_tau:.3f}")
 
