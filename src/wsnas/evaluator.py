@@ -8,12 +8,17 @@ Batch norm decides much of what a child scores with shared weights, so the BN mo
 * ``recal`` — running statistics re-estimated for each child on ``recal_batches`` training
   batches (the same batches for every child), then eval-mode BN; the supernet's own
   statistics are restored afterwards.
+
+In a data-parallel run (``replica`` given) every rank calls :func:`evaluate_archs` in
+lockstep: each recalibration batch is split across the ranks and its batch-norm statistics are
+all-reduced, so every rank ends with the statistics a single process computes on the whole
+batch; scoring then runs on every rank with identical weights and gives identical results.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 
 import torch
@@ -114,12 +119,14 @@ def recalibration_batches(train: Split, cfg: EvalConfig, seed: int = 0) -> list[
 
 @torch.no_grad()
 def evaluate_archs(model: nn.Module, archs: Sequence[Arch | None], split: Split, cfg: EvalConfig,
-                   *, recal: Sequence[torch.Tensor] | None = None) -> list[tuple[float, float]]:
+                   *, recal: Sequence[torch.Tensor] | None = None,
+                   replica=None) -> list[tuple[float, float]]:
     """(accuracy, loss) of each architecture on ``split`` with the weights ``model`` holds.
 
     ``model`` is a supernet (give ``Arch`` objects) or a standalone network (give ``None``).
     ``recal`` holds the recalibration batches for ``bn_mode="recal"``
-    (see :func:`recalibration_batches`).
+    (see :func:`recalibration_batches`). ``replica`` (a :class:`wsnas.distributed.Replica`):
+    data-parallel recalibration, every rank calling this in lockstep.
     """
     if cfg.bn_mode == "recal" and not recal:
         raise ValueError("bn_mode 'recal' needs recalibration batches")
@@ -136,7 +143,10 @@ def evaluate_archs(model: nn.Module, archs: Sequence[Arch | None], split: Split,
                 m.reset_running_stats()
                 m.momentum = None  # cumulative average over the recalibration batches
             for x in recal:
-                model(x) if arch is None else model(x, arch)
+                with nullcontext() if replica is None else replica.sync_bn():
+                    if replica is not None:
+                        x = replica.shard(x)
+                    model(x) if arch is None else model(x, arch)
             model.eval()
             results += _score(model, [arch], split, cfg.batch_size)
         return results

@@ -10,6 +10,15 @@ and resumed produces the same weights as one that never stopped. Evaluation resu
 store as predictions keyed by run and checkpoint label (``epoch:E`` after every epoch,
 ``step:S`` after each of the last ``dense_last`` mini-batches), so re-evaluating after a
 resume overwrites with identical numbers instead of duplicating.
+
+Data-parallel (``torchrun``; see :mod:`wsnas.distributed`): when a process group with more
+than one rank is initialised (or ``replica`` is given), every rank draws the same global batch
+of ``batch_size`` samples and trains on its contiguous shard, all ranks train the same path,
+gradients are summed across ranks with each shard's loss weighted by its share of the batch,
+and training-mode batch norm uses the global batch's statistics, so the weights equal those of
+a single-process run up to rounding. Every rank evaluates (recalibration batches are sharded,
+their statistics synchronised) so they stay in lockstep; only rank 0 writes checkpoints and
+the store.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from wsnas import distributed
 from wsnas.data import Dataset, iterate_batches, num_batches
 from wsnas.errors import WsnasError
 from wsnas.evaluator import EvalConfig, evaluate_archs, recalibration_batches
@@ -71,18 +81,26 @@ class SupernetTrainer:
     def __init__(self, space: Space, data: Dataset, strategy: Strategy, cfg: SupernetConfig, *,
                  seed: int, run_dir: str | os.PathLike, store: Store | None = None,
                  run_id: str | None = None, archs: Sequence[Arch] | None = None,
-                 progress: bool = True):
+                 progress: bool = True, replica: distributed.Replica | None = None):
         self.space, self.data, self.strategy, self.cfg = space, data, strategy, cfg
         self.seed = seed
         self.run_dir = Path(run_dir)
         self.store, self.run_id = store, run_id
         self.archs = list(archs) if archs is not None else list(space.enumerate())
-        self.progress = progress
+        self.replica = replica if replica is not None else distributed.current_replica()
+        self.is_main = self.replica is None or self.replica.is_main
+        self.progress = progress and self.is_main
         device = data.train.x.device
+        t = cfg.train
+        if self.replica is not None:
+            self.replica.check_batches(len(data.train), t.batch_size)
         torch.manual_seed(seed)
         self.supernet = space.build_supernet(num_classes=data.num_classes,
                                              in_channels=data.in_channels).to(device)
-        t = cfg.train
+        if self.replica is not None:
+            distributed.convert_batchnorm(self.supernet)
+            self.replica.broadcast_module(self.supernet)
+            strategy.replica = self.replica
         self.optimizer = torch.optim.SGD(self.supernet.parameters(), lr=t.lr, momentum=t.momentum,
                                          weight_decay=t.weight_decay)
         strategy.setup(self.supernet, space, self.optimizer, seed, grad_clip=t.grad_clip)
@@ -114,8 +132,11 @@ class SupernetTrainer:
         }
 
     def save(self) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        _atomic_save(self.state(), self.run_dir / CHECKPOINT)
+        if self.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            _atomic_save(self.state(), self.run_dir / CHECKPOINT)
+        if self.replica is not None:
+            self.replica.barrier()  # no rank runs ahead of a checkpoint it might resume from
 
     def try_resume(self) -> bool:
         """Load ``<run_dir>/checkpoint.pt`` if present; its config must equal this run's."""
@@ -163,7 +184,7 @@ class SupernetTrainer:
                 log = []
                 for x, y in iterate_batches(self.data.train, t.batch_size, shuffle=True,
                                             generator=self.batch_gen, augment=self.data.augment):
-                    result = self.strategy.step(x, y)
+                    result = self._step(x, y)
                     loss_sum += result.loss * result.count
                     correct += result.correct
                     seen += result.count
@@ -189,9 +210,25 @@ class SupernetTrainer:
             bar.close()
         return self.history[-1] if self.history else {}
 
+    def _step(self, x: torch.Tensor, y: torch.Tensor):
+        """One strategy step on the global batch ``x, y`` (this rank's shard when data-parallel);
+        the result describes the global batch."""
+        rep = self.replica
+        if rep is None:
+            return self.strategy.step(x, y)
+        rep.global_count = len(y)
+        with rep.sync_bn():
+            result = self.strategy.step(rep.shard(x), rep.shard(y))
+        sums = torch.stack([result.loss.detach().double() * result.count,
+                            result.correct.double()]).to(rep.device or result.loss.device)
+        rep.all_reduce_(sums)
+        sums = sums.to(result.loss.device)
+        return replace(result, loss=(sums[0] / len(y)).to(result.loss.dtype),
+                       correct=sums[1].round().long(), count=len(y))
+
     def _log_steps(self, log) -> None:
         """Store which child each step of the epoch trained, with its batch loss/accuracy."""
-        if self.store is None or self.run_id is None or not log:
+        if not self.is_main or self.store is None or self.run_id is None or not log:
             return
         losses = torch.stack([r.loss for _, r in log]).tolist()
         correct = torch.stack([r.correct for _, r in log]).tolist()
@@ -206,9 +243,9 @@ class SupernetTrainer:
     def evaluate(self, label: str, *, step: int) -> list[float]:
         """Score every child on the validation split and store the predictions under ``label``."""
         results = evaluate_archs(self.supernet, self.archs, self.data.valid, self.cfg.eval,
-                                 recal=self._recal)
+                                 recal=self._recal, replica=self.replica)
         self.supernet.train()
-        if self.store is not None and self.run_id is not None:
+        if self.is_main and self.store is not None and self.run_id is not None:
             self.store.add_predictions(self.run_id, [
                 {"checkpoint": label, "epoch": self.epoch, "step": step,
                  "arch": self.space.format(a), "arch_index": self.space.index(a),

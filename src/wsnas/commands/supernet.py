@@ -13,6 +13,10 @@ Examples:
   wsnas supernet --strategy uniform --epochs 30 --truth store
   wsnas supernet --strategy round_robin --bn-mode recal --run my-rr --run-dir runs/rr
   wsnas store export predictions --run my-rr --wide --out rr.csv
+
+Data-parallel under torchrun (the batch size is the global batch, split across the ranks;
+rank 0 writes the store and the checkpoint, all ranks resume from it):
+  torchrun --standalone --nproc_per_node 2 -m wsnas supernet --device cpu --batch-size 64
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from wsnas import metrics
+import torch
+
+from wsnas import distributed, metrics
 from wsnas.commands.common import (
     add_data_options,
     add_runtime_options,
@@ -64,6 +70,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    device = device_from_args(args)
+    if distributed.launched_by_torchrun() and device.type == "cuda":
+        device = torch.device("cuda", distributed.local_rank())  # one GPU per process
+    with distributed.process_group(device=device) as replica:
+        return _run(args, device, replica)
+
+
+def _run(args: argparse.Namespace, device, replica: distributed.Replica | None) -> int:
     space = space_from_args(args)
     strategy = get_strategy(args.strategy, order_seed=args.order_seed)
     archs = archs_from_args(space, args.archs, args.sample, args.sample_seed)
@@ -73,14 +87,21 @@ def run(args: argparse.Namespace) -> int:
         raise WsnasError(f"--dense-last must be non-negative, got {args.dense_last}")
     cfg = SupernetConfig(train=train, eval=EvalConfig(bn_mode=args.bn_mode, recal_batches=args.recal_batches),
                          dense_last=args.dense_last)
-    device = device_from_args(args)
     data = data_from_args(args, device)
     run_id = args.run or f"supernet/{strategy.name}/{args.seed}"
     run_dir = Path(args.run_dir or Path("wsnas-runs") / run_id)
+    if replica is not None and not replica.is_main:
+        # the other ranks train and evaluate in lockstep with rank 0 but write nothing
+        trainer = SupernetTrainer(space, data, strategy, cfg, seed=args.seed, run_dir=run_dir,
+                                  run_id=run_id, archs=archs, progress=False, replica=replica)
+        trainer.try_resume()
+        trainer.train()
+        return 0
     with Store(args.store) as store:
         truth = _truth(args, store, space, data)
         trainer = SupernetTrainer(space, data, strategy, cfg, seed=args.seed, run_dir=run_dir, store=store,
-                                  run_id=run_id, archs=archs, progress=not args.no_progress)
+                                  run_id=run_id, archs=archs, progress=not args.no_progress,
+                                  replica=replica)
         store.ensure_run(run_id, "supernet", trainer.config(), seed=args.seed)
         resumed = trainer.try_resume()
         store.set_run_status(run_id, "running")
@@ -88,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
         store.set_run_status(run_id, "done")
         labels, names, matrix = store.prediction_matrix(run_id)
     final = [i for i, lab in enumerate(labels) if lab.startswith("epoch:")][-1]
-    print(f"run {run_id}: {trainer.epoch} epochs{' (resumed)' if resumed else ''}, "
+    ranks = f" on {replica.world_size} ranks" if replica is not None else ""
+    print(f"run {run_id}: {trainer.epoch} epochs{ranks}{' (resumed)' if resumed else ''}, "
           f"{len(names)} children evaluated, predictions in {args.store}, checkpoint in {run_dir}")
     print(f"final epoch: train acc {summary.get('train_acc', float('nan')):.4f}, "
           f"mean child valid acc {summary.get('mean_child_acc', float('nan')):.4f}")

@@ -39,6 +39,8 @@ class Strategy(ABC):
     """Base class of every supernet-training strategy."""
 
     name: str = "strategy"
+    # set by the trainer in a data-parallel run (a wsnas.distributed.Replica), else None
+    replica = None
 
     def setup(self, supernet: nn.Module, space: Space, optimizer: torch.optim.Optimizer,
               seed: int, *, grad_clip: float | None = None) -> None:
@@ -79,11 +81,24 @@ class SinglePathStrategy(Strategy):
 
 
 def train_path(strategy: Strategy, arch: Arch, x: torch.Tensor, y: torch.Tensor) -> StepResult:
-    """One SGD step of the supernet on ``arch``'s single path."""
+    """One SGD step of the supernet on ``arch``'s single path.
+
+    In a data-parallel run (``strategy.replica`` set) ``x, y`` are this rank's shard of the
+    global batch: the ranks must train the same path (checked), each rank's loss is weighted
+    by its share of the global batch and the gradients are summed across ranks before the
+    (identical) optimiser step on every rank.
+    """
+    replica = strategy.replica
+    if replica is not None:
+        replica.check_same_path(strategy.space.option_indices(arch))
     logits = strategy.supernet(x, arch)
     loss = F.cross_entropy(logits, y)
     strategy.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    if replica is None:
+        loss.backward()
+    else:
+        replica.scale_loss(loss, len(y)).backward()
+        replica.reduce_gradients(list(strategy.supernet.parameters()))
     if strategy.grad_clip is not None:
         nn.utils.clip_grad_norm_(strategy.supernet.parameters(), strategy.grad_clip)
     strategy.optimizer.step()
