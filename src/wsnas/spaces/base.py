@@ -117,8 +117,8 @@ class Space:
             i = i * len(c.options) + k
         return i
 
-    def from_index(self, index: int) -> Arch:
-        """The architecture with integer index ``index``; inverse of :meth:`index`."""
+    def check_index(self, index) -> int:
+        """``index`` as an int in ``range(len(self))``, or a one-line WsnasError."""
         n = len(self)
         try:
             index = int(index)
@@ -126,6 +126,11 @@ class Space:
             raise WsnasError(f"architecture index {index!r} is not an integer") from None
         if not 0 <= index < n:
             raise WsnasError(f"architecture index {index} out of range for {self.name}; accepted: 0..{n - 1}")
+        return index
+
+    def from_index(self, index: int) -> Arch:
+        """The architecture with integer index ``index``; inverse of :meth:`index`."""
+        index = self.check_index(index)
         digits = []
         for c in reversed(self.choices):
             index, k = divmod(index, len(c.options))

@@ -43,7 +43,7 @@ from torch import nn
 from wsnas.errors import WsnasError
 from wsnas.ops import BNConfig, Identity, ReLUConvBN, Zero
 from wsnas.spaces.base import Arch, Choice, Space
-from wsnas.supernet.choice import ChoiceBlock, Spec
+from wsnas.supernet.choice import ChoiceBlock, Spec, resolve_path
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from), in choice order
@@ -124,14 +124,7 @@ class NB201Space(Space):
         return _official_index()[self.option_indices(arch)]
 
     def from_index(self, index: int) -> Arch:
-        n = len(self)
-        try:
-            index = int(index)
-        except (TypeError, ValueError):
-            raise WsnasError(f"architecture index {index!r} is not an integer") from None
-        if not 0 <= index < n:
-            raise WsnasError(f"architecture index {index} out of range for {self.name}; accepted: 0..{n - 1}")
-        return self.from_option_indices(official_order()[index])
+        return self.from_option_indices(official_order()[self.check_index(index)])
 
     def enumerate(self):
         for cell in official_order():
@@ -277,14 +270,7 @@ class NB201Network(nn.Module):
     def forward(self, x: torch.Tensor, path: Sequence[Spec] | Arch | None = None, *,
                 stem: torch.Tensor | None = None) -> torch.Tensor:
         """Logits of ``x`` along ``path``; ``stem`` is ``forward_stem(x)`` when already computed."""
-        if isinstance(path, Arch):
-            path = self.space.option_indices(path)
-        if path is None:
-            if self.arch is None:
-                raise ValueError("the nb201 supernet needs a path (an Arch or one spec per edge)")
-            path = (None,) * len(EDGES)
-        if len(path) != len(EDGES):
-            raise ValueError(f"an nb201 path has {len(EDGES)} specs (one per edge), got {len(path)}")
+        path = resolve_path(self.space, self.arch, path, "nb201")
         x = self.stem(x) if stem is None else stem
         for cell in self.cells:
             x = cell(x, path)

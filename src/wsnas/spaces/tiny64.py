@@ -33,7 +33,7 @@ from torch import nn
 from wsnas.errors import WsnasError
 from wsnas.ops import BNConfig, make_op
 from wsnas.spaces.base import Arch, Choice, Space
-from wsnas.supernet.choice import ChoiceBlock, Spec
+from wsnas.supernet.choice import ChoiceBlock, Spec, resolve_path
 
 EDGES = ("0->1", "0->2", "1->2")
 
@@ -173,12 +173,7 @@ class Tiny64Network(nn.Module):
     def forward(self, x: torch.Tensor, path: Sequence[Spec] | Arch | None = None, *,
                 stem: torch.Tensor | None = None) -> torch.Tensor:
         """Logits of ``x`` along ``path``; ``stem`` is ``forward_stem(x)`` when already computed."""
-        if isinstance(path, Arch):
-            path = self.space.option_indices(path)
-        if path is None:
-            if self.arch is None:
-                raise ValueError("the tiny64 supernet needs a path (an Arch or one spec per edge)")
-            path = (None, None, None)
+        path = resolve_path(self.space, self.arch, path, "tiny64")
         x = self.stem(x) if stem is None else stem
         for cell in self.cells:
             x = cell(x, path)

@@ -59,3 +59,23 @@ class ChoiceBlock(nn.Module):
         if name not in self.candidates:
             raise ValueError(f"this network holds only {self.only!r}, not {name!r}")
         return self.candidates[name](x)
+
+
+def resolve_path(space, fixed, path, what: str) -> tuple:
+    """One spec per choice for a network's forward pass.
+
+    ``path`` is an ``Arch`` (its option indices), a sequence of specs, or ``None`` — allowed only
+    for a standalone network (``fixed`` is its architecture), whose blocks hold one candidate.
+    """
+    from wsnas.spaces.base import Arch  # here: spaces import this module
+
+    n = len(space.choices)
+    if isinstance(path, Arch):
+        return space.option_indices(path)
+    if path is None:
+        if fixed is None:
+            raise ValueError(f"the {what} supernet needs a path (an Arch or one spec per choice)")
+        return (None,) * n
+    if len(path) != n:
+        raise ValueError(f"a {what} path has {n} specs (one per choice), got {len(path)}")
+    return tuple(path)
