@@ -39,3 +39,15 @@ def small_space():
 # One thread: the tests' networks are tiny, and some tests run subprocesses beside pytest;
 # oversubscribing two cores with OpenMP threads slows everything down many times over.
 torch.set_num_threads(1)
+
+
+def randomise_bn(net) -> None:
+    """Give every BN layer non-trivial statistics (and affine values) so outputs depend on them."""
+    g = torch.Generator().manual_seed(0)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+            if m.affine:
+                m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from conftest import randomise_bn
 
 from wsnas.errors import WsnasError
 from wsnas.spaces import get_space
@@ -123,15 +124,6 @@ def test_networks_run_on_every_dataset_shape(space):
     assert net(torch.randn(2, 1, 8, 8)).shape == (2, 10)
 
 
-def _randomise_bn(net):
-    g = torch.Generator().manual_seed(0)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-            if m.affine:
-                m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
-                m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
 
 
 @pytest.mark.parametrize("index", [0, 9, 123, 4000])
@@ -139,7 +131,7 @@ def test_supernet_and_standalone_give_the_same_output(index):
     space = small()
     torch.manual_seed(0)
     supernet = space.build_supernet(num_classes=10)
-    _randomise_bn(supernet)
+    randomise_bn(supernet)
     x = torch.randn(4, 3, 8, 8)
     arch = space.from_index(index)
     child = load_child_from_supernet(supernet, space.build_network(arch, num_classes=10))
@@ -166,7 +158,7 @@ def test_weighted_sum_with_one_hot_weights_is_the_single_path():
     space = small()
     torch.manual_seed(1)
     supernet = space.build_supernet(num_classes=10).eval()
-    _randomise_bn(supernet)
+    randomise_bn(supernet)
     x = torch.randn(2, 3, 8, 8)
     arch = space.from_index(123)
     one_hot = [torch.nn.functional.one_hot(torch.tensor(k), len(OPS)).float()

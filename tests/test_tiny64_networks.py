@@ -1,17 +1,9 @@
 import pytest
 import torch
+from conftest import randomise_bn
 
 from wsnas.spaces import get_space
 from wsnas.supernet import child_state_dict, load_child_from_supernet
-
-
-def _randomise_bn(net):
-    # give running statistics non-trivial values so eval-mode outputs depend on them
-    g = torch.Generator().manual_seed(0)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
 
 
 @pytest.mark.parametrize("options", [{}, {"dil": "3x3"}, {"combine": "sum"}])
@@ -19,7 +11,7 @@ def test_supernet_and_standalone_give_the_same_output(options):
     space = get_space("tiny64", **options)
     torch.manual_seed(0)
     supernet = space.build_supernet(num_classes=10, in_channels=3)
-    _randomise_bn(supernet)
+    randomise_bn(supernet)
     x = torch.randn(4, 3, 8, 8)
     for name in ("111", "234", "434", "444"):
         arch = space.parse(name)

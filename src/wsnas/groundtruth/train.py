@@ -17,6 +17,7 @@ from torch import nn
 
 from wsnas.data import Dataset, Split, cutout, iterate_batches
 from wsnas.errors import WsnasError
+from wsnas.evaluator import EvalConfig, evaluate_archs
 
 
 @dataclass(frozen=True)
@@ -106,20 +107,9 @@ def _loss(output, y: torch.Tensor, cfg: TrainConfig) -> tuple[torch.Tensor, torc
     return F.cross_entropy(output, y), output
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, split: Split, batch_size: int = 1024) -> tuple[float, float]:
-    """(accuracy, mean cross-entropy loss) of ``model`` on ``split``, eval-mode BN."""
-    was_training = model.training
-    model.eval()
-    correct = torch.zeros((), dtype=torch.long, device=split.y.device)
-    loss_sum = torch.zeros((), dtype=torch.float64, device=split.y.device)
-    for x, y in iterate_batches(split, batch_size, shuffle=False):
-        logits = model(x)
-        loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
-        correct += (logits.argmax(1) == y).sum()
-    model.train(was_training)
-    n = len(split)
-    return correct.item() / n, loss_sum.item() / n
+    """(accuracy, mean cross-entropy loss) of a standalone ``model`` on ``split``, eval-mode BN."""
+    return evaluate_archs(model, [None], split, EvalConfig(bn_mode="running", batch_size=batch_size))[0]
 
 
 def cosine_lr(cfg: TrainConfig, epoch: int) -> float:
