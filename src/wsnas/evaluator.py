@@ -28,6 +28,7 @@ from torch import nn
 from wsnas.data import Split, iterate_batches
 from wsnas.errors import WsnasError
 from wsnas.spaces import Arch
+from wsnas.supernet.bank import bank_of
 
 BN_MODES = ("running", "batch", "recal")
 
@@ -58,7 +59,17 @@ def _bn_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
 
 @contextmanager
 def preserved_bn_state(model: nn.Module) -> Iterator[None]:
-    """Restore every BN layer's running statistics, momentum and mode on exit."""
+    """Restore every BN layer's running statistics, momentum and mode on exit.
+
+    With a weight bank (partial sharing) every key's private statistics are restored too.
+    """
+    bank = bank_of(model)
+    with nullcontext() if bank is None else bank.preserved_buffers(), _preserved_live_bn(model):
+        yield
+
+
+@contextmanager
+def _preserved_live_bn(model: nn.Module) -> Iterator[None]:
     layers = _bn_layers(model)
     saved = [(m.momentum, m.training,
               None if m.running_mean is None else m.running_mean.clone(),
@@ -85,12 +96,16 @@ def _score(model: nn.Module, archs: Sequence[Arch | None], split: Split,
     """(accuracy, loss) of each architecture, batches outside and architectures inside.
 
     A supernet with ``forward_stem`` (the part no choice affects) computes it once per batch
-    for all architectures; the result is identical to running each architecture alone.
+    for all architectures, unless the stem has private copies (group sharing); the result is
+    identical to running each architecture alone.
     """
     device = split.y.device
     correct = torch.zeros(len(archs), dtype=torch.long, device=device)
     loss_sum = torch.zeros(len(archs), dtype=torch.float64, device=device)
     shared_stem = getattr(model, "forward_stem", None) if all(a is not None for a in archs) else None
+    bank = bank_of(model)
+    if bank is not None and not bank.is_shared("stem"):
+        shared_stem = None
     for x, y in iterate_batches(split, batch_size, shuffle=False):
         stem = shared_stem(x) if shared_stem is not None else None
         for i, arch in enumerate(archs):
@@ -137,7 +152,10 @@ def evaluate_archs(model: nn.Module, archs: Sequence[Arch | None], split: Split,
             model.train(cfg.bn_mode == "batch")
             return _score(model, archs, split, cfg.batch_size)
         results = []
+        bank = bank_of(model)
         for arch in archs:
+            if bank is not None and arch is not None:
+                bank.activate_arch(arch)  # reset the statistics of this child's own copies
             model.train()
             for m in _bn_layers(model):
                 m.reset_running_stats()

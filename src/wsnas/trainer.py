@@ -19,6 +19,12 @@ and training-mode batch norm uses the global batch's statistics, so the weights 
 a single-process run up to rounding. Every rank evaluates (recalibration batches are sharded,
 their statistics synchronised) so they stay in lockstep; only rank 0 writes checkpoints and
 the store.
+
+Partial sharing (``sharing``, see :mod:`wsnas.supernet.sharing`) attaches a weight bank to the
+supernet; its private copies and their momentum buffers are part of the checkpoint.
+
+Results go to ``store``: a :class:`~wsnas.store.Store`, or a :class:`RowCollector` that keeps
+them in memory (and in the checkpoint) for a job running away from the store's process.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ from wsnas.groundtruth.train import TrainConfig, cosine_lr
 from wsnas.spaces import Arch, Space
 from wsnas.store import Store
 from wsnas.strategies import Strategy
+from wsnas.supernet.bank import WeightBank
+from wsnas.supernet.sharing import Sharing, make_bank
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -75,14 +83,45 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+class RowCollector:
+    """A stand-in for the store that keeps a run's predictions and training steps in memory.
+
+    A job that trains a supernet on a worker collects its rows here; they travel in the
+    checkpoint (so a retried job returns every row) and back to the driver, which writes them.
+    """
+
+    def __init__(self) -> None:
+        self.predictions: list[dict] = []
+        self.train_steps: list[dict] = []
+
+    def add_predictions(self, run_id: str, rows) -> int:
+        rows = [dict(r) for r in rows]
+        self.predictions.extend(rows)
+        return len(rows)
+
+    def add_train_steps(self, run_id: str, rows) -> int:
+        rows = [dict(r) for r in rows]
+        self.train_steps.extend(rows)
+        return len(rows)
+
+    def state_dict(self) -> dict:
+        return {"predictions": list(self.predictions), "train_steps": list(self.train_steps)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.predictions = [dict(r) for r in state["predictions"]]
+        self.train_steps = [dict(r) for r in state["train_steps"]]
+
+
 class SupernetTrainer:
     """Trains one supernet instance (one strategy, one seed) and records its predictions."""
 
     def __init__(self, space: Space, data: Dataset, strategy: Strategy, cfg: SupernetConfig, *,
                  seed: int, run_dir: str | os.PathLike, store: Store | None = None,
                  run_id: str | None = None, archs: Sequence[Arch] | None = None,
-                 progress: bool = True, replica: distributed.Replica | None = None):
+                 progress: bool = True, replica: distributed.Replica | None = None,
+                 sharing: Sharing | None = None):
         self.space, self.data, self.strategy, self.cfg = space, data, strategy, cfg
+        self.sharing = sharing if sharing is not None else Sharing()
         self.seed = seed
         self.run_dir = Path(run_dir)
         self.store, self.run_id = store, run_id
@@ -103,6 +142,10 @@ class SupernetTrainer:
             strategy.replica = self.replica
         self.optimizer = torch.optim.SGD(self.supernet.parameters(), lr=t.lr, momentum=t.momentum,
                                          weight_decay=t.weight_decay)
+        if self.replica is not None and not self.sharing.is_full:
+            raise WsnasError(f"partial sharing ({self.sharing.label}) is not supported in a "
+                             "data-parallel run; train it in one process")
+        self.bank: WeightBank | None = make_bank(self.supernet, self.optimizer, space, self.sharing)
         strategy.setup(self.supernet, space, self.optimizer, seed, grad_clip=t.grad_clip)
         self.batch_gen = torch.Generator(device="cpu").manual_seed(seed)
         self.epoch = 0  # epochs completed
@@ -115,9 +158,12 @@ class SupernetTrainer:
 
     # ------------------------------------------------------------------ state
     def config(self) -> dict:
-        return {"space": self.space.describe(), "data": self.data.describe(),
-                "strategy": self.strategy.describe(), "seed": self.seed,
-                "supernet": self.cfg.to_dict()}
+        config = {"space": self.space.describe(), "data": self.data.describe(),
+                  "strategy": self.strategy.describe(), "seed": self.seed,
+                  "supernet": self.cfg.to_dict()}
+        if not self.sharing.is_full:
+            config["sharing"] = self.sharing.to_dict()
+        return config
 
     def state(self) -> dict:
         return {
@@ -129,6 +175,8 @@ class SupernetTrainer:
             "torch_rng": torch.get_rng_state(),
             "batch_rng": self.batch_gen.get_state(),
             "history": self.history,
+            **({"bank": self.bank.state_dict()} if self.bank is not None else {}),
+            **({"collected": self.store.state_dict()} if isinstance(self.store, RowCollector) else {}),
         }
 
     def save(self) -> None:
@@ -153,7 +201,11 @@ class SupernetTrainer:
                              "use another run directory or delete it")
         self.supernet.load_state_dict(state["supernet"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.bank is not None:
+            self.bank.load_state_dict(state["bank"])
         self.strategy.load_state_dict(state["strategy"])
+        if isinstance(self.store, RowCollector):
+            self.store.load_state_dict(state["collected"])
         torch.set_rng_state(state["torch_rng"].cpu())
         self.batch_gen.set_state(state["batch_rng"].cpu())
         self.epoch = int(state["epoch"])

@@ -36,4 +36,18 @@ def get_strategy(name: str, **options) -> Strategy:
         raise WsnasError(f"bad option for strategy {name!r}: {exc}") from None
 
 
-__all__ = ["STRATEGIES", "SinglePathStrategy", "StepResult", "Strategy", "get_strategy"]
+def strategy_for(name: str, sharing=None, **options) -> Strategy:
+    """The strategy ``name`` for a supernet with ``sharing`` (a :class:`Sharing`, default full).
+
+    Under group sharing ``name`` is the order of the children inside each group
+    (:class:`~wsnas.strategies.groups.GroupStrategy`); otherwise it is the strategy itself.
+    """
+    if sharing is None or sharing.kind != "group" or sharing.is_full:
+        return get_strategy(name, **options)
+    from wsnas.strategies.groups import GroupStrategy
+
+    key = ALIASES.get(name, name).replace("-", "_")
+    return GroupStrategy(sharing, order=key, order_seed=options.get("order_seed"))
+
+
+__all__ = ["STRATEGIES", "strategy_for", "SinglePathStrategy", "StepResult", "Strategy", "get_strategy"]

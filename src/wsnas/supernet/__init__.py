@@ -13,6 +13,9 @@ def child_state_dict(supernet: nn.Module, child: nn.Module) -> dict:
     Works because a standalone network names its modules exactly as the supernet does and
     holds only the picked candidates (see :class:`ChoiceBlock`).
     """
+    bank = getattr(supernet, "weight_bank", None)
+    if bank is not None and getattr(child, "arch", None) is not None:
+        bank.activate_arch(child.arch)  # the child's own copies under partial sharing
     shared = supernet.state_dict()
     missing = [k for k in child.state_dict() if k not in shared]
     if missing:
