@@ -13,8 +13,9 @@ from wsnas.cli import main
 from wsnas.data import load_dataset
 from wsnas.errors import WsnasError
 from wsnas.executor import LocalExecutor, get_executor
-from wsnas.groundtruth.run import KILL_HOOK_ENV, run_groundtruth, train_one
+from wsnas.groundtruth.run import run_groundtruth, train_one
 from wsnas.groundtruth.train import default_config
+from wsnas.jobs import KILL_HOOK_ENV
 from wsnas.spaces import get_space
 from wsnas.store import Store
 

@@ -18,7 +18,7 @@ from wsnas.trainer import CHECKPOINT, SupernetConfig, SupernetTrainer
 # ------------------------------------------------------------------ parsing and partitions
 def test_parse_labels_and_compute():
     assert parse_sharing("full").is_full
-    assert parse_sharing("group:1").is_full
+    assert parse_sharing("group:1").is_full and parse_sharing("group:1").label == "full"
     s = parse_sharing("group:16:random@3")
     assert (s.groups, s.partition, s.partition_seed, s.label) == (16, "random", 3, "group:16:random@3")
     assert s.compute() == 16 and parse_sharing("group:16", budget="equal").compute() == 1

@@ -83,6 +83,16 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def trainer_config(space: Space, data: Dataset, strategy: Strategy, cfg: SupernetConfig, seed: int,
+                   sharing: Sharing | None = None) -> dict:
+    """A supernet run's identity: stored with the run and checked when a checkpoint resumes."""
+    config = {"space": space.describe(), "data": data.describe(), "strategy": strategy.describe(),
+              "seed": seed, "supernet": cfg.to_dict()}
+    if sharing is not None and not sharing.is_full:
+        config["sharing"] = sharing.to_dict()
+    return config
+
+
 class RowCollector:
     """A stand-in for the store that keeps a run's predictions and training steps in memory.
 
@@ -158,12 +168,7 @@ class SupernetTrainer:
 
     # ------------------------------------------------------------------ state
     def config(self) -> dict:
-        config = {"space": self.space.describe(), "data": self.data.describe(),
-                  "strategy": self.strategy.describe(), "seed": self.seed,
-                  "supernet": self.cfg.to_dict()}
-        if not self.sharing.is_full:
-            config["sharing"] = self.sharing.to_dict()
-        return config
+        return trainer_config(self.space, self.data, self.strategy, self.cfg, self.seed, self.sharing)
 
     def state(self) -> dict:
         return {

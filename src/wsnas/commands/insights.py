@@ -6,13 +6,24 @@ random order, a fresh order every cycle) with every child evaluated after every 
 after each of the last mini-batches, and fine-tuning of every child from the final snapshot.
 Then it writes the report (report.html, report.md and PNG figures) into the run directory.
 
+Partial weight sharing: --sharing group:M[:similarity|random|file=PATH] or prefix:K trains every
+instance with that setting; --sweep sharing runs the paper's Table 3 instead (one instance per
+setting: group sharing with M in 1..64 under both partitions, prefix sharing with K in 0..4),
+as experiment 'sharing' beside the main study (the ground truth is shared), with its report in
+<run-dir>/sharing/. Group sharing trains every group for the full budget (M times the compute,
+the paper's protocol) unless --sharing-budget equal.
+
 Everything is resumable: rerun the same command after an interruption and it continues from
-the store and the per-instance checkpoints, ending with the same numbers.
+the store and the per-instance checkpoints, ending with the same numbers. Supernet instances
+and ground-truth trainings are independent jobs: --executor ray runs them in parallel.
 
 Examples:
   wsnas insights                       # digits, default budget (see README for the time)
   wsnas insights --quick               # a small budget, for trying it out
   wsnas insights --data cifar10 --data-dir ~/data/cifar-10-batches-py --truth tiny64-cifar10
+  wsnas insights --sharing group:16:random --seeds 3 --orders 0 --shuffles 0
+  wsnas insights --sweep sharing --quick     # Table 3 on a small budget
+  wsnas insights --sweep sharing --executor ray --ray-address auto
 """
 
 from __future__ import annotations
@@ -34,7 +45,7 @@ from wsnas.commands.common import (
 )
 from wsnas.errors import WsnasError
 from wsnas.evaluator import BN_MODES, EvalConfig
-from wsnas.experiments.insights import InsightsConfig, run_insights
+from wsnas.experiments.insights import SWEEP_SHARING, SWEEP_SHARING_QUICK, InsightsConfig, run_insights
 from wsnas.store import Store
 
 
@@ -43,7 +54,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_options(p)
     p.add_argument("--run-dir", default="wsnas-runs/insights",
                    help="directory for checkpoints, the store and the report (default wsnas-runs/insights)")
-    p.add_argument("--experiment", default="insights", help="experiment id in the store (default insights)")
+    p.add_argument("--experiment", default=None,
+                   help="experiment id in the store (default insights, or sharing with --sweep sharing)")
     p.add_argument("--quick", action="store_true", help="small budget for a first try (about 2 minutes on digits)")
     p.add_argument("--truth", default="store",
                    help="ground truth to rank against: 'store' (trained here, default) or a "
@@ -61,8 +73,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bn-mode", choices=BN_MODES, default="running",
                    help="BN statistics when scoring children (default running, as the paper)")
     g.add_argument("--recal-batches", type=int, default=10, help="batches for --bn-mode recal")
+    g = p.add_argument_group("partial weight sharing")
+    g.add_argument("--sharing", default="full",
+                   help="sharing of every instance: full (default), group:M[:similarity|random[@SEED]|"
+                        "file=PATH] or prefix:K")
+    g.add_argument("--sharing-budget", choices=("paper", "equal"), default="paper",
+                   help="group sharing: paper (every group trains the full budget, M x compute; default) "
+                        "or equal (the mini-batches are dealt out to the groups)")
+    g.add_argument("--sweep", choices=("sharing",), default=None,
+                   help="sharing: one instance per sharing setting (the paper's Table 3) instead of the "
+                        "seeds/orders/shuffles groups")
+    g.add_argument("--sweep-settings", default=None,
+                   help="comma-separated sharing settings of the sweep (default: all of Table 3; with "
+                        "--quick: " + ", ".join(SWEEP_SHARING_QUICK) + ")")
     add_runtime_options(p, store_in_run_dir=True)
-    add_executor_options(p, what="the ground-truth trainings (step 1)")
+    add_executor_options(p, what="the ground-truth trainings and the supernet instances")
     p.add_argument("--no-report", action="store_true", help="skip writing the report")
 
 
@@ -71,19 +96,32 @@ def config_from_args(args: argparse.Namespace) -> InsightsConfig:
     gt = cfg.groundtruth.with_overrides(epochs=args.gt_epochs, batch_size=args.batch_size)
     sn = cfg.supernet.with_overrides(epochs=args.epochs, batch_size=args.batch_size)
     instances = dict(cfg.instances)
+    sweep: tuple = ()
+    finetune_steps = cfg.finetune_steps
+    if args.sweep == "sharing":
+        # the sweep replaces the instance groups and the fine-tuning unless they are asked for
+        instances = {g: 0 for g in instances}
+        finetune_steps = 0
+        if args.sweep_settings:
+            sweep = tuple(s.strip() for s in args.sweep_settings.split(",") if s.strip())
+        else:
+            sweep = SWEEP_SHARING_QUICK if args.quick else SWEEP_SHARING
+    elif args.sweep_settings:
+        raise WsnasError("--sweep-settings needs --sweep sharing")
     for group, value in (("seeds", args.seeds), ("orders", args.orders), ("shuffle", args.shuffles)):
         if value is not None:
             if value < 0:
                 raise WsnasError(f"--{group} must be non-negative, got {value}")
             instances[group] = value
-    if not any(instances.values()):
+    if not any(instances.values()) and not sweep:
         raise WsnasError("no supernet instances: give --seeds, --orders or --shuffles above 0")
     return dataclasses.replace(
         cfg, groundtruth=gt, supernet=sn, instances=instances,
         gt_seeds=cfg.gt_seeds if args.gt_seeds is None else args.gt_seeds,
         dense_last=cfg.dense_last if args.dense_last is None else args.dense_last,
-        finetune_steps=cfg.finetune_steps if args.finetune_steps is None else args.finetune_steps,
+        finetune_steps=finetune_steps if args.finetune_steps is None else args.finetune_steps,
         eval=EvalConfig(bn_mode=args.bn_mode, recal_batches=args.recal_batches),
+        sharing=args.sharing, budget=args.sharing_budget, sweep=sweep,
     ).validate()
 
 
@@ -103,15 +141,17 @@ def run(args: argparse.Namespace) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     store_path = args.store or run_dir / "results.db"
     start = time.perf_counter()
+    experiment = args.experiment or ("sharing" if cfg.sweep else "insights")
     with Store(store_path) as store:
         experiment = run_insights(space, data, cfg, run_dir=run_dir, store=store,
-                                  experiment=args.experiment, truth=args.truth,
+                                  experiment=experiment, truth=args.truth,
                                   progress=not args.no_progress, executor=executor)
         print(f"study finished in {time.perf_counter() - start:.0f} s; results in {store_path}")
         if not args.no_report:
             from wsnas.report import write_insights_report
 
-            paths = write_insights_report(store, experiment, run_dir)
+            report_dir = run_dir if experiment == "insights" else run_dir / experiment
+            paths = write_insights_report(store, experiment, report_dir)
             print(f"report: {paths['html']} and {paths['md']}")
             for line in paths.get("findings", []):
                 print(f"  {line}")

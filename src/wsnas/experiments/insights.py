@@ -11,6 +11,12 @@ Steps, each resumable (the store and per-instance checkpoints hold everything do
    mini-batches;
 3. fine-tuning of every child from the final snapshot of instance ``seeds/0``.
 
+With ``sharing`` every instance uses that partial-sharing setting (:mod:`wsnas.supernet.sharing`).
+A sharing sweep (``sweep``) adds one round-robin instance (seed 0) per sharing setting, run
+ids ``<experiment>/sharing/<label>``: the paper's Table 3.
+
+The supernet instances are independent jobs on the executor (:mod:`wsnas.experiments.instances`).
+
 The experiment is recorded as a run of kind ``insights`` whose config lists its instances;
 :mod:`wsnas.experiments.analysis` and the report read only the store.
 """
@@ -27,15 +33,29 @@ from wsnas.data import Dataset
 from wsnas.errors import WsnasError
 from wsnas.evaluator import EvalConfig
 from wsnas.executor import Executor
+from wsnas.experiments.instances import Instance, load_final, run_instances
 from wsnas.finetune import FinetuneConfig, run_finetune
 from wsnas.groundtruth.run import groundtruth_config, run_groundtruth
 from wsnas.groundtruth.train import TrainConfig, default_config
 from wsnas.spaces import Space
 from wsnas.store import Store, config_hash
-from wsnas.strategies import get_strategy
-from wsnas.trainer import SupernetConfig, SupernetTrainer
+from wsnas.supernet.sharing import BUDGETS, check_sharing, parse_sharing
+from wsnas.trainer import SupernetConfig
 
 GROUPS = {"seeds": "round_robin", "orders": "fixed_order", "shuffle": "shuffle"}
+
+# The sharing sweep (algorithms.md 1.5): group sharing with M in {1, 2, 4, ..., 64} under the
+# similarity and the random partition (M = 1 and M = 64 are the same for both), and prefix
+# sharing with K in {0, ..., 4}.
+SWEEP_SHARING: tuple[str, ...] = (
+    ("full",)
+    + tuple(f"group:{m}:{p}" for m in (2, 4, 8, 16, 32) for p in ("similarity", "random"))
+    + ("group:64",)
+    + tuple(f"prefix:{k}" for k in range(5))
+)
+# --quick: the settings the paper publishes numbers for, at a fraction of the compute
+SWEEP_SHARING_QUICK: tuple[str, ...] = ("full", "group:4", "group:16", "group:16:random", "group:64",
+                                        "prefix:0", "prefix:2")
 
 
 # Supernet budgets per dataset. CIFAR-10: the paper (200 epochs at batch 256). Digits: 30 epochs
@@ -57,6 +77,9 @@ class InsightsConfig:
     dense_last: int = 64
     finetune_steps: int = 10
     eval: EvalConfig = field(default_factory=EvalConfig)
+    sharing: str = "full"  # the sharing of every instance of the groups above
+    budget: str = "paper"  # group sharing's budget: paper (M x compute) or equal
+    sweep: tuple = ()  # sharing settings, one round-robin instance each
 
     @classmethod
     def for_dataset(cls, dataset: str) -> InsightsConfig:
@@ -79,6 +102,10 @@ class InsightsConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["eval"] = self.eval.to_dict()
+        d["sweep"] = list(self.sweep)
+        if not self.sweep and self.sharing == "full" and self.budget == "paper":
+            for key in ("sharing", "budget", "sweep"):  # the identity of studies made before sharing
+                del d[key]
         return d
 
     def validate(self) -> InsightsConfig:
@@ -91,7 +118,37 @@ class InsightsConfig:
             raise WsnasError("instance counts must be non-negative")
         if self.dense_last < 0 or self.finetune_steps < 0:
             raise WsnasError("dense_last and finetune_steps must be non-negative")
+        if self.budget not in BUDGETS:
+            raise WsnasError(f"unknown sharing budget {self.budget!r}; accepted: {', '.join(BUDGETS)}")
+        for spec in (self.sharing, *self.sweep):
+            parse_sharing(spec)
+        if not any(self.instances.values()) and not self.sweep:
+            raise WsnasError("no supernet instances: give seeds, orders, shuffles or a sweep")
         return self
+
+
+def sweep_runs(experiment: str, cfg: InsightsConfig) -> dict[str, str]:
+    """Run id of each sharing setting of the sweep (by its canonical label)."""
+    labels = [parse_sharing(s, budget=cfg.budget).label for s in cfg.sweep]
+    return {label: f"{experiment}/sharing/{label}" for label in dict.fromkeys(labels)}
+
+
+def study_instances(experiment: str, cfg: InsightsConfig, run_dir: Path) -> list[Instance]:
+    """Every supernet instance of the study, in the order they are run."""
+    out = []
+    sharing = parse_sharing(cfg.sharing, budget=cfg.budget)
+    for group, ids in instance_runs(experiment, cfg).items():
+        for k, run_id in enumerate(ids):
+            seed = k if group == "seeds" else 0
+            # order seeds of the two order groups differ so that no two instances share a cycle
+            order_seed = None if group == "seeds" else k + (0 if group == "orders" else 1000)
+            out.append(Instance(run_id=run_id, run_dir=str(run_dir / "supernets" / f"{group}-{k}"),
+                                strategy=GROUPS[group], seed=seed, order_seed=order_seed, sharing=sharing))
+    for label, run_id in sweep_runs(experiment, cfg).items():
+        folder = label.replace(":", "-").replace("@", "-").replace("=", "-").replace("/", "_")
+        out.append(Instance(run_id=run_id, run_dir=str(run_dir / "sharing" / folder), strategy="round_robin",
+                            seed=0, sharing=parse_sharing(label, budget=cfg.budget)))
+    return out
 
 
 def instance_runs(experiment: str, cfg: InsightsConfig) -> dict[str, list[str]]:
@@ -103,15 +160,20 @@ def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: s
                  progress: bool = True, log=print, executor: Executor | None = None) -> str:
     """Run (or continue) the whole study; returns the experiment's run id.
 
-    ``executor`` runs the ground-truth trainings (default: in this process).
+    ``executor`` runs the ground-truth trainings and the supernet instances (default: in this
+    process).
     """
     cfg.validate()
     run_dir = Path(run_dir)
     runs = instance_runs(experiment, cfg)
+    instances = study_instances(experiment, cfg, run_dir)
+    for sharing in {i.sharing for i in instances}:
+        check_sharing(space, sharing)  # before any training
     gt_cfg = groundtruth_config(space, data, cfg.groundtruth)
     sn_cfg = SupernetConfig(train=cfg.supernet, eval=cfg.eval, dense_last=cfg.dense_last)
-    first = runs.get("seeds", [None])[0] or next(iter(runs.values()))[0]
-    finetune_run = f"{experiment}/finetune" if cfg.finetune_steps else None
+    first = runs.get("seeds", [None])[0] or next(iter(runs.values()), [None])[0]
+    finetune_run = f"{experiment}/finetune" if cfg.finetune_steps and first else None
+    sweep = sweep_runs(experiment, cfg)
     exp_config = {
         "space": space.describe(), "data": data.describe(), "study": cfg.to_dict(),
         "groundtruth": {"config_hash": config_hash(gt_cfg), "seeds": list(range(cfg.gt_seeds))},
@@ -119,6 +181,13 @@ def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: s
         "finetune": {"run_id": finetune_run, "source": first} if finetune_run else None,
         "truth": truth,
     }
+    if cfg.sharing != "full" or cfg.budget != "paper":
+        exp_config["sharing"] = parse_sharing(cfg.sharing, budget=cfg.budget).label
+    if sweep:
+        exp_config["sweep"] = {
+            label: {"run_id": run_id, "compute": parse_sharing(label, budget=cfg.budget).compute(),
+                    "budget": cfg.budget}
+            for label, run_id in sweep.items()}
     store.ensure_run(experiment, "insights", exp_config)
     store.set_run_status(experiment, "running")
 
@@ -130,36 +199,21 @@ def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: s
     if gt.seed_taus:
         log(f"      seed-to-seed tau of the ground truth: {gt.mean_seed_tau:.3f}")
 
-    total = sum(len(v) for v in runs.values())
-    log(f"[2/3] supernets: {total} instances, {cfg.supernet.epochs} epochs each, dense evaluation "
+    log(f"[2/3] supernets: {len(instances)} instances, {cfg.supernet.epochs} epochs each, dense evaluation "
         f"over the last {cfg.dense_last} mini-batches")
-    snapshots = {}
-    for group, ids in runs.items():
-        for k, run_id in enumerate(ids):
-            seed = k if group == "seeds" else 0
-            # order seeds of the two order groups differ so that no two instances share a cycle
-            order_seed = None if group == "seeds" else k + (0 if group == "orders" else 1000)
-            strategy = get_strategy(GROUPS[group], order_seed=order_seed)
-            trainer = SupernetTrainer(space, data, strategy, sn_cfg, seed=seed,
-                                      run_dir=run_dir / "supernets" / f"{group}-{k}", store=store,
-                                      run_id=run_id, progress=progress)
-            store.ensure_run(run_id, "supernet", trainer.config(), seed=seed)
-            if (store.get_run(run_id) or {}).get("status") == "done" and trainer.try_resume() \
-                    and trainer.epoch >= cfg.supernet.epochs:
-                snapshots[run_id] = trainer
-                continue
-            trainer.try_resume()
-            store.set_run_status(run_id, "running")
-            summary = trainer.train()
-            store.set_run_status(run_id, "done")
-            snapshots[run_id] = trainer
-            log(f"      {run_id}: train acc {summary.get('train_acc', float('nan')):.3f}, "
-                f"mean child valid acc {summary.get('mean_child_acc', float('nan')):.3f}")
+
+    def report(inst: Instance, result: dict) -> None:
+        last = result["history"][-1] if result["history"] else {}
+        log(f"      {inst.run_id}: train acc {last.get('train_acc', float('nan')):.3f}, mean child valid "
+            f"acc {last.get('mean_child_acc', float('nan')):.3f} ({result['seconds']:.0f} s)")
+
+    run_instances(space, data, sn_cfg, instances, store=store, executor=executor, progress=progress,
+                  on_done=report)
 
     if finetune_run:
         log(f"[3/3] fine-tuning every child from the final snapshot of {first}, "
             f"{cfg.finetune_steps} steps")
-        source = snapshots[first]
+        source = load_final(next(i for i in instances if i.run_id == first), space, data, sn_cfg)
         ft_cfg = FinetuneConfig(steps=cfg.finetune_steps, lr=source.lr(cfg.supernet.epochs - 1),
                                 momentum=cfg.supernet.momentum,
                                 weight_decay=cfg.supernet.weight_decay,
@@ -177,4 +231,5 @@ def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: s
     return experiment
 
 
-__all__ = ["GROUPS", "InsightsConfig", "instance_runs", "run_insights"]
+__all__ = ["GROUPS", "SWEEP_SHARING", "SWEEP_SHARING_QUICK", "InsightsConfig", "instance_runs", "run_insights",
+           "study_instances", "sweep_runs"]

@@ -14,22 +14,19 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from wsnas.data import Dataset, load_dataset
-from wsnas.errors import WsnasError
+from wsnas.data import Dataset
 from wsnas.executor import Executor, LocalExecutor
 from wsnas.groundtruth.train import TrainConfig, train_from_scratch
+from wsnas.jobs import DataSpec, Preloaded, job_data, job_space, kill_hook
 from wsnas.metrics import kendall_tau
-from wsnas.spaces import Arch, Space, get_space
+from wsnas.spaces import Arch, Space
 from wsnas.store import Store, code_version, config_hash
 
 
@@ -43,31 +40,6 @@ def train_one(space: Space, arch: Arch, data: Dataset, cfg: TrainConfig, seed: i
     torch.manual_seed(seed)
     model = space.build_network(arch, num_classes=data.num_classes, in_channels=data.in_channels)
     return train_from_scratch(model, data, cfg, seed)
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """What a worker needs to load the driver's dataset itself: small and picklable."""
-
-    name: str
-    data_dir: str | None = None
-    split_seed: int = 0
-    device: str = "cpu"
-    options: tuple[tuple[str, object], ...] = ()
-
-    @classmethod
-    def of(cls, data: Dataset, device: str | None = None) -> DataSpec:
-        """The spec that reloads ``data`` (on ``device``, default the data's own)."""
-        data_dir = data.source if data.source and Path(data.source).is_dir() else None
-        options: dict = {"augment": data.augment}
-        if data.name == "cifar10":
-            options["valid_size"] = len(data.valid)
-        return cls(name=data.name, data_dir=data_dir, split_seed=int(data.split_seed),
-                   device=str(device or data.device), options=tuple(sorted(options.items())))
-
-    def load(self) -> Dataset:
-        return load_dataset(self.name, data_dir=self.data_dir, device=self.device,
-                            split_seed=self.split_seed, **dict(self.options))
 
 
 @dataclass(frozen=True)
@@ -86,70 +58,11 @@ class GroundTruthJob:
         return f"seed {self.seed} arch {self.name}"
 
 
-# Per-process cache of rebuilt spaces and loaded datasets: a worker loads each once.
-_CACHE: dict[str, object] = {}
-
-#: Test hook: when set to a directory, the first job to start (over all workers) writes its PID
-#: to DIR/worker.pid and waits there (up to 120 s) to be killed; its retry then runs normally.
-KILL_HOOK_ENV = "WSNAS_TEST_KILL_DIR"
-
-
-def _key(kind: str, value) -> str:
-    return kind + ":" + json.dumps(value, sort_keys=True, default=str)
-
-
-def _job_space(job: GroundTruthJob) -> Space:
-    key = _key("space", job.space)
-    if key not in _CACHE:
-        options = dict(job.space)
-        _CACHE[key] = get_space(options.pop("space"), **options)
-    return _CACHE[key]  # type: ignore[return-value]
-
-
-def _job_data(job: GroundTruthJob) -> Dataset:
-    key = _key("data", job.data)
-    if key not in _CACHE:
-        data = job.data.load()
-        if data.describe() != job.data_describe:
-            raise WsnasError(f"the dataset loaded from {job.data} differs from the driver's")
-        _CACHE[key] = data
-    return _CACHE[key]  # type: ignore[return-value]
-
-
-def _kill_hook() -> None:
-    folder = os.environ.get(KILL_HOOK_ENV)
-    if not folder:
-        return
-    try:
-        fd = os.open(Path(folder) / "worker.pid", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return
-    with os.fdopen(fd, "w") as f:
-        f.write(str(os.getpid()))
-    time.sleep(120)
-
-
 def train_job(job: GroundTruthJob) -> dict:
     """Run one job (the executors' job function): train ``job.arch`` under ``job.seed``."""
-    _kill_hook()
-    return train_one(_job_space(job), job.arch, _job_data(job), TrainConfig(**job.train), job.seed)
-
-
-class _Preloaded:
-    """Put the driver's own space and dataset in the cache for the jobs run in this process."""
-
-    def __init__(self, jobs: Sequence[GroundTruthJob], space: Space, data: Dataset) -> None:
-        self.keys = {}
-        if jobs:
-            self.keys = {_key("space", jobs[0].space): space, _key("data", jobs[0].data): data}
-
-    def __enter__(self) -> None:
-        self.added = [k for k in self.keys if k not in _CACHE]
-        _CACHE.update({k: self.keys[k] for k in self.added})
-
-    def __exit__(self, *exc) -> None:
-        for k in self.added:
-            _CACHE.pop(k, None)
+    kill_hook()
+    return train_one(job_space(job.space), job.arch, job_data(job.data, job.data_describe),
+                     TrainConfig(**job.train), job.seed)
 
 
 @dataclass
@@ -205,7 +118,7 @@ def run_groundtruth(space: Space, data: Dataset, cfg: TrainConfig, *, seeds: Seq
         bar.update(1)
 
     try:
-        with _Preloaded(work, space, data):
+        with Preloaded(space, space_desc, data, spec):
             executor.run(train_job, work, on_result=on_result)
     finally:
         bar.close()

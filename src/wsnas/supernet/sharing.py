@@ -65,8 +65,8 @@ class Sharing:
 
     @property
     def label(self) -> str:
-        """The spec this setting was parsed from (canonical form)."""
-        if self.kind == "full":
+        """The spec this setting was parsed from (canonical form; one group is ``full``)."""
+        if self.is_full:
             return "full"
         if self.kind == "prefix":
             return f"prefix:{self.prefix}"
@@ -194,6 +194,14 @@ def prefix_private(network: nn.Module, k: int) -> Callable[[str], bool]:
     return lambda name: not name.startswith(shared)
 
 
+def check_sharing(space: Space, sharing: Sharing) -> None:
+    """Raise a :class:`WsnasError` now if ``sharing`` cannot be built on ``space``'s supernet."""
+    if sharing.kind == "group":
+        partition_children(space, sharing)
+    elif sharing.kind == "prefix":
+        prefix_private(space.build_supernet(num_classes=2), sharing.prefix)
+
+
 def make_bank(supernet: nn.Module, optimizer: torch.optim.Optimizer | None, space: Space,
               sharing: Sharing) -> WeightBank | None:
     """The weight bank of ``sharing`` on ``supernet`` (None for full sharing)."""
@@ -208,4 +216,5 @@ def make_bank(supernet: nn.Module, optimizer: torch.optim.Optimizer | None, spac
     return WeightBank(supernet, optimizer, range(len(space)), key_of=space.index, private=private)
 
 
-__all__ = ["BUDGETS", "KINDS", "PARTITIONS", "Sharing", "make_bank", "parse_sharing", "partition_children"]
+__all__ = ["BUDGETS", "KINDS", "PARTITIONS", "Sharing", "check_sharing", "make_bank", "parse_sharing",
+           "partition_children"]

@@ -1,0 +1,140 @@
+"""Supernet instances of a study as independent executor jobs.
+
+A study (several seeds, orders, sharing settings) trains many supernets that do not depend on
+each other. Each one is a :class:`SupernetJob` handed to an :mod:`wsnas.executor`: in this
+process (``local``) or as a Ray task. The job trains its instance with a
+:class:`~wsnas.trainer.RowCollector` in place of the store, so the rows (predictions and the
+child each step trained) travel in its checkpoint and back to the driver, which alone writes
+the store. A job whose worker dies is retried and resumes from the instance's last checkpoint
+(``<run_dir>`` must be reachable by the workers: the same machine, or a shared file system);
+an instance the store marks ``done`` is not run again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from wsnas.data import Dataset
+from wsnas.executor import Executor, LocalExecutor
+from wsnas.jobs import DataSpec, Preloaded, job_data, job_space, kill_hook
+from wsnas.spaces import Space
+from wsnas.store import Store
+from wsnas.strategies import strategy_for
+from wsnas.supernet.sharing import Sharing
+from wsnas.trainer import RowCollector, SupernetConfig, SupernetTrainer, trainer_config
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One supernet of a study: its run id, strategy, seeds and sharing."""
+
+    run_id: str
+    run_dir: str
+    strategy: str = "round_robin"
+    seed: int = 0
+    order_seed: int | None = None
+    sharing: Sharing = field(default_factory=Sharing)
+
+    def build_strategy(self):
+        return strategy_for(self.strategy, self.sharing, order_seed=self.order_seed)
+
+
+@dataclass(frozen=True)
+class SupernetJob:
+    """An :class:`Instance` as it travels to a worker."""
+
+    instance: Instance
+    space: dict  # Space.describe()
+    data: DataSpec
+    data_describe: dict = field(repr=False)
+    config: dict = field(repr=False)  # SupernetConfig.to_dict()
+    progress: bool = False
+
+    def __str__(self) -> str:
+        return self.instance.run_id
+
+
+def build_trainer(instance: Instance, space: Space, data: Dataset, cfg: SupernetConfig, *,
+                  store=None, progress: bool = False) -> SupernetTrainer:
+    """The trainer of ``instance`` (its checkpoint directory is ``instance.run_dir``)."""
+    return SupernetTrainer(space, data, instance.build_strategy(), cfg, seed=instance.seed,
+                           run_dir=instance.run_dir, store=store, run_id=instance.run_id,
+                           progress=progress, sharing=instance.sharing)
+
+
+def supernet_job(job: SupernetJob) -> dict:
+    """Train one instance (resuming from its checkpoint) and return every row it produced."""
+    kill_hook()
+    start = time.perf_counter()
+    space = job_space(job.space)
+    data = job_data(job.data, job.data_describe)
+    collector = RowCollector()
+    trainer = build_trainer(job.instance, space, data, SupernetConfig.from_dict(job.config),
+                            store=collector, progress=job.progress)
+    trainer.try_resume()
+    trainer.train()
+    return {"predictions": collector.predictions, "train_steps": collector.train_steps,
+            "history": list(trainer.history), "seconds": time.perf_counter() - start,
+            "bank_bytes": trainer.bank.memory_bytes() if trainer.bank is not None else 0}
+
+
+def run_instances(space: Space, data: Dataset, cfg: SupernetConfig, instances: Sequence[Instance], *,
+                  store: Store, executor: Executor | None = None, progress: bool = True,
+                  on_done: Callable[[Instance, dict], None] | None = None) -> None:
+    """Train every instance not yet ``done`` in ``store`` on ``executor``; write their rows here.
+
+    ``on_done(instance, result)`` is called in the driver after an instance's rows are stored.
+    """
+    executor = executor or LocalExecutor()
+    todo = []
+    for inst in instances:
+        config = trainer_config(space, data, inst.build_strategy(), cfg, inst.seed, inst.sharing)
+        store.ensure_run(inst.run_id, "supernet", config, seed=inst.seed)
+        if (store.get_run(inst.run_id) or {}).get("status") != "done":
+            todo.append(inst)
+    if not todo:
+        return
+    spec = DataSpec.of(data, executor.worker_device(data.device))
+    space_desc, data_desc = space.describe(), data.describe()
+    local = isinstance(executor, LocalExecutor)
+    jobs = [SupernetJob(instance=inst, space=space_desc, data=spec, data_describe=data_desc,
+                        config=cfg.to_dict(), progress=progress and local) for inst in todo]
+    for inst in todo:
+        store.set_run_status(inst.run_id, "running")
+    bar = tqdm(total=len(instances), initial=len(instances) - len(todo), desc="supernet instances",
+               unit="run", disable=not progress, dynamic_ncols=True)
+
+    def on_result(job: SupernetJob, result: dict) -> None:
+        run_id = job.instance.run_id
+        store.add_predictions(run_id, result["predictions"])
+        store.add_train_steps(run_id, result["train_steps"])
+        store.set_run_status(run_id, "done")
+        bar.set_postfix_str(run_id)
+        bar.update(1)
+        if on_done is not None:
+            on_done(job.instance, result)
+
+    try:
+        with Preloaded(space, space_desc, data, spec):
+            executor.run(supernet_job, jobs, on_result=on_result)
+    finally:
+        bar.close()
+
+
+def load_final(instance: Instance, space: Space, data: Dataset, cfg: SupernetConfig) -> SupernetTrainer:
+    """The trained instance, loaded from its last checkpoint (for fine-tuning or selection)."""
+    from wsnas.errors import WsnasError
+
+    trainer = build_trainer(instance, space, data, cfg)
+    if not trainer.try_resume() or trainer.epoch < cfg.train.epochs:
+        raise WsnasError(f"no final checkpoint of {instance.run_id} in {Path(instance.run_dir)}; with a "
+                         "remote Ray cluster the run directory must be on a shared file system")
+    return trainer
+
+
+__all__ = ["Instance", "SupernetJob", "build_trainer", "load_final", "run_instances", "supernet_job"]
