@@ -38,7 +38,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 
 def build_tiny_study(run_dir: Path, *, gt_seeds: int = 2, instances: dict | None = None,
-                     dense_last: int = 4, finetune_steps: int = 2) -> Path:
+                     dense_last: int = 4, finetune_steps: int = 2,
+                     sweep: tuple = ("full", "group:2", "group:4", "group:4:random", "prefix:0", "prefix:4")) -> Path:
     """Run a whole (tiny) insights study into ``run_dir``; returns the store's path."""
     data = load_dataset("digits")
     data = dataclasses.replace(data, **{
@@ -49,7 +50,7 @@ def build_tiny_study(run_dir: Path, *, gt_seeds: int = 2, instances: dict | None
     cfg = InsightsConfig(gt_seeds=gt_seeds, groundtruth=train,
                          supernet=train.with_overrides(epochs=2),
                          instances=instances or {"seeds": 2, "orders": 2, "shuffle": 0},
-                         dense_last=dense_last, finetune_steps=finetune_steps)
+                         dense_last=dense_last, finetune_steps=finetune_steps, sweep=sweep)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny networks: more threads only add contention on a busy machine
     try:
@@ -89,6 +90,21 @@ def test_writes_the_documents_and_every_figure(report):
     # the tiny study has data for every figure
     assert sorted(Path(p).name for p in report["figures"]) == sorted(FIGURES)
     assert all(Path(p).is_file() for p in report["figures"])
+
+
+def test_sharing_sweep_table_and_findings(report, tiny_analysis):
+    md = _read(report["md"])
+    assert "## Table 3 of the paper (partial weight sharing), on this data" in md
+    for label in ("full", "group:2:similarity", "group:4:random", "prefix:0", "prefix:4"):
+        assert f"| {label} |" in md.replace("\\", ""), label
+    assert "4x" in md and "(paper 0.708)" in md and "(paper 0.696)" in md
+    rows = {r["label"]: r for r in tiny_analysis["sharing"]["rows"]}
+    assert rows["group:4:similarity"]["compute"] == 4 and rows["prefix:0"]["compute"] == 1
+    assert [m for m, _, _ in tiny_analysis["sharing"]["findings_input"]["similarity"]] == [1, 2, 4]
+    claims = [f["claim"] for f in tiny_analysis["findings"]]
+    assert any("reducing sharing" in c for c in claims) and any("prefix sharing" in c for c in claims)
+    inter = tiny_analysis["interference"]
+    assert len(inter["delta_matrix"]) == 64 and all(len(r) == 64 for r in inter["delta_matrix"])
 
 
 def test_figures_are_valid_pngs(report):
@@ -171,6 +187,7 @@ def _without_data(a: dict) -> dict:
     a["truth"]["ceiling"] = None
     a["interference"] = None
     a["finetune"] = None
+    a["sharing"] = None
     a["status"] = "running"
     a["findings"] = analysis_module.findings(a)
     return a

@@ -12,7 +12,11 @@ no global plotting state is created or shared between figures, and no display is
 * ``gt_tau_dense.png`` -- GT-Tau after each of the last k mini-batches, one line per instance;
 * ``rank_heatmap.png`` -- rank of every child across the dense steps of one instance, with the
   child trained in each step marked (the interference pattern);
-* ``finetune.png`` -- GT-Tau, T1R and T3R while every child is fine-tuned from a snapshot.
+* ``finetune.png`` -- GT-Tau, T1R and T3R while every child is fine-tuned from a snapshot;
+* ``interference_matrix.png`` -- mean change of each child's accuracy across the mini-batches
+  that trained each other child (from the dense evaluations);
+* ``sharing_compute.png`` -- GT-Tau-Mean-k against the number of groups (and compute) and
+  against the shared prefix, for a sharing sweep.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -35,7 +40,9 @@ __all__ = [
     "fmt",
     "gt_tau_dense",
     "gt_tau_epochs",
+    "interference_matrix",
     "rank_heatmap",
+    "sharing_compute",
     "scatter",
     "write_figures",
 ]
@@ -276,6 +283,82 @@ def finetune(analysis: dict, path: str | Path) -> Path | None:
     return _save(fig, path)
 
 
+def interference_matrix(analysis: dict, path: str | Path) -> Path | None:
+    """Mean change of every child's accuracy (column) across a mini-batch that trained A (row)."""
+    inter = analysis.get("interference")
+    if not inter or not inter.get("delta_matrix"):
+        return None
+    delta = np.array([[np.nan if v is None else v for v in row] for row in inter["delta_matrix"]], dtype=float)
+    if delta.ndim != 2 or np.isnan(delta).all():
+        return None
+    n = delta.shape[0]
+    archs = inter.get("archs") or [str(i) for i in range(n)]
+    fig = _figure(7.6, 6.6)
+    ax = fig.add_subplot()
+    bound = float(np.nanmax(np.abs(delta))) or 1.0
+    cmap = matplotlib.colormaps["RdBu"].with_extremes(bad="0.85")  # grey: A never trained in the window
+    image = ax.imshow(100 * delta, interpolation="nearest", cmap=cmap, vmin=-100 * bound, vmax=100 * bound)
+    every = max(1, math.ceil(n / 32))
+    ax.set_xticks(range(0, n, every))
+    ax.set_xticklabels([archs[i] for i in range(0, n, every)], fontsize=5, rotation=90)
+    ax.set_yticks(range(0, n, every))
+    ax.set_yticklabels([archs[i] for i in range(0, n, every)], fontsize=5)
+    ax.set_xlabel("child B (evaluated)")
+    ax.set_ylabel("child A (trained in the mini-batch)")
+    ax.set_title(f"Interference: change of B's validation accuracy when A is trained "
+                 f"({inter.get('run_id', '')})", fontsize=9)
+    fig.colorbar(image, ax=ax, label="mean change of accuracy (percentage points)", shrink=0.8)
+    return _save(fig, path)
+
+
+def sharing_compute(analysis: dict, path: str | Path) -> Path | None:
+    """GT-Tau-Mean-k ± Std-k against M (group sharing, by partition) and against K (prefix)."""
+    sweep = analysis.get("sharing")
+    rows = [r for r in (sweep or {}).get("rows") or [] if fmt(r.get("gt_tau_mean_k")) != "–"]
+    if not rows:
+        return None
+    fig = _figure(10.0, 4.2)
+    left, right = fig.subplots(1, 2)
+    series = sweep.get("findings_input") or {}
+    compute = {(1 if r["kind"] == "full" else r.get("groups")): r["compute"] for r in rows if r["kind"] != "prefix"}
+    for (name, points), colour in zip(series.items(), ("C0", "C3")):
+        if not points:
+            continue
+        ms, means, stds = (np.asarray(v, dtype=float) for v in zip(*points))
+        left.errorbar(ms, means, yerr=stds, color=colour, marker="o", capsize=3, linewidth=1.4,
+                      label=f"{name} partition")
+    published = {r.get("groups"): r["published"] for r in rows if r["kind"] in ("full", "group")
+                 and r.get("published") is not None and r.get("partition") in (None, "similarity")}
+    if published:
+        ms = sorted(published)
+        left.plot(ms, [published[m] for m in ms], color="0.5", linestyle="--", marker="x",
+                  label="paper, similarity (CIFAR-10)")
+    left.set_xscale("log", base=2)
+    ticks = sorted(compute)
+    left.set_xticks(ticks)
+    left.set_xticklabels([f"{m}\n({compute[m]:g}x)" for m in ticks], fontsize=7)
+    left.set_xlabel("groups M (training compute, in supernets)")
+    left.set_ylabel("GT-Tau-Mean-k (bars: Std-k)")
+    left.set_title("Group sharing", fontsize=10)
+    left.grid(alpha=0.3)
+    left.legend(fontsize=7, loc="best")
+    prefix = sorted((r["prefix"], r["gt_tau_mean_k"], r["gt_tau_std_k"], r.get("published"))
+                    for r in rows if r["kind"] == "prefix")
+    if prefix:
+        ks, means, stds, pub = zip(*prefix)
+        right.errorbar(ks, np.asarray(means, dtype=float), yerr=np.asarray(stds, dtype=float), color="C2",
+                       marker="o", capsize=3, label="this data")
+        if any(p is not None for p in pub):
+            right.plot([k for k, p in zip(ks, pub) if p is not None], [p for p in pub if p is not None],
+                       color="0.5", linestyle="--", marker="x", label="paper (CIFAR-10, 2000 epochs)")
+        right.legend(fontsize=7, loc="best")
+    right.set_xlabel("shared cells K (stem always shared; 1x compute)")
+    right.set_title("Prefix sharing", fontsize=10)
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
+    right.grid(alpha=0.3)
+    return _save(fig, path)
+
+
 #: File name -> figure function, in the order the report shows them.
 FIGURES: dict[str, FigureFunction] = {
     "scatter.png": scatter,
@@ -283,6 +366,8 @@ FIGURES: dict[str, FigureFunction] = {
     "gt_tau_dense.png": gt_tau_dense,
     "rank_heatmap.png": rank_heatmap,
     "finetune.png": finetune,
+    "interference_matrix.png": interference_matrix,
+    "sharing_compute.png": sharing_compute,
 }
 
 

@@ -63,6 +63,18 @@ FIGURE_TEXT: dict[str, tuple[str, str]] = {
         "Look for GT-Tau rising, and T1R/T3R falling, within the first few steps of training "
         "each child alone from the shared weights; the paper reaches about 0.8 within ~5 steps "
         "on CIFAR-10."),
+    "interference_matrix.png": (
+        "Interference matrix",
+        "Row A, column B: how B's validation accuracy changed, on average, across a mini-batch "
+        "that trained A. A red diagonal on a blue field means each step helps its own child and "
+        "hurts the others, the interference that makes shared-weight rankings follow the last "
+        "update; blocks of colour show which children share enough to help each other."),
+    "sharing_compute.png": (
+        "GT-Tau against the amount of sharing and its compute",
+        "Left: group sharing, GT-Tau-Mean-k (error bars: Std-k, the variance of the ranking) "
+        "against the number of groups M, with the compute of each setting in supernets; look "
+        "for GT-Tau rising and the bars shrinking as M grows, as the paper found. Right: prefix "
+        "sharing with the stem and K cells shared."),
 }
 
 _VERDICTS = {True: ("HOLDS", "holds"), False: ("DOES NOT HOLD", "fails"),
@@ -133,6 +145,8 @@ class Report:
     rows: list[list[tuple[str, str]]]  # per cell: (ours, paper); paper "" for plain cells
     table_notes: list[str]
     figures: list[tuple[str, str, str]] = field(default_factory=list)  # (file, title, caption)
+    # further tables: (title, header, rows, notes), rows as in ``rows``
+    tables: list[tuple[str, list[str], list[list[tuple[str, str]]], list[str]]] = field(default_factory=list)
 
 
 def finding_line(f: dict | Finding) -> str:
@@ -239,8 +253,14 @@ def _setup(a: dict) -> tuple[list[tuple[str, str]], list[str]]:
     instances = study.get("instances") or {}
     order = [g for g in GROUP_ORDER if g in instances] + [g for g in instances
                                                           if g not in GROUP_ORDER]
-    counts = ", ".join(f"{g} {instances[g]}" for g in order) or "–"
-    items.append(("Supernets", f"instances: {counts}; {budget(study.get('supernet'))}"))
+    counts = ", ".join(f"{g} {instances[g]}" for g in order if instances[g]) or "none"
+    sharing = study.get("sharing", "full")
+    sweep = study.get("sweep") or []
+    items.append(("Supernets", f"instances: {counts}"
+                               + (f" (sharing {sharing}, budget {study.get('budget')})" if sharing != "full" else "")
+                               + (f"; sharing sweep: {len(sweep)} settings, one round-robin instance each "
+                                  f"(budget {study.get('budget', 'paper')})" if sweep else "")
+                               + f"; {budget(study.get('supernet'))}"))
     warnings += _short_run_warning(a)
     ev = study.get("eval") or {}
     items.append(("Evaluation", f"every child on the validation split after every epoch and "
@@ -343,6 +363,44 @@ def _table(a: dict) -> tuple[list[str], list[list[tuple[str, str]]], list[str]]:
     return header, rows, notes
 
 
+def _sharing_table(a: dict) -> tuple[str, list[str], list[list[tuple[str, str]]], list[str]] | None:
+    """Table 3 of the paper: GT-Tau-Mean-k / Std-k per sharing setting, with its compute."""
+    sweep = a.get("sharing")
+    if not sweep or not sweep.get("rows"):
+        return None
+    k = next((r["k"] for r in sweep["rows"] if r.get("k")), None) or a.get("k") or "k"
+    header = ["sharing", "compute (supernets)", "train time", f"GT-Tau-Mean-{k}", f"GT-Tau-Std-{k}",
+              "final GT-Tau", "T1R", "T3R"]
+    order = {"full": 0, "group": 1, "prefix": 2}
+    rows = []
+    for r in sorted(sweep["rows"], key=lambda r: (order[r["kind"]], r.get("partition") or "",
+                                                   r.get("groups") or 0, r.get("prefix") or 0)):
+        secs = r.get("train_seconds")
+        rows.append([
+            (r["label"] + ("" if r.get("status") == "done" else f" ({r.get('status')})"), ""),
+            (f"{r['compute']:g}x", ""),
+            (f"{secs:.0f} s" if secs is not None else "–", ""),
+            (fmt(r.get("gt_tau_mean_k")), _paper(r.get("published"))),
+            (fmt(r.get("gt_tau_std_k")), "0.032" if r["label"] == "full" else "–"),
+            (fmt(r.get("gt_tau")), "–"),
+            (fmt(r.get("t1r"), 0), "–"),
+            (fmt(r.get("t3r"), 0), "–"),
+        ])
+    notes = [
+        "One round-robin supernet (seed 0) per setting. group:M:P splits the children into M groups "
+        "(P = similarity: consecutive slices of the index order, i.e. of the names 111..444; random: a "
+        "seeded random partition), each with its own weights; prefix:K shares the stem and the first K "
+        "cells, every later layer and the classifier are private per child.",
+        "Compute: training compute in units of one fully shared supernet (group sharing under the "
+        "paper's protocol trains every group for the full budget: M times). Train time: measured "
+        "seconds of training and per-epoch evaluation on this machine.",
+        f"Published values: CIFAR-10 GT-Tau-Mean-64 (Zhang et al., 2020, Table 3; prefix sharing after "
+        f"2000 epochs; Std-64 published for full sharing only). Ours: mean / std of GT-Tau over the last "
+        f"{k} mini-batches.",
+    ]
+    return "Table 3 of the paper (partial weight sharing), on this data", header, rows, notes
+
+
 def build_report(a: dict, figures: dict[str, Path] | None = None) -> Report:
     """The content of the report; ``figures`` maps the file names that were drawn to paths."""
     setup, warnings = _setup(a)
@@ -356,7 +414,8 @@ def build_report(a: dict, figures: dict[str, Path] | None = None) -> Report:
         setup=setup, warnings=warnings,
         findings=[Finding(f["claim"], f.get("holds"), f.get("evidence", ""))
                   for f in a.get("findings") or []],
-        not_checked=_not_checked(a), header=header, rows=rows, table_notes=notes, figures=shown)
+        not_checked=_not_checked(a), header=header, rows=rows, table_notes=notes, figures=shown,
+        tables=[t for t in (_sharing_table(a),) if t is not None])
 
 
 # --------------------------------------------------------------------------------------------
@@ -396,6 +455,11 @@ def to_markdown(report: Report, figure_dir: str = "figures") -> str:
     for row in report.rows:
         out.append("| " + " | ".join(_md_cell(o, p) for o, p in row) + " |")
     out += [""] + [f"- {_md(n)}" for n in report.table_notes]
+    for title, header, rows, notes in report.tables:
+        out += ["", f"## {_md(title)}", "", "| " + " | ".join(_md(h) for h in header) + " |",
+                "|" + "---|" * len(header)]
+        out += ["| " + " | ".join(_md_cell(o, p) for o, p in row) + " |" for row in rows]
+        out += [""] + [f"- {_md(n)}" for n in notes]
     out += ["", "## Figures", ""]
     if not report.figures:
         out += ["No figure could be drawn: the study has no data for any of them.", ""]
@@ -443,19 +507,23 @@ def to_html(report: Report, figures: dict[str, Path]) -> str:
         out += ["<p>Not checked on this data:</p>", "<ul>"]
         out += [f"<li>{_e(n)}</li>" for n in report.not_checked]
         out.append("</ul>")
-    out += ["<h2>Tables 1 and 2 of the paper, on this data</h2>", "<table>", "<thead><tr>"]
-    out += [f"<th>{_e(h)}</th>" for h in report.header]
-    out += ["</tr></thead>", "<tbody>"]
-    for row in report.rows:
-        cells = []
-        for j, (ours, paper) in enumerate(row):
-            extra = f'<br><span class="paper">(paper {_e(paper)})</span>' if paper and paper != "–" else ""
-            attr = "" if j == 0 else ' class="num"'
-            cells.append(f"<td{attr}>{_e(ours)}{extra}</td>")
-        out.append("<tr>" + "".join(cells) + "</tr>")
-    out += ["</tbody>", "</table>", '<ul class="notes">']
-    out += [f"<li>{_e(n)}</li>" for n in report.table_notes]
-    out += ["</ul>", "<h2>Figures</h2>"]
+    tables = [("Tables 1 and 2 of the paper, on this data", report.header, report.rows, report.table_notes),
+              *report.tables]
+    for title, header, rows, notes in tables:
+        out += [f"<h2>{_e(title)}</h2>", "<table>", "<thead><tr>"]
+        out += [f"<th>{_e(h)}</th>" for h in header]
+        out += ["</tr></thead>", "<tbody>"]
+        for row in rows:
+            cells = []
+            for j, (ours, paper) in enumerate(row):
+                extra = f'<br><span class="paper">(paper {_e(paper)})</span>' if paper and paper != "–" else ""
+                attr = "" if j == 0 else ' class="num"'
+                cells.append(f"<td{attr}>{_e(ours)}{extra}</td>")
+            out.append("<tr>" + "".join(cells) + "</tr>")
+        out += ["</tbody>", "</table>", '<ul class="notes">']
+        out += [f"<li>{_e(n)}</li>" for n in notes]
+        out.append("</ul>")
+    out.append("<h2>Figures</h2>")
     if not report.figures:
         out.append("<p>No figure could be drawn: the study has no data for any of them.</p>")
     for name, title, caption in report.figures:
