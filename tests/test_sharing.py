@@ -258,3 +258,20 @@ def test_private_weights_and_momentum_survive_resume(small_space, small_digits, 
     # a checkpoint of another sharing setting is refused
     with pytest.raises(WsnasError, match="other settings"):
         _trainer(small_space, small_digits, tmp_path / "b", "group:2").try_resume()
+
+
+def test_supernet_command_with_sharing(tmp_path, capsys):
+    from wsnas.cli import main
+    from wsnas.store import Store
+
+    base = ["supernet", "--space-option", "channels=4", "--space-option", "stem_channels=8", "--epochs", "1",
+            "--batch-size", "256", "--store", str(tmp_path / "r.db"), "--no-progress", "--threads", "1"]
+    assert main([*base, "--strategy", "shuffle", "--sharing", "prefix:3", "--run-dir", str(tmp_path / "p")]) == 0
+    assert "run supernet/shuffle/0/prefix:3" in capsys.readouterr().out
+    with Store(tmp_path / "r.db") as store:
+        config = store.get_run("supernet/shuffle/0/prefix:3")["config"]
+        assert config["sharing"]["kind"] == "prefix" and config["sharing"]["prefix"] == 3
+        assert len(store.checkpoints("supernet/shuffle/0/prefix:3")) == 1
+    assert main([*base, "--sharing", "group:3:file=" + str(tmp_path / "none.txt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "does not exist" in err and "\n" not in err

@@ -9,10 +9,16 @@ trained with `wsnas groundtruth` into the same store).
 
 Strategies: uniform (i.i.d., SPOS), round_robin, fixed_order, shuffle (a fresh order per cycle).
 
+Partial sharing (--sharing): group:M[:similarity|random[@SEED]|file=PATH] gives each of M groups of
+children its own weights (the strategy then orders the children inside each group; every group
+trains on every mini-batch unless --sharing-budget equal); prefix:K shares the stem and the first
+K cells and keeps every later layer and the classifier private per child, momentum included.
+
 Examples:
   wsnas supernet --strategy uniform --epochs 30 --truth store
   wsnas supernet --strategy round_robin --bn-mode recal --run my-rr --run-dir runs/rr
   wsnas store export predictions --run my-rr --wide --out rr.csv
+  wsnas supernet --strategy round_robin --sharing group:16:random --truth store
 
 Data-parallel under torchrun (the batch size is the global batch, split across the ranks;
 rank 0 writes the store and the checkpoint, all ranks resume from it):
@@ -42,7 +48,8 @@ from wsnas.errors import WsnasError
 from wsnas.evaluator import BN_MODES, EvalConfig
 from wsnas.experiments.insights import SUPERNET_DEFAULTS
 from wsnas.store import Store
-from wsnas.strategies import STRATEGIES, get_strategy
+from wsnas.strategies import STRATEGIES, strategy_for
+from wsnas.supernet.sharing import check_sharing, parse_sharing
 from wsnas.trainer import SupernetConfig, SupernetTrainer
 
 
@@ -62,6 +69,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dense-last", type=int, default=0, help="also evaluate after each of the last K mini-batches")
     g.add_argument("--bn-mode", choices=BN_MODES, default="running", help="BN statistics for scoring children")
     g.add_argument("--recal-batches", type=int, default=10, help="batches for --bn-mode recal")
+    p.add_argument("--sharing", default="full",
+                   help="full (default), group:M[:similarity|random[@SEED]|file=PATH] or prefix:K")
+    p.add_argument("--sharing-budget", choices=("paper", "equal"), default="paper",
+                   help="group sharing: every group trains on every mini-batch (paper, M x compute; "
+                        "default) or the mini-batches are dealt out to the groups (equal)")
     p.add_argument("--truth", default=None,
                    help="compare the final ranking with a ground truth: a built-in table, a CSV, or 'store'")
     p.add_argument("--truth-config", default=None,
@@ -79,7 +91,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, device, replica: distributed.Replica | None) -> int:
     space = space_from_args(args)
-    strategy = get_strategy(args.strategy, order_seed=args.order_seed)
+    sharing = parse_sharing(args.sharing, budget=args.sharing_budget)
+    check_sharing(space, sharing)
+    strategy = strategy_for(args.strategy, sharing, order_seed=args.order_seed)
     archs = archs_from_args(space, args.archs, args.sample, args.sample_seed)
     base = SUPERNET_DEFAULTS.get(args.data, SUPERNET_DEFAULTS["cifar10"])
     train = base.with_overrides(**training_overrides(args))
@@ -88,12 +102,14 @@ def _run(args: argparse.Namespace, device, replica: distributed.Replica | None) 
     cfg = SupernetConfig(train=train, eval=EvalConfig(bn_mode=args.bn_mode, recal_batches=args.recal_batches),
                          dense_last=args.dense_last)
     data = data_from_args(args, device)
-    run_id = args.run or f"supernet/{strategy.name}/{args.seed}"
+    name = getattr(strategy, "order", None) or strategy.name  # group sharing: the order inside groups
+    run_id = args.run or f"supernet/{name}/{args.seed}" + ("" if sharing.is_full else f"/{sharing.label}")
     run_dir = Path(args.run_dir or Path("wsnas-runs") / run_id)
     if replica is not None and not replica.is_main:
         # the other ranks train and evaluate in lockstep with rank 0 but write nothing
         trainer = SupernetTrainer(space, data, strategy, cfg, seed=args.seed, run_dir=run_dir,
-                                  run_id=run_id, archs=archs, progress=False, replica=replica)
+                                  run_id=run_id, archs=archs, progress=False, replica=replica,
+                                  sharing=sharing)
         trainer.try_resume()
         trainer.train()
         return 0
@@ -101,7 +117,7 @@ def _run(args: argparse.Namespace, device, replica: distributed.Replica | None) 
         truth = _truth(args, store, space, data)
         trainer = SupernetTrainer(space, data, strategy, cfg, seed=args.seed, run_dir=run_dir, store=store,
                                   run_id=run_id, archs=archs, progress=not args.no_progress,
-                                  replica=replica)
+                                  replica=replica, sharing=sharing)
         store.ensure_run(run_id, "supernet", trainer.config(), seed=args.seed)
         resumed = trainer.try_resume()
         store.set_run_status(run_id, "running")
