@@ -94,3 +94,27 @@ def test_bad_input(tmp_path, capsys, args, fragment):
     assert main(["insights", "--run-dir", str(tmp_path), "--no-progress", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert fragment in err and "\n" not in err
+
+
+def test_sharing_sweep_beside_the_main_study(tmp_path, capsys):
+    base = ["insights", "--run-dir", str(tmp_path), *TINY]
+    assert main([*base, "--seeds", "1", "--orders", "0", "--shuffles", "0", "--finetune-steps", "0"]) == 0
+    gt_rows = _count(tmp_path / "results.db", "groundtruth")
+    capsys.readouterr()
+    sweep = [*base, "--seeds", "0", "--orders", "0", "--shuffles", "0", "--finetune-steps", "0",
+             "--sweep", "sharing", "--sweep-settings", "full,group:2,group:4:random,prefix:1"]
+    assert main(sweep) == 0
+    out = capsys.readouterr().out
+    assert _count(tmp_path / "results.db", "groundtruth") == gt_rows  # the ground truth is reused
+    assert (tmp_path / "report.md").exists() and (tmp_path / "sharing" / "report.md").exists()
+    md = (tmp_path / "sharing" / "report.md").read_text()
+    assert "Table 3 of the paper" in md and "group:4:random" in md
+    assert "reducing sharing" in out or "prefix sharing" in out or "similarity partition" in out
+    with Store(tmp_path / "results.db") as store:
+        runs = {r["run_id"]: r for r in store.list_runs("supernet")}
+        assert set(runs) == {"insights/seeds/0", "sharing/sharing/full", "sharing/sharing/group:2:similarity",
+                             "sharing/sharing/group:4:random", "sharing/sharing/prefix:1"}
+        assert all(r["status"] == "done" for r in runs.values())
+        assert runs["sharing/sharing/group:4:random"]["config"]["sharing"]["groups"] == 4
+    assert main(["report", str(tmp_path / "sharing")]) == 0
+    assert "sharing/report.html" in capsys.readouterr().out

@@ -45,7 +45,13 @@ from wsnas.commands.common import (
 )
 from wsnas.errors import WsnasError
 from wsnas.evaluator import BN_MODES, EvalConfig
-from wsnas.experiments.insights import SWEEP_SHARING, SWEEP_SHARING_QUICK, InsightsConfig, run_insights
+from wsnas.experiments.insights import (
+    SWEEP_SHARING,
+    SWEEP_SHARING_QUICK,
+    InsightsConfig,
+    report_dir,
+    run_insights,
+)
 from wsnas.store import Store
 
 
@@ -150,8 +156,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.no_report:
             from wsnas.report import write_insights_report
 
-            report_dir = run_dir if experiment == "insights" else run_dir / experiment
-            paths = write_insights_report(store, experiment, report_dir)
+            paths = write_insights_report(store, experiment, report_dir(run_dir, experiment))
             print(f"report: {paths['html']} and {paths['md']}")
             for line in paths.get("findings", []):
                 print(f"  {line}")

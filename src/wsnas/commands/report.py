@@ -5,8 +5,12 @@ is still running. The experiment id and the store are taken from RUN_DIR/experim
 (written when a study finishes) unless given; without it the store is RUN_DIR/results.db and
 the experiment is ``insights``.
 
+A study other than the main one (e.g. the sharing sweep, experiment ``sharing``) keeps its
+report and its experiment.json in RUN_DIR/<experiment>/: give that directory.
+
 Examples:
   wsnas report wsnas-runs/insights
+  wsnas report wsnas-runs/insights/sharing
   wsnas report wsnas-runs/insights --store other.db --experiment insights
 """
 
@@ -56,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
         store_path = recorded.get("store")
         if not store_path or not Path(store_path).exists():
             store_path = run_dir / "results.db"
+            if not store_path.exists() and (run_dir.parent / "results.db").exists():
+                store_path = run_dir.parent / "results.db"  # RUN_DIR/<experiment>/ of a study
     from wsnas.report import write_insights_report
 
     with Store(store_path, create=False) as store:

@@ -151,6 +151,12 @@ def study_instances(experiment: str, cfg: InsightsConfig, run_dir: Path) -> list
     return out
 
 
+def report_dir(run_dir: str | Path, experiment: str) -> Path:
+    """Where an experiment's report (and its ``experiment.json``) goes: the run directory for
+    the main study ``insights``, ``RUN_DIR/<experiment>`` for any other (e.g. the sharing sweep)."""
+    return Path(run_dir) if experiment == "insights" else Path(run_dir) / experiment
+
+
 def instance_runs(experiment: str, cfg: InsightsConfig) -> dict[str, list[str]]:
     return {g: [f"{experiment}/{g}/{k}" for k in range(n)] for g, n in cfg.instances.items() if n}
 
@@ -226,10 +232,12 @@ def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: s
                          progress=progress)
         store.set_run_status(finetune_run, "done")
     store.set_run_status(experiment, "done")
-    (run_dir / "experiment.json").write_text(json.dumps({"experiment": experiment,
-                                                          "store": str(store.path)}, indent=2))
+    out = report_dir(run_dir, experiment)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "experiment.json").write_text(json.dumps({"experiment": experiment,
+                                                    "store": str(Path(store.path).resolve())}, indent=2))
     return experiment
 
 
-__all__ = ["GROUPS", "SWEEP_SHARING", "SWEEP_SHARING_QUICK", "InsightsConfig", "instance_runs", "run_insights",
-           "study_instances", "sweep_runs"]
+__all__ = ["GROUPS", "SWEEP_SHARING", "SWEEP_SHARING_QUICK", "InsightsConfig", "instance_runs", "report_dir",
+           "run_insights", "study_instances", "sweep_runs"]
