@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("wsnas.commands.report", "write the HTML/Markdown report of a study from its store"),
     "benchmark": ("wsnas.commands.benchmark", "convert and query NAS-Bench-201 / NATS-Bench results"),
     "cost": ("wsnas.commands.cost", "parameters and FLOPs of an architecture"),
+    "interference": ("wsnas.commands.interference", "measure interference between children and gradient variance"),
 }
 
 

@@ -115,6 +115,32 @@ _MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (run_id, step)
         )""",
     ),
+    # 1 -> 2: interference between children, and generic per-step run metrics.
+    (
+        # after the mini-batch of `step` trained child `trained_index`, the change of another
+        # child's loss and accuracy on a fixed probe batch, and the cosine of their gradients
+        """CREATE TABLE interference (
+            run_id TEXT NOT NULL REFERENCES runs (run_id),
+            step INTEGER NOT NULL,
+            trained_index INTEGER NOT NULL,
+            other_index INTEGER NOT NULL,
+            trained_arch TEXT,
+            other_arch TEXT,
+            d_loss REAL,
+            d_acc REAL,
+            cosine REAL,
+            PRIMARY KEY (run_id, step, other_index)
+        )""",
+        # one named scalar per step of a run (gradient variance, entropy, ...)
+        """CREATE TABLE run_metrics (
+            run_id TEXT NOT NULL REFERENCES runs (run_id),
+            name TEXT NOT NULL,
+            step INTEGER NOT NULL,
+            epoch INTEGER,
+            value REAL,
+            PRIMARY KEY (run_id, name, step)
+        )""",
+    ),
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -262,6 +288,12 @@ def _fraction(what: str, value: Any) -> float | None:
         raise WsnasError(f"{what} {number!r} must be an accuracy as a fraction in [0, 1] "
                          "(e.g. 0.93, not 93)")
     return number
+
+
+def _finite_or_none(what: str, value: Any) -> float | None:
+    """A number, with NaN (undefined, e.g. the cosine of a zero gradient) stored as None."""
+    number = _real(what, value)
+    return None if number is None or math.isnan(number) else number
 
 
 def _unknown_keys(what: str, row: Mapping[str, Any], accepted: Iterable[str]) -> None:
@@ -885,6 +917,94 @@ class Store:
         rows = self.conn.execute(
             f"SELECT {', '.join(self._STEP_COLUMNS)} FROM train_steps WHERE run_id = ? "
             "ORDER BY step", (run_id,))
+        return [dict(r) for r in rows]
+
+    # -- interference --------------------------------------------------------------------------
+
+    _INTERFERENCE_COLUMNS = ("run_id", "step", "trained_index", "other_index", "trained_arch",
+                             "other_arch", "d_loss", "d_acc", "cosine")
+
+    def add_interference(self, run_id: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Record interference rows in one transaction; a repeated (step, other_index) is replaced.
+
+        Each row holds ``step``, ``trained_index`` (the child the step trained), ``other_index``
+        (the child measured), optionally ``trained_arch``/``other_arch`` (their names), and
+        ``d_loss``, ``d_acc`` (change of the other child's probe loss and accuracy across the
+        step) and ``cosine`` (of the two children's gradients); NaN is stored as NULL.
+        """
+        self._require_run(run_id)
+        records = []
+        for row in rows:
+            if not isinstance(row, Mapping):
+                raise WsnasError(f"an interference row must be a dict, not {type(row).__name__}")
+            _unknown_keys("interference row", row, self._INTERFERENCE_COLUMNS)
+            if row.get("run_id", run_id) != run_id:
+                raise WsnasError(f"interference row for run {row['run_id']!r} given to run {run_id!r}")
+            for key in ("step", "trained_index", "other_index"):
+                if key not in row:
+                    raise WsnasError(f"interference row {dict(row)!r} lacks the field {key!r}")
+            records.append((
+                run_id, _integer("step", row["step"], minimum=0),
+                _integer("trained_index", row["trained_index"], minimum=0),
+                _integer("other_index", row["other_index"], minimum=0),
+                None if row.get("trained_arch") is None else _name("architecture", row["trained_arch"]),
+                None if row.get("other_arch") is None else _name("architecture", row["other_arch"]),
+                *(_finite_or_none(key, row.get(key)) for key in ("d_loss", "d_acc", "cosine")),
+            ))
+        if not records:
+            return 0
+        with self._write() as conn:
+            conn.executemany(
+                f"INSERT OR REPLACE INTO interference ({', '.join(self._INTERFERENCE_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(self._INTERFERENCE_COLUMNS))})", records)
+        return len(records)
+
+    def interference(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's interference rows by step then other_index (NULL values read back as None)."""
+        self._require_run(run_id)
+        rows = self.conn.execute(
+            f"SELECT {', '.join(self._INTERFERENCE_COLUMNS)} FROM interference WHERE run_id = ? "
+            "ORDER BY step, other_index", (run_id,))
+        return [dict(r) for r in rows]
+
+    # -- run metrics ---------------------------------------------------------------------------
+
+    _METRIC_COLUMNS = ("run_id", "name", "step", "epoch", "value")
+
+    def add_run_metrics(self, run_id: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Record named per-step scalars of a run (``name``, ``step``, ``epoch``, ``value``) in
+        one transaction; a repeated (name, step) is replaced. NaN is stored as NULL."""
+        self._require_run(run_id)
+        records = []
+        for row in rows:
+            if not isinstance(row, Mapping):
+                raise WsnasError(f"a run-metric row must be a dict, not {type(row).__name__}")
+            _unknown_keys("run-metric row", row, self._METRIC_COLUMNS)
+            if row.get("run_id", run_id) != run_id:
+                raise WsnasError(f"run-metric row for run {row['run_id']!r} given to run {run_id!r}")
+            for key in ("name", "step"):
+                if key not in row:
+                    raise WsnasError(f"run-metric row {dict(row)!r} lacks the field {key!r}")
+            records.append((
+                run_id, _name("metric name", row["name"]), _integer("step", row["step"], minimum=0),
+                _integer("epoch", row.get("epoch"), optional=True, minimum=0),
+                _finite_or_none("value", row.get("value")),
+            ))
+        if not records:
+            return 0
+        with self._write() as conn:
+            conn.executemany(
+                f"INSERT OR REPLACE INTO run_metrics ({', '.join(self._METRIC_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(self._METRIC_COLUMNS))})", records)
+        return len(records)
+
+    def run_metrics(self, run_id: str, name: str | None = None) -> list[dict[str, Any]]:
+        """A run's metric rows (all names, or one), by name then step."""
+        self._require_run(run_id)
+        where, params = _where(run_id=run_id, name=name)
+        rows = self.conn.execute(
+            f"SELECT {', '.join(self._METRIC_COLUMNS)} FROM run_metrics{where} ORDER BY name, step",
+            params)
         return [dict(r) for r in rows]
 
     # -- generic -------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 :func:`interference_figure` draws two panels side by side, rows = the child trained in a step
 (A), columns = the child measured (B), both in index order: the mean change of B's probe loss
-after a step on A (diverging colours centred on zero; blue: training A lowered B's loss) and
+after a step on A (diverging colours centred on zero and saturating at the 98th percentile
+of |d_loss|; blue: training A lowered B's loss) and
 the mean cosine of A's and B's gradients. Unobserved pairs are left blank. The figure is a
 standalone :class:`matplotlib.figure.Figure` rendered by the Agg canvas (no pyplot, no display).
 """
@@ -20,8 +21,13 @@ __all__ = ["interference_figure"]
 
 
 def _limit(values: np.ndarray) -> float:
+    """Symmetric colour limit: the 98th percentile of |values|, so a few outliers (children whose
+    ops were never trained yet) do not wash out the rest; values beyond it saturate."""
     finite = np.abs(values[np.isfinite(values)])
-    return float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    if not finite.size:
+        return 1.0
+    limit = float(np.percentile(finite, 98))
+    return limit if limit > 0 else (float(finite.max()) or 1.0)
 
 
 def interference_figure(matrix: dict, path: str | Path, *, names: Sequence[str] | None = None,

@@ -1,0 +1,148 @@
+"""Measure interference between children while a supernet trains, and its gradient variance.
+
+Around every probed mini-batch that trains child A, every child B is measured on one fixed
+probe batch drawn from the train split (eval-mode BN, so probing changes nothing): the change
+of B's loss and accuracy across A's step, and the cosine of A's and B's gradients on the
+parameters both use. The rows go to the store (table `interference`), and are aggregated into
+a children x children matrix written to RUN_DIR/interference.csv and drawn in
+RUN_DIR/interference.png. The supernet's gradient variance over windows of --grad-window
+steps (the quantity PA&DA minimises) goes to the store's `run_metrics` table. Definitions:
+docs/interference.md.
+
+Probing costs one forward and backward pass per child per step, so by default only the last
+epochs are probed (--probe-from-epoch); with the round_robin order every child is the trained
+one at least once per 64 probed steps. The run checkpoints after every epoch into --run-dir
+and resumes from there; resumed epochs rewrite identical rows.
+
+Examples:
+  wsnas interference                                   # digits, about 2 minutes on 2 CPU cores
+  wsnas interference --epochs 12 --probe-from-epoch 4 --probe-size 128 --run rr-long
+  wsnas interference --strategy shuffle --grad-window 17 --run shuffle
+  wsnas store export interference --run interference/round_robin/0 --out rows.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+from pathlib import Path
+
+from wsnas.commands.common import (
+    add_data_options,
+    add_runtime_options,
+    add_space_options,
+    add_training_options,
+    data_from_args,
+    device_from_args,
+    space_from_args,
+    training_overrides,
+)
+from wsnas.errors import WsnasError
+from wsnas.evaluator import EvalConfig
+from wsnas.experiments.insights import SUPERNET_DEFAULTS
+from wsnas.groundtruth.train import TrainConfig
+from wsnas.strategies import STRATEGIES
+
+#: Default budgets: digits is sized to take about 2 minutes on a 2-core CPU (docs/interference.md).
+INTERFERENCE_DEFAULTS: dict[str, dict] = {
+    "digits": {"train": TrainConfig(epochs=8, batch_size=64), "probe_size": 64},
+    "cifar10": {"train": SUPERNET_DEFAULTS["cifar10"], "probe_size": 256},
+}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_space_options(p)
+    add_data_options(p)
+    p.add_argument("--strategy", default="round_robin",
+                   help=f"single-path order of the trained children: {', '.join(STRATEGIES)} (default round_robin)")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, data order and sampling (default 0)")
+    p.add_argument("--order-seed", type=int, default=None, help="seed of the sampling order (default: --seed)")
+    p.add_argument("--run", default=None, help="run id in the store (default interference/<strategy>/<seed>)")
+    p.add_argument("--run-dir", default=None, help="checkpoint and output directory (default wsnas-runs/<run id>)")
+    g = p.add_argument_group("probing")
+    g.add_argument("--probe-size", type=int, default=None,
+                   help="images in the fixed probe batch from the train split (default 64 on digits, else 256)")
+    g.add_argument("--probe-seed", type=int, default=0, help="seed of the probe batch's draw (default 0)")
+    g.add_argument("--probe-from-epoch", type=int, default=None,
+                   help="probe from this 0-based epoch on (default: the last 4 epochs)")
+    g.add_argument("--grad-window", type=int, default=64,
+                   help="steps per gradient-variance window (default 64)")
+    g = p.add_argument_group("training (defaults per dataset: digits 8 epochs at batch 64)")
+    add_training_options(g)
+    add_runtime_options(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    from wsnas.interference import InterferenceConfig, run_interference, shared_choices
+    from wsnas.report.interference import interference_figure
+    from wsnas.store import Store
+    from wsnas.trainer import SupernetConfig
+
+    if args.probe_size is not None and args.probe_size < 1:
+        raise WsnasError(f"--probe-size must be a positive number of images, got {args.probe_size}")
+    if args.grad_window < 1:
+        raise WsnasError(f"--grad-window must be a positive number of steps, got {args.grad_window}")
+    if args.strategy not in STRATEGIES and args.strategy.replace("-", "_") not in STRATEGIES:
+        from wsnas.strategies import get_strategy
+
+        get_strategy(args.strategy)  # raises the registry's message for unknown names
+    device = device_from_args(args)
+    space = space_from_args(args)
+    defaults = INTERFERENCE_DEFAULTS.get(args.data, INTERFERENCE_DEFAULTS["cifar10"])
+    train = defaults["train"].with_overrides(**training_overrides(args))
+    probe_size = args.probe_size if args.probe_size is not None else defaults["probe_size"]
+    start = args.probe_from_epoch
+    if start is None:
+        start = max(0, train.epochs - 4)
+    if start < 0 or start >= train.epochs:
+        raise WsnasError(f"--probe-from-epoch must be an epoch of the run, 0..{train.epochs - 1}, got {start}")
+    data = data_from_args(args, device)
+    cfg = InterferenceConfig(
+        supernet=SupernetConfig(train=train, eval=EvalConfig(), dense_last=0), strategy=args.strategy,
+        order_seed=args.order_seed, probe_size=probe_size, probe_seed=args.probe_seed, start_epoch=start,
+        grad_window=args.grad_window)
+    run_id = args.run or f"interference/{args.strategy}/{args.seed}"
+    run_dir = Path(args.run_dir or Path("wsnas-runs") / run_id)
+    with Store(args.store) as store:
+        result = run_interference(space, data, cfg, seed=args.seed, store=store, run_id=run_id,
+                                  run_dir=run_dir, progress=not args.no_progress)
+    matrix = result["matrix"]
+    names = space.arch_names()
+    png = interference_figure(matrix, run_dir / "interference.png", names=names,
+                              title=f"{run_id}: {space.name} on {data.name}")
+    csv_path = write_matrix_csv(matrix, names, run_dir / "interference.csv", shared=shared_choices(space))
+    s, gv = result["interference"], result["grad_variance"]
+    print(f"run {run_id}: {result['epochs']} epochs{' (resumed)' if result['resumed'] else ''}, "
+          f"{s['steps']} probed steps on {cfg.probe_size if probe_size <= len(data.train) else len(data.train)} "
+          f"probe images, {s['pairs_observed']} of {len(names) * (len(names) - 1)} pairs observed; "
+          f"{result['seconds']:.0f} s")
+    print(f"d_loss: self {s['self_d_loss']:+.5f}, others {s['other_d_loss']:+.5f} "
+          f"(raised in {s['other_hurt_fraction']:.0%} of pairs); d_acc: self {s['self_d_acc']:+.5f}, "
+          f"others {s['other_d_acc']:+.5f}")
+    by_shared = ", ".join(f"{k}: {v:.3f}" for k, v in s.get("cosine_by_shared", {}).items())
+    print(f"gradient cosine: others {s['other_cosine']:.3f}; by shared choices {by_shared}; "
+          f"correlation with shared choices {s.get('corr_cosine_shared', math.nan):.3f}")
+    print(f"gradient variance over {gv['windows']} windows of {cfg.grad_window} steps: "
+          f"{gv['variance']:.4g} (relative {gv['relative']:.3f})")
+    print(f"wrote {png} and {csv_path}; rows in {args.store}")
+    return 0
+
+
+def write_matrix_csv(matrix: dict, names, path: str | Path, *, shared=None) -> Path:
+    """One line per (trained, measured) pair: indices, names, count and the mean values."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = matrix["count"].shape[0]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        header = ["trained_index", "trained_arch", "other_index", "other_arch", "count", "d_loss", "d_acc",
+                  "cosine"]
+        w.writerow(header + (["shared_choices"] if shared is not None else []))
+        for i in range(n):
+            for j in range(n):
+                values = ["" if math.isnan(matrix[k][i, j]) else repr(float(matrix[k][i, j]))
+                          for k in ("d_loss", "d_acc", "cosine")]
+                extra = [int(shared[i, j])] if shared is not None else []
+                w.writerow([i, names[i], j, names[j], int(matrix["count"][i, j]), *values, *extra])
+    return path
