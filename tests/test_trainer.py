@@ -73,3 +73,34 @@ def test_resume_refuses_a_checkpoint_of_other_settings(small_space, small_digits
     (tmp_path / CHECKPOINT).write_bytes(b"garbage")
     with pytest.raises(WsnasError, match="cannot be read"):
         _trainer(small_space, small_digits, tmp_path, epochs=1, dense_last=0).try_resume()
+
+
+def test_epoch_metrics_and_gradient_variance_survive_a_resume(small_space, small_digits, tmp_path):
+    def trainer(run_dir, store, run_id):
+        cfg = SupernetConfig(train=TrainConfig(epochs=2, batch_size=32), eval=EvalConfig(batch_size=64),
+                             dense_last=0, grad_window=4)
+        t = SupernetTrainer(small_space, small_digits, get_strategy("uniform"), cfg, seed=1, run_dir=run_dir,
+                            store=store, run_id=run_id, progress=False, archs=list(small_space.enumerate())[:4])
+        store.ensure_run(run_id, "supernet", t.config(), seed=1)
+        return t
+
+    class Stop(Exception):
+        pass
+
+    with Store(tmp_path / "r.db") as store:
+        whole = trainer(tmp_path / "a", store, "a")
+        whole.train()
+        part = trainer(tmp_path / "b", store, "b")
+        with pytest.raises(Stop):
+            part.train(on_step=lambda step, _: (_ for _ in ()).throw(Stop) if step == 9 else None)
+        resumed = trainer(tmp_path / "b", store, "b")
+        assert resumed.try_resume() and resumed.gradvar.total_steps == resumed.steps_per_epoch
+        resumed.train()
+        rows = {n: [(r["step"], r["value"]) for r in store.run_metrics("a", name=n)]
+                for n in ("grad_variance", "grad_relative_variance", "train_loss", "epoch_seconds")}
+        assert len(rows["grad_variance"]) == whole.total_steps // 4
+        assert [s for s, _ in rows["train_loss"]] == [whole.steps_per_epoch, whole.total_steps]
+        assert len(rows["epoch_seconds"]) == 2 and all(v > 0 for _, v in rows["epoch_seconds"])
+        assert all(0 <= v <= 1 for _, v in rows["grad_relative_variance"])
+        for name in ("grad_variance", "train_loss"):
+            assert [(r["step"], r["value"]) for r in store.run_metrics("b", name=name)] == rows[name]

@@ -29,7 +29,11 @@ import torch
 
 from wsnas.errors import WsnasError
 
-__all__ = ["GradVarianceMonitor"]
+__all__ = ["METRIC_NAMES", "GradVarianceMonitor"]
+
+#: ``run_metrics`` name of each value of a window's record (a window is stored at its last step).
+METRIC_NAMES = {"variance": "grad_variance", "mean_sq_norm": "grad_mean_sq_norm",
+                "norm_of_mean_sq": "grad_norm_of_mean_sq", "relative": "grad_relative_variance"}
 
 
 class GradVarianceMonitor:

@@ -50,7 +50,7 @@ import torch.nn.functional as F
 
 from wsnas.data import Dataset, Split
 from wsnas.errors import WsnasError
-from wsnas.gradvar import GradVarianceMonitor
+from wsnas.gradvar import METRIC_NAMES, GradVarianceMonitor
 from wsnas.spaces import Arch, Space
 from wsnas.strategies.base import SinglePathStrategy, StepResult, Strategy, train_path
 from wsnas.trainer import SupernetConfig, SupernetTrainer
@@ -69,8 +69,7 @@ __all__ = [
 MAX_CHILDREN = 256
 
 #: Names under which gradient-variance windows go to the store's ``run_metrics`` table.
-GRAD_METRICS = {"variance": "grad_variance", "mean_sq_norm": "grad_mean_sq_norm",
-                "norm_of_mean_sq": "grad_norm_of_mean_sq", "relative": "grad_relative_variance"}
+GRAD_METRICS = METRIC_NAMES
 
 
 class InterferenceProbe(Strategy):

@@ -43,6 +43,7 @@ from wsnas import distributed
 from wsnas.data import Dataset, iterate_batches, num_batches
 from wsnas.errors import WsnasError
 from wsnas.evaluator import EvalConfig, evaluate_archs, recalibration_batches
+from wsnas.gradvar import METRIC_NAMES, GradVarianceMonitor
 from wsnas.groundtruth.train import TrainConfig, cosine_lr
 from wsnas.spaces import Arch, Space
 from wsnas.store import Store
@@ -61,15 +62,26 @@ class SupernetConfig:
     eval: EvalConfig = EvalConfig()
     eval_every_epoch: bool = True
     dense_last: int = 64  # evaluate every child after each of the last k mini-batches (0: off)
+    grad_window: int = 0  # record the gradient variance over windows of this many steps (0: off)
+
+    def __post_init__(self) -> None:
+        if self.dense_last < 0:
+            raise WsnasError(f"dense_last must be non-negative, got {self.dense_last}")
+        if self.grad_window < 0:
+            raise WsnasError(f"the gradient-variance window must be non-negative, got {self.grad_window}")
 
     def to_dict(self) -> dict:
-        return {"train": self.train.to_dict(), "eval": self.eval.to_dict(),
-                "eval_every_epoch": self.eval_every_epoch, "dense_last": self.dense_last}
+        d = {"train": self.train.to_dict(), "eval": self.eval.to_dict(),
+             "eval_every_epoch": self.eval_every_epoch, "dense_last": self.dense_last}
+        if self.grad_window:
+            d["grad_window"] = self.grad_window
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> SupernetConfig:
         return cls(train=TrainConfig(**d["train"]), eval=EvalConfig(**d["eval"]),
-                   eval_every_epoch=d["eval_every_epoch"], dense_last=d["dense_last"])
+                   eval_every_epoch=d["eval_every_epoch"], dense_last=d["dense_last"],
+                   grad_window=d.get("grad_window", 0))
 
     def with_train(self, **overrides) -> SupernetConfig:
         return replace(self, train=self.train.with_overrides(**overrides))
@@ -103,6 +115,7 @@ class RowCollector:
     def __init__(self) -> None:
         self.predictions: list[dict] = []
         self.train_steps: list[dict] = []
+        self.run_metrics: list[dict] = []
 
     def add_predictions(self, run_id: str, rows) -> int:
         rows = [dict(r) for r in rows]
@@ -114,12 +127,19 @@ class RowCollector:
         self.train_steps.extend(rows)
         return len(rows)
 
+    def add_run_metrics(self, run_id: str, rows) -> int:
+        rows = [dict(r) for r in rows]
+        self.run_metrics.extend(rows)
+        return len(rows)
+
     def state_dict(self) -> dict:
-        return {"predictions": list(self.predictions), "train_steps": list(self.train_steps)}
+        return {"predictions": list(self.predictions), "train_steps": list(self.train_steps),
+                "run_metrics": list(self.run_metrics)}
 
     def load_state_dict(self, state: dict) -> None:
         self.predictions = [dict(r) for r in state["predictions"]]
         self.train_steps = [dict(r) for r in state["train_steps"]]
+        self.run_metrics = [dict(r) for r in state.get("run_metrics", [])]
 
 
 class SupernetTrainer:
@@ -157,6 +177,7 @@ class SupernetTrainer:
                              "data-parallel run; train it in one process")
         self.bank: WeightBank | None = make_bank(self.supernet, self.optimizer, space, self.sharing)
         strategy.setup(self.supernet, space, self.optimizer, seed, grad_clip=t.grad_clip)
+        self.gradvar = GradVarianceMonitor(self.supernet.parameters(), cfg.grad_window) if cfg.grad_window else None
         self.batch_gen = torch.Generator(device="cpu").manual_seed(seed)
         self.epoch = 0  # epochs completed
         self.steps_per_epoch = num_batches(len(data.train), t.batch_size, drop_last=False)
@@ -181,6 +202,7 @@ class SupernetTrainer:
             "batch_rng": self.batch_gen.get_state(),
             "history": self.history,
             **({"bank": self.bank.state_dict()} if self.bank is not None else {}),
+            **({"gradvar": self.gradvar.state_dict()} if self.gradvar is not None else {}),
             **({"collected": self.store.state_dict()} if isinstance(self.store, RowCollector) else {}),
         }
 
@@ -209,6 +231,8 @@ class SupernetTrainer:
         if self.bank is not None:
             self.bank.load_state_dict(state["bank"])
         self.strategy.load_state_dict(state["strategy"])
+        if self.gradvar is not None:
+            self.gradvar.load_state_dict(state["gradvar"])
         if isinstance(self.store, RowCollector):
             self.store.load_state_dict(state["collected"])
         torch.set_rng_state(state["torch_rng"].cpu())
@@ -242,6 +266,10 @@ class SupernetTrainer:
                 for x, y in iterate_batches(self.data.train, t.batch_size, shuffle=True,
                                             generator=self.batch_gen, augment=self.data.augment):
                     result = self._step(x, y)
+                    if self.gradvar is not None:
+                        window = self.gradvar.update()  # the gradient of this step (the last path's)
+                        if window is not None:
+                            self._log_metrics({name: window[k] for k, name in METRIC_NAMES.items()}, step + 1)
                     loss_sum += result.loss * result.count
                     correct += result.correct
                     seen += result.count
@@ -262,6 +290,10 @@ class SupernetTrainer:
                     accs = self.evaluate(f"epoch:{self.epoch}", step=step)
                     summary["mean_child_acc"] = sum(accs) / len(accs)
                 self.history.append(summary)
+                self._log_metrics({"epoch_seconds": summary["seconds"], "train_loss": summary["train_loss"],
+                                   "train_acc": summary["train_acc"],
+                                   **({"mean_child_acc": summary["mean_child_acc"]}
+                                      if "mean_child_acc" in summary else {})}, step)
                 self.save()
         finally:
             bar.close()
@@ -282,6 +314,13 @@ class SupernetTrainer:
         sums = sums.to(result.loss.device)
         return replace(result, loss=(sums[0] / len(y)).to(result.loss.dtype),
                        correct=sums[1].round().long(), count=len(y))
+
+    def _log_metrics(self, values: dict, step: int) -> None:
+        """Named scalars of this run at global ``step`` (the store's ``run_metrics``)."""
+        if not self.is_main or self.store is None or self.run_id is None:
+            return
+        self.store.add_run_metrics(self.run_id, [{"name": k, "step": step, "epoch": self.epoch, "value": v}
+                                                 for k, v in values.items()])
 
     def _log_steps(self, log) -> None:
         """Store which child each step of the epoch trained, with its batch loss/accuracy."""

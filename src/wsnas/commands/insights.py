@@ -46,6 +46,8 @@ from wsnas.commands.common import (
 from wsnas.errors import WsnasError
 from wsnas.evaluator import BN_MODES, EvalConfig
 from wsnas.experiments.insights import (
+    SWEEP_EPOCHS,
+    SWEEP_EPOCHS_QUICK,
     SWEEP_SHARING,
     SWEEP_SHARING_QUICK,
     InsightsConfig,
@@ -69,7 +71,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("budget (defaults depend on --data and --quick)")
     g.add_argument("--gt-seeds", type=int, help="independent ground-truth trainings per child")
     g.add_argument("--gt-epochs", type=int, help="epochs of each ground-truth training")
-    g.add_argument("--epochs", type=int, help="epochs of each supernet")
+    g.add_argument("--epochs", type=int, help="epochs of each supernet (the sharing sweep on digits: 10, "
+                                              "2 with --quick)")
     g.add_argument("--batch-size", type=int, help="batch size of supernets and ground truth")
     g.add_argument("--seeds", type=int, help="supernet instances with different seeds")
     g.add_argument("--orders", type=int, help="supernet instances with different fixed orders")
@@ -112,6 +115,9 @@ def config_from_args(args: argparse.Namespace) -> InsightsConfig:
             sweep = tuple(s.strip() for s in args.sweep_settings.split(",") if s.strip())
         else:
             sweep = SWEEP_SHARING_QUICK if args.quick else SWEEP_SHARING
+        epochs = (SWEEP_EPOCHS_QUICK if args.quick else SWEEP_EPOCHS).get(args.data)
+        if args.epochs is None and epochs is not None:
+            sn = sn.with_overrides(epochs=epochs)
     elif args.sweep_settings:
         raise WsnasError("--sweep-settings needs --sweep sharing")
     for group, value in (("seeds", args.seeds), ("orders", args.orders), ("shuffle", args.shuffles)):

@@ -69,6 +69,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dense-last", type=int, default=0, help="also evaluate after each of the last K mini-batches")
     g.add_argument("--bn-mode", choices=BN_MODES, default="running", help="BN statistics for scoring children")
     g.add_argument("--recal-batches", type=int, default=10, help="batches for --bn-mode recal")
+    g.add_argument("--grad-window", type=int, default=0,
+                   help="record the supernet's gradient variance over windows of N steps (run_metrics; 0: off)")
     p.add_argument("--sharing", default="full",
                    help="full (default), group:M[:similarity|random[@SEED]|file=PATH] or prefix:K")
     p.add_argument("--sharing-budget", choices=("paper", "equal"), default="paper",
@@ -100,7 +102,7 @@ def _run(args: argparse.Namespace, device, replica: distributed.Replica | None) 
     if args.dense_last < 0:
         raise WsnasError(f"--dense-last must be non-negative, got {args.dense_last}")
     cfg = SupernetConfig(train=train, eval=EvalConfig(bn_mode=args.bn_mode, recal_batches=args.recal_batches),
-                         dense_last=args.dense_last)
+                         dense_last=args.dense_last, grad_window=args.grad_window)
     data = data_from_args(args, device)
     name = getattr(strategy, "order", None) or strategy.name  # group sharing: the order inside groups
     run_id = args.run or f"supernet/{name}/{args.seed}" + ("" if sharing.is_full else f"/{sharing.label}")

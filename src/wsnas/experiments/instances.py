@@ -79,6 +79,7 @@ def supernet_job(job: SupernetJob) -> dict:
     trainer.try_resume()
     trainer.train()
     return {"predictions": collector.predictions, "train_steps": collector.train_steps,
+            "run_metrics": collector.run_metrics,
             "history": list(trainer.history), "seconds": time.perf_counter() - start,
             "bank_bytes": trainer.bank.memory_bytes() if trainer.bank is not None else 0}
 
@@ -113,6 +114,7 @@ def run_instances(space: Space, data: Dataset, cfg: SupernetConfig, instances: S
         run_id = job.instance.run_id
         store.add_predictions(run_id, result["predictions"])
         store.add_train_steps(run_id, result["train_steps"])
+        store.add_run_metrics(run_id, result["run_metrics"])
         store.set_run_status(run_id, "done")
         bar.set_postfix_str(run_id)
         bar.update(1)
