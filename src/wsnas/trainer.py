@@ -40,7 +40,7 @@ import torch
 from tqdm.auto import tqdm
 
 from wsnas import distributed
-from wsnas.data import Dataset, iterate_batches, num_batches
+from wsnas.data import Dataset, Split, iterate_batches, num_batches
 from wsnas.errors import WsnasError
 from wsnas.evaluator import EvalConfig, evaluate_archs, recalibration_batches
 from wsnas.gradvar import METRIC_NAMES, GradVarianceMonitor
@@ -93,6 +93,12 @@ def _atomic_save(obj, path: Path) -> None:
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def _cycle(split: Split, batch_size: int, generator: torch.Generator, augment):
+    """Shuffled batches of ``split``, pass after pass (architecture batches)."""
+    while True:
+        yield from iterate_batches(split, batch_size, shuffle=True, generator=generator, augment=augment)
 
 
 def trainer_config(space: Space, data: Dataset, strategy: Strategy, cfg: SupernetConfig, seed: int,
@@ -176,11 +182,23 @@ class SupernetTrainer:
             raise WsnasError(f"partial sharing ({self.sharing.label}) is not supported in a "
                              "data-parallel run; train it in one process")
         self.bank: WeightBank | None = make_bank(self.supernet, self.optimizer, space, self.sharing)
+        # differentiable strategies take an architecture batch every step: from the held-out half
+        # of the training split (bilevel) or from a reshuffled pass over all of it (single-level)
+        self.weight_split, self.arch_split = data.train, None
+        arch_data = getattr(strategy, "arch_data", None)
+        if arch_data == "bilevel":
+            half = len(data.train) // 2
+            self.weight_split = Split(data.train.x[:half], data.train.y[:half])
+            self.arch_split = Split(data.train.x[half:], data.train.y[half:])
+        elif arch_data == "single":
+            self.arch_split = data.train
+        self.arch_gen = torch.Generator(device="cpu").manual_seed(seed + 1)
+        strategy.total_epochs = t.epochs
         strategy.setup(self.supernet, space, self.optimizer, seed, grad_clip=t.grad_clip)
         self.gradvar = GradVarianceMonitor(self.supernet.parameters(), cfg.grad_window) if cfg.grad_window else None
         self.batch_gen = torch.Generator(device="cpu").manual_seed(seed)
         self.epoch = 0  # epochs completed
-        self.steps_per_epoch = num_batches(len(data.train), t.batch_size, drop_last=False)
+        self.steps_per_epoch = num_batches(len(self.weight_split), t.batch_size, drop_last=False)
         self.total_steps = self.steps_per_epoch * t.epochs
         self.history: list[dict] = []
         self._recal = None
@@ -200,6 +218,7 @@ class SupernetTrainer:
             "strategy": self.strategy.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "batch_rng": self.batch_gen.get_state(),
+            "arch_rng": self.arch_gen.get_state(),
             "history": self.history,
             **({"bank": self.bank.state_dict()} if self.bank is not None else {}),
             **({"gradvar": self.gradvar.state_dict()} if self.gradvar is not None else {}),
@@ -237,6 +256,8 @@ class SupernetTrainer:
             self.store.load_state_dict(state["collected"])
         torch.set_rng_state(state["torch_rng"].cpu())
         self.batch_gen.set_state(state["batch_rng"].cpu())
+        if "arch_rng" in state:
+            self.arch_gen.set_state(state["arch_rng"].cpu())
         self.epoch = int(state["epoch"])
         self.history = list(state["history"])
         return True
@@ -263,9 +284,11 @@ class SupernetTrainer:
                 seen = 0
                 step = self.epoch * self.steps_per_epoch
                 log = []
-                for x, y in iterate_batches(self.data.train, t.batch_size, shuffle=True,
+                arch_batches = None if self.arch_split is None else _cycle(
+                    self.arch_split, t.batch_size, self.arch_gen, self.data.augment)
+                for x, y in iterate_batches(self.weight_split, t.batch_size, shuffle=True,
                                             generator=self.batch_gen, augment=self.data.augment):
-                    result = self._step(x, y)
+                    result = self._step(x, y, None if arch_batches is None else next(arch_batches))
                     if self.gradvar is not None:
                         window = self.gradvar.update()  # the gradient of this step (the last path's)
                         if window is not None:
@@ -282,6 +305,9 @@ class SupernetTrainer:
                     bar.update(1)
                 self.strategy.end_epoch(self.epoch)
                 self._log_steps(log)
+                epoch_metrics = getattr(self.strategy, "epoch_metrics", None)
+                if epoch_metrics is not None:
+                    self._log_metrics(epoch_metrics(), step)
                 self.epoch += 1
                 summary = {"epoch": self.epoch, "lr": self.lr(self.epoch - 1),
                            "train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen,
@@ -299,12 +325,12 @@ class SupernetTrainer:
             bar.close()
         return self.history[-1] if self.history else {}
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor):
+    def _step(self, x: torch.Tensor, y: torch.Tensor, arch_batch=None):
         """One strategy step on the global batch ``x, y`` (this rank's shard when data-parallel);
         the result describes the global batch."""
         rep = self.replica
         if rep is None:
-            return self.strategy.step(x, y)
+            return self.strategy.step(x, y, arch_batch)
         rep.global_count = len(y)
         with rep.sync_bn():
             result = self.strategy.step(rep.shard(x), rep.shard(y))

@@ -110,6 +110,12 @@ class Space:
             ops.append(c.options[int(i)])
         return Arch(self.name, tuple(ops))
 
+    def relaxation(self):
+        """The edges a differentiable search weighs (see :mod:`wsnas.spaces.relax`)."""
+        from wsnas.spaces.relax import Relaxation
+
+        return Relaxation(self)
+
     def index(self, arch: Arch) -> int:
         """Integer index of ``arch`` (mixed radix, first choice most significant)."""
         i = 0

@@ -36,12 +36,14 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
 from wsnas.errors import WsnasError
 from wsnas.ops import DARTS_OPS, BNConfig, FactorizedReduce, Identity, MaxPool3x3, ReLUConvBN, make_op
 from wsnas.spaces.base import Arch, Choice, Space
+from wsnas.spaces.relax import Edge, Relaxation
 from wsnas.supernet.choice import ChoiceBlock, Spec
 
 OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
@@ -294,6 +296,9 @@ class DartsSpace(Space):
     def _as_genotype(self, arch: Arch | Genotype) -> Genotype:
         return arch if isinstance(arch, Genotype) else self.genotype(arch)
 
+    def relaxation(self) -> DartsRelaxation:
+        return DartsRelaxation(self)
+
     # ------------------------------------------------------------------ networks
     def build_network(self, arch: Arch | Genotype, *, num_classes: int = 10,
                       in_channels: int = 3) -> DartsNetwork:
@@ -305,6 +310,51 @@ class DartsSpace(Space):
         cfg = self.config
         return DartsSearchNetwork(self, channels=cfg.search_channels, layers=cfg.search_layers,
                                   num_classes=num_classes, in_channels=in_channels)
+
+
+class DartsRelaxation(Relaxation):
+    """The 2 x 14 edges of the DARTS search network (normal cell first), 8 ops each.
+
+    Selection follows DARTS: for every node keep the two incoming edges whose strongest op
+    other than ``none`` is strongest, and on each the strongest op other than ``none``.
+    """
+
+    inputs_per_node = 2
+
+    def __init__(self, space: DartsSpace) -> None:
+        self.space = space
+        self.edges = tuple(Edge(f"{cell}.{dst}<-{i}", OPS, node=f"{cell}.{dst}", source=i)
+                           for cell in CELL_TYPES for i, dst in EDGES)
+
+    def path(self, specs: Sequence) -> dict[str, tuple]:
+        if len(specs) != len(self.edges):
+            raise ValueError(f"darts has {len(self.edges)} edges, got {len(specs)} specs")
+        return {"normal": tuple(specs[: len(EDGES)]), "reduce": tuple(specs[len(EDGES):])}
+
+    def discretize(self, weights, *, exclude: Sequence[str] = ("none",), keep=None) -> Arch:
+        """Magnitude selection; ``keep`` (edge indices) restricts the candidate inputs."""
+        w = np.asarray(weights, dtype=float).copy()
+        for op in set(exclude) | {"none"}:  # the official rule never picks none
+            w[:, OPS.index(op)] = -np.inf
+        cells = {}
+        for c, cell in enumerate(CELL_TYPES):
+            pairs = []
+            for j in range(NODES):
+                cand = [c * len(EDGES) + e for e, (_, dst) in enumerate(EDGES) if dst == j + 2]
+                if keep is not None:
+                    cand = [e for e in cand if e in keep]
+                best = sorted(cand, key=lambda e: -w[e].max())[:2]
+                pairs += [(OPS[int(np.argmax(w[e]))], EDGES[e - c * len(EDGES)][0]) for e in best]
+            cells[cell] = pairs
+        return self.space.from_genotype(make_genotype(cells["normal"], cells["reduce"]))
+
+    def arch_rows(self, arch: Arch) -> list[int | None]:
+        rows: list[int | None] = [None] * len(self.edges)
+        g = self.space._as_genotype(arch)
+        for c, cell in enumerate(CELL_TYPES):
+            for k, (op, inp) in enumerate(getattr(g, cell)):
+                rows[c * len(EDGES) + EDGES.index((inp, k // 2 + 2))] = OPS.index(op)
+        return rows
 
 
 def genotype_path(space: DartsSpace, genotype: Genotype | Arch) -> dict[str, tuple[Spec, ...]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from wsnas.errors import WsnasError
 from wsnas.strategies.base import SinglePathStrategy, StepResult, Strategy
+from wsnas.strategies.differentiable import DartsStrategy, GdasStrategy
 from wsnas.strategies.uniform import (
     FixedOrderSampler,
     RoundRobinSampler,
@@ -16,6 +17,8 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "fixed_order": FixedOrderSampler,
     "shuffle": ShuffleSampler,
     "uniform": UniformSampler,
+    "darts": DartsStrategy,
+    "gdas": GdasStrategy,
 }
 # the names the papers use
 ALIASES = {"spos": "uniform", "rr": "round_robin", "random_order": "fixed_order",

@@ -41,6 +41,10 @@ class Strategy(ABC):
     name: str = "strategy"
     # set by the trainer in a data-parallel run (a wsnas.distributed.Replica), else None
     replica = None
+    # set by the trainer before setup: the run's number of epochs (schedules such as GDAS's)
+    total_epochs: int | None = None
+    # "bilevel" / "single": the strategy takes an architecture batch as ``valid_batch`` every step
+    arch_data: str | None = None
 
     def setup(self, supernet: nn.Module, space: Space, optimizer: torch.optim.Optimizer,
               seed: int, *, grad_clip: float | None = None) -> None:

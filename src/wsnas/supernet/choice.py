@@ -11,19 +11,31 @@ What a forward pass runs is given by a *spec* per choice:
 * a 1-D float tensor of one weight per option — a weighted sum over the options
   (differentiable search), options whose weight is exactly zero and needs no gradient
   are skipped (perturbation masks);
+* a :class:`Sampled` ``(index, weight)`` — only the option ``index`` runs, its output scaled by
+  the 0-dim tensor ``weight`` (GDAS: a hard sample whose weight carries the straight-through
+  gradient);
 * ``None`` — the block's only candidate (standalone networks).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from wsnas.errors import WsnasError
 
-Spec = int | torch.Tensor | None
+
+class Sampled(NamedTuple):
+    """Run one option and scale its output by ``weight`` (a 0-dim tensor that may need gradient)."""
+
+    index: int
+    weight: torch.Tensor
+
+
+Spec = int | torch.Tensor | Sampled | None
 
 
 class ChoiceBlock(nn.Module):
@@ -44,6 +56,8 @@ class ChoiceBlock(nn.Module):
             if self.only is None:
                 raise ValueError("a supernet choice needs a spec (option index or weights)")
             return self.candidates[self.only](x)
+        if isinstance(spec, Sampled):
+            return spec.weight * self.candidates[self.options[spec.index]](x)
         if isinstance(spec, torch.Tensor) and spec.dim() == 1:
             if spec.numel() != len(self.options):
                 raise ValueError(f"expected {len(self.options)} weights, got {spec.numel()}")

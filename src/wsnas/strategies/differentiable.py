@@ -1,0 +1,285 @@
+"""Differentiable search strategies: DARTS (first and second order) and GDAS, each with either
+architecture parametrisation (``--param softmax|gaea``), bilevel or single-level (algorithms.md 3).
+
+Every step alternates an architecture step and a weight step:
+
+* the architecture step uses an *architecture batch* the trainer supplies: from the held-out
+  half of the training split (bilevel, DARTS's protocol) or from a reshuffled pass over the
+  whole training split (single-level / ERM, GAEA's);
+* the weight step trains the supernet's weights on the weight batch with SGD (the trainer's
+  optimiser), the mixing weights held fixed.
+
+DARTS: mixed op = sum_o w_o * o(x) with ``w`` the architecture weights of the edge. First order
+(``order=1``) takes the gradient of the architecture loss at the current weights; second order
+(``order=2``) at the weights after one unrolled SGD step (momentum and weight decay included, as
+the authors' code), with the Hessian-vector product by central finite differences. Architecture
+step first, then the weight step.
+
+GDAS: every edge draws a hard Gumbel-softmax sample from its logits at temperature ``tau``
+(linear 10 -> 0.1 over the epochs); only the sampled op runs, scaled by the straight-through
+weight. Weight step first, then the architecture step (the authors' order); with GAEA the
+logits are log(theta), the step size 0.01, an entropic regulariser (weight 0.01) is added to
+the architecture loss and the architecture step comes first.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wsnas.errors import WsnasError
+from wsnas.search.archparams import PARAMS, ArchParams
+from wsnas.strategies.base import StepResult, Strategy
+from wsnas.supernet.choice import Sampled
+
+ARCH_DATA = ("bilevel", "single")
+
+
+class _Differentiable(Strategy):
+    """Shared parts: the architecture parameters, their optimiser, the two-split protocol."""
+
+    weight_first = False
+
+    def __init__(self, param: str = "softmax", *, single_level: bool = False, exclude=(),
+                 arch_lr: float | None = None, edge_weights: bool = False) -> None:
+        if param not in PARAMS:
+            raise WsnasError(f"unknown architecture parametrisation {param!r}; accepted: {', '.join(PARAMS)}")
+        self.param = param
+        self.single_level = single_level
+        self.exclude = tuple(exclude)
+        self.arch_lr = arch_lr
+        self.edge_weights = edge_weights
+        self.arch_data = "single" if single_level else "bilevel"
+
+    def describe(self) -> dict:
+        return {"strategy": self.name, "param": self.param, "single_level": self.single_level,
+                "exclude": list(self.exclude), "arch_lr": self.arch_lr, "edge_weights": self.edge_weights}
+
+    def setup(self, supernet, space, optimizer, seed, *, grad_clip=None) -> None:
+        super().setup(supernet, space, optimizer, seed, grad_clip=grad_clip)
+        self.relaxation = space.relaxation()
+        nodes = list(self.relaxation.nodes().values()) if self.edge_weights else None
+        device = next(supernet.parameters()).device
+        self.arch = ArchParams(len(self.relaxation.edges), self.relaxation.options, param=self.param,
+                               exclude=self.exclude, nodes=nodes, seed=seed).to(device)
+        self.arch_optimizer = self.arch.make_optimizer(lr=self.arch_lr)
+        self.epoch = 0
+        self.frozen = False  # the architecture is not updated (fixed-alpha supernets, warm-up)
+
+    # ------------------------------------------------------------------ paths
+    def mixed_path(self, weights: torch.Tensor) -> object:
+        """The supernet path that mixes every op of every edge with ``weights`` (edges x ops)."""
+        beta = self.arch.edge_weights()
+        if beta is not None:
+            weights = weights * beta[:, None]
+        return self.relaxation.path(list(weights.unbind(0)))
+
+    def _loss(self, path, x, y) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.supernet(x, path)
+        return F.cross_entropy(logits, y), logits
+
+    def _weight_step(self, path, x, y) -> StepResult:
+        loss, logits = self._loss(path, x, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.supernet.parameters(), self.grad_clip)
+        self.optimizer.step()
+        return StepResult(loss=loss.detach(), correct=(logits.detach().argmax(1) == y).sum(), count=len(y))
+
+    def _arch_grads(self, loss: torch.Tensor) -> None:
+        params = [p for p in self.arch.parameters()]
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
+        for p, g in zip(params, grads):
+            p.grad = g
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, valid_batch=None) -> StepResult:
+        if self.replica is not None:
+            raise WsnasError(f"{self.name} does not run data-parallel yet; train it in one process")
+        if valid_batch is None and not self.frozen:
+            raise ValueError(f"{self.name} needs an architecture batch every step")
+        if self.weight_first:
+            result = self._weight_step(self.weight_path(), x, y)
+            if not self.frozen:
+                self.arch_step(*valid_batch, x, y)
+            return result
+        if not self.frozen:
+            self.arch_step(*valid_batch, x, y)
+        return self._weight_step(self.weight_path(), x, y)
+
+    def end_epoch(self, epoch: int) -> None:
+        self.epoch = epoch + 1
+
+    def epoch_metrics(self) -> dict:
+        """Diagnostics stored after every epoch (entropy of the op distributions, the argmax)."""
+        arch = self.selected()
+        rows = self.relaxation.arch_rows(arch)
+        free = {"none", "skip_connect", "max_pool_3x3", "avg_pool_3x3"}
+        param_free = sum(1 for e, r in zip(self.relaxation.edges, rows)
+                         if r is not None and e.options[r] in free)
+        out = {"entropy": self.arch.entropy(), "param_free_ops": float(param_free)}
+        if len(self.space) <= 10**7:
+            out["argmax_index"] = float(self.space.index(arch))
+        return out
+
+    def selected(self):
+        """Magnitude selection of the current weights."""
+        return self.relaxation.discretize(self.arch.selection_weights(), exclude=self.exclude)
+
+    def state_dict(self) -> dict:
+        return {"arch": self.arch.state_dict(), "arch_optimizer": self.arch_optimizer.state_dict(),
+                "epoch": self.epoch, "frozen": self.frozen}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.arch.load_state_dict(state["arch"])
+        self.arch_optimizer.load_state_dict(state["arch_optimizer"])
+        self.epoch = int(state["epoch"])
+        self.frozen = bool(state["frozen"])
+
+
+class DartsStrategy(_Differentiable):
+    """DARTS (first or second order); ``--param gaea`` gives GAEA-DARTS."""
+
+    name = "darts"
+
+    def __init__(self, param: str = "softmax", *, order: int = 1, **kw) -> None:
+        super().__init__(param, **kw)
+        if order not in (1, 2):
+            raise WsnasError(f"DARTS order must be 1 or 2, got {order}")
+        if order == 2 and param == "gaea":
+            raise WsnasError("GAEA updates the architecture first order only; use order 1 with --param gaea")
+        self.order = order
+
+    def describe(self) -> dict:
+        return {**super().describe(), "order": self.order}
+
+    def weight_path(self):
+        return self.mixed_path(self.arch.weights().detach())
+
+    def arch_step(self, xv, yv, x, y) -> None:
+        self.arch_optimizer.zero_grad(set_to_none=True)
+        if self.order == 1:
+            loss, _ = self._loss(self.mixed_path(self.arch.weights()), xv, yv)
+            self._arch_grads(loss)
+        else:
+            self._unrolled_grads(xv, yv, x, y)
+        self.arch_optimizer.step()
+
+    def _unrolled_grads(self, xv, yv, x, y) -> None:
+        """Second-order DARTS: grad_a L_val(w', a) - xi * H grad, with w' one SGD step ahead."""
+        weights = [p for p in self.supernet.parameters()]
+        buffers = [b.detach().clone() for b in self.supernet.buffers()]  # the extra passes leave no trace
+        group = self.optimizer.param_groups[0]
+        xi, mom, wd = group["lr"], group.get("momentum", 0.0), group.get("weight_decay", 0.0)
+        loss, _ = self._loss(self.mixed_path(self.arch.weights().detach()), x, y)
+        grads = torch.autograd.grad(loss, weights, allow_unused=True)
+        backup = [w.detach().clone() for w in weights]
+        with torch.no_grad():
+            for w, g in zip(weights, grads):
+                buf = self.optimizer.state.get(w, {}).get("momentum_buffer")
+                step = (torch.zeros_like(w) if g is None else g) + wd * w
+                if buf is not None:
+                    step = step + mom * buf
+                w.sub_(xi * step)
+        loss_v, _ = self._loss(self.mixed_path(self.arch.weights()), xv, yv)
+        arch_params = list(self.arch.parameters())
+        out = torch.autograd.grad(loss_v, arch_params + weights, allow_unused=True)
+        d_arch, d_w = out[: len(arch_params)], out[len(arch_params):]
+        with torch.no_grad():
+            for w, b in zip(weights, backup):
+                w.copy_(b)
+        vec = [torch.zeros_like(w) if g is None else g for w, g in zip(weights, d_w)]
+        norm = torch.sqrt(sum((v * v).sum() for v in vec))
+        eps = 0.01 / (float(norm) + 1e-12)
+        hessian = []
+        for sign in (1.0, -1.0):
+            with torch.no_grad():
+                for w, v in zip(weights, vec):
+                    w.add_(sign * eps * v)
+            loss_t, _ = self._loss(self.mixed_path(self.arch.weights()), x, y)
+            hessian.append(torch.autograd.grad(loss_t, arch_params, allow_unused=True))
+            with torch.no_grad():
+                for w, b in zip(weights, backup):
+                    w.copy_(b)
+        with torch.no_grad():
+            for buf, saved in zip(self.supernet.buffers(), buffers):
+                buf.copy_(saved)
+        for p, g, hp, hm in zip(arch_params, d_arch, *hessian):
+            if g is None:
+                p.grad = None
+                continue
+            p.grad = g - xi * ((hp - hm) / (2 * eps) if hp is not None else 0.0)
+
+
+class GdasStrategy(_Differentiable):
+    """GDAS: one hard Gumbel sample per edge, only the sampled op computed (straight-through)."""
+
+    name = "gdas"
+
+    def __init__(self, param: str = "softmax", *, tau_max: float = 10.0, tau_min: float = 0.1,
+                 entropy_weight: float | None = None, warmup_epochs: int = 0, arch_lr: float | None = None,
+                 **kw) -> None:
+        if param == "gaea" and arch_lr is None:
+            arch_lr = 0.01  # GAEA-GDAS's step size
+        super().__init__(param, arch_lr=arch_lr, **kw)
+        if not 0 < tau_min <= tau_max:
+            raise WsnasError(f"GDAS temperatures must satisfy 0 < tau_min <= tau_max, got {tau_min}, {tau_max}")
+        self.tau_max, self.tau_min = tau_max, tau_min
+        self.entropy_weight = (0.01 if param == "gaea" else 0.0) if entropy_weight is None else entropy_weight
+        self.warmup_epochs = warmup_epochs
+        self.weight_first = param == "softmax"
+        self.total_epochs = None
+
+    def describe(self) -> dict:
+        return {**super().describe(), "tau_max": self.tau_max, "tau_min": self.tau_min,
+                "entropy_weight": self.entropy_weight, "warmup_epochs": self.warmup_epochs}
+
+    def setup(self, supernet, space, optimizer, seed, *, grad_clip=None) -> None:
+        super().setup(supernet, space, optimizer, seed, grad_clip=grad_clip)
+        self.gen = torch.Generator(device="cpu").manual_seed(seed + 7)
+
+    @property
+    def tau(self) -> float:
+        """Temperature of this epoch: linear from tau_max to tau_min after the warm-up."""
+        total = max(1, (self.total_epochs or 1) - self.warmup_epochs - 1)
+        t = min(1.0, max(0, self.epoch - self.warmup_epochs) / total)
+        return self.tau_max - (self.tau_max - self.tau_min) * t
+
+    def _sample(self, with_grad: bool):
+        logits = self.arch.logits()
+        u = torch.rand(logits.shape, generator=self.gen).clamp_(1e-10, 1 - 1e-10).to(logits.device)
+        gumbel = -torch.log(-torch.log(u))
+        probs = torch.softmax((logits + gumbel) / self.tau, dim=-1)
+        index = probs.argmax(-1)
+        hard = F.one_hot(index, probs.shape[-1]).to(probs.dtype)
+        weights = hard - probs.detach() + probs if with_grad else hard
+        beta = self.arch.edge_weights()
+        specs = [Sampled(int(i), weights[e, i] * (beta[e] if beta is not None else 1.0))
+                 for e, i in enumerate(index.tolist())]
+        return self.relaxation.path(specs)
+
+    def weight_path(self):
+        with torch.no_grad():
+            return self._sample(with_grad=False)
+
+    def arch_step(self, xv, yv, x, y) -> None:
+        if self.epoch < self.warmup_epochs:
+            return
+        self.arch_optimizer.zero_grad(set_to_none=True)
+        loss, _ = self._loss(self._sample(with_grad=True), xv, yv)
+        if self.entropy_weight:
+            p = self.arch.weights().clamp_min(1e-12)
+            loss = loss + self.entropy_weight * -(p * torch.log(p)).sum(-1).mean()
+        self._arch_grads(loss)
+        self.arch_optimizer.step()
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "gen": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.gen.set_state(state["gen"].cpu())
+
+
+__all__ = ["ARCH_DATA", "DartsStrategy", "GdasStrategy"]
