@@ -96,7 +96,7 @@ def _trainer(space, data, run_dir, strategy, epochs=2):
 
 @pytest.mark.parametrize("name, options", [
     ("darts", {}), ("darts", {"param": "gaea"}), ("darts", {"order": 2}), ("darts", {"single_level": True}),
-    ("gdas", {}), ("gdas", {"param": "gaea"}),
+    ("gdas", {}), ("gdas", {"param": "gaea"}), ("pcdarts", {}), ("pcdarts", {"param": "gaea", "k": 2}),
 ])
 def test_strategies_train_search_and_resume_exactly(small_space, small_digits, tmp_path, name, options):
     whole = _trainer(small_space, small_digits, tmp_path / "a", get_strategy(name, **options))
@@ -161,3 +161,25 @@ def test_second_order_gradient_differs_from_first_order(small_space, small_digit
     assert bool(torch.isfinite(grads[2]).all())
     # with a small step the unrolled gradient stays close to the first-order one
     assert float(torch.nn.functional.cosine_similarity(grads[1].flatten(), grads[2].flatten(), dim=0)) > 0.5
+
+
+def test_partial_channels_mixed_op():
+    from wsnas.supernet.choice import channel_shuffle
+
+    x = torch.arange(8.0).view(1, 8, 1, 1)
+    assert channel_shuffle(x, 2).flatten().tolist() == [0, 4, 1, 5, 2, 6, 3, 7]
+    block = ChoiceBlock(("a", "b"), lambda name: torch.nn.Identity() if name == "a" else torch.nn.Identity(),
+                        partial=4)
+    out = block(x, torch.tensor([0.5, 0.25]))
+    # channels 0-1 go through the ops (weights sum 0.75), 2-7 bypass them, then shuffled in 4 groups
+    expected = channel_shuffle(torch.cat([0.75 * x[:, :2], x[:, 2:]], 1), 4)
+    assert torch.equal(out, expected)
+    for name in ("tiny64", "nb201", "darts"):
+        space = get_space(name, **({"search_layers": 5} if name == "darts" else {}))
+        net = space.build_supernet(num_classes=10, in_channels=3, partial_channels=4)
+        relax = space.relaxation()
+        w = torch.softmax(torch.randn(len(relax.edges), len(relax.options)), -1)
+        logits = net(torch.randn(2, 3, 16, 16), relax.path(list(w.unbind(0))))
+        assert logits.shape == (2, 10)
+    with pytest.raises(WsnasError, match="must divide"):
+        get_space("tiny64").build_supernet(num_classes=10, partial_channels=3)

@@ -170,8 +170,8 @@ class SupernetTrainer:
         if self.replica is not None:
             self.replica.check_batches(len(data.train), t.batch_size)
         torch.manual_seed(seed)
-        self.supernet = space.build_supernet(num_classes=data.num_classes,
-                                             in_channels=data.in_channels).to(device)
+        self.supernet = space.build_supernet(num_classes=data.num_classes, in_channels=data.in_channels,
+                                             **getattr(strategy, "supernet_options", {})).to(device)
         if self.replica is not None:
             distributed.convert_batchnorm(self.supernet)
             self.replica.broadcast_module(self.supernet)

@@ -306,10 +306,15 @@ class DartsSpace(Space):
         return DartsNetwork(self._as_genotype(arch), channels=cfg.channels, layers=cfg.layers,
                             auxiliary=cfg.auxiliary, num_classes=num_classes, in_channels=in_channels)
 
-    def build_supernet(self, *, num_classes: int = 10, in_channels: int = 3) -> DartsSearchNetwork:
+    def build_supernet(self, *, num_classes: int = 10, in_channels: int = 3,
+                       partial_channels: int = 1) -> DartsSearchNetwork:
+        """The search network; ``partial_channels=K`` builds PC-DARTS's mixed ops (1/K of the channels)."""
         cfg = self.config
+        if partial_channels < 1 or cfg.search_channels % partial_channels:
+            raise WsnasError(f"partial channels K={partial_channels} must divide the {cfg.search_channels} "
+                             "search channels")
         return DartsSearchNetwork(self, channels=cfg.search_channels, layers=cfg.search_layers,
-                                  num_classes=num_classes, in_channels=in_channels)
+                                  num_classes=num_classes, in_channels=in_channels, partial=partial_channels)
 
 
 class DartsRelaxation(Relaxation):
@@ -499,14 +504,19 @@ class DartsNetwork(nn.Module):
 class SearchCell(nn.Module):
     """A cell of the search network: a :class:`ChoiceBlock` of all 8 ops on each of the 14 edges."""
 
-    def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool, bn: BNConfig):
+    def __init__(self, c_pp: int, c_p: int, c: int, reduction: bool, reduction_prev: bool, bn: BNConfig,
+                 partial: int = 1):
         super().__init__()
         self.reduction = reduction
         self.preprocess0 = FactorizedReduce(c_pp, c, bn) if reduction_prev else ReLUConvBN(c_pp, c, 1, 1, 0, bn)
         self.preprocess1 = ReLUConvBN(c_p, c, 1, 1, 0, bn)
-        # DARTS_OPS already follows pooling by batch norm (affine=False), as the official mixed op does
+        # DARTS_OPS already follows pooling by batch norm (affine=False), as the official mixed op does;
+        # PC-DARTS (partial > 1): ops on c / partial channels, the rest max-pooled on stride-2 edges
         self.edges = nn.ModuleList(
-            ChoiceBlock(OPS, lambda name, s=(2 if reduction and i < 2 else 1): make_op(name, c, s, bn, DARTS_OPS))
+            ChoiceBlock(OPS, lambda name, s=(2 if reduction and i < 2 else 1): make_op(name, c // partial, s, bn,
+                                                                                     DARTS_OPS),
+                        partial=partial,
+                        bypass=nn.MaxPool2d(2, 2) if partial > 1 and reduction and i < 2 else None)
             for i, _ in EDGES
         )
 
@@ -536,7 +546,7 @@ class DartsSearchNetwork(nn.Module):
     """
 
     def __init__(self, space: DartsSpace, *, channels: int = 16, layers: int = 8, num_classes: int = 10,
-                 in_channels: int = 3, stem_multiplier: int = 3):
+                 in_channels: int = 3, stem_multiplier: int = 3, partial: int = 1):
         super().__init__()
         self.space = space
         bn = BNConfig(affine=False)
@@ -549,7 +559,7 @@ class DartsSearchNetwork(nn.Module):
             reduction = i in (layers // 3, 2 * layers // 3)
             if reduction:
                 c_curr *= 2
-            cells.append(SearchCell(c_pp, c_p, c_curr, reduction, reduction_prev, bn))
+            cells.append(SearchCell(c_pp, c_p, c_curr, reduction, reduction_prev, bn, partial))
             reduction_prev = reduction
             c_pp, c_p = c_p, NODES * c_curr
         self.cells = nn.ModuleList(cells)

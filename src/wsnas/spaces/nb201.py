@@ -188,18 +188,26 @@ class NB201Space(Space):
         return NB201Network(self, num_classes=num_classes, in_channels=in_channels,
                             arch=self.validate(arch))
 
-    def build_supernet(self, *, num_classes: int, in_channels: int = 3) -> NB201Network:
-        return NB201Network(self, num_classes=num_classes, in_channels=in_channels, arch=None)
+    def build_supernet(self, *, num_classes: int, in_channels: int = 3, partial_channels: int = 1) -> NB201Network:
+        """The supernet; ``partial_channels=K`` builds PC-DARTS's mixed ops (1/K of the channels)."""
+        _check_partial(self.config.channels, partial_channels)
+        return NB201Network(self, num_classes=num_classes, in_channels=in_channels, arch=None,
+                            partial=partial_channels)
+
+
+def _check_partial(channels: int, k: int) -> None:
+    if k < 1 or channels % k:
+        raise WsnasError(f"partial channels K={k} must divide the {channels} channels of the first stage")
 
 
 class NB201Cell(nn.Module):
     """One cell: six choice points; node j sums its incoming edges."""
 
-    def __init__(self, channels: int, bn: BNConfig, fixed: Arch | None):
+    def __init__(self, channels: int, bn: BNConfig, fixed: Arch | None, partial: int = 1):
         super().__init__()
         self.edges = nn.ModuleList(
-            ChoiceBlock(OPS, lambda name: make_nb201_op(name, channels, bn),
-                        only=None if fixed is None else fixed.ops[e])
+            ChoiceBlock(OPS, lambda name: make_nb201_op(name, channels // partial, bn),
+                        only=None if fixed is None else fixed.ops[e], partial=partial)
             for e in range(len(EDGES))
         )
 
@@ -240,7 +248,8 @@ class NB201Network(nn.Module):
     runs that cell's single path.
     """
 
-    def __init__(self, space: NB201Space, *, num_classes: int, in_channels: int, arch: Arch | None):
+    def __init__(self, space: NB201Space, *, num_classes: int, in_channels: int, arch: Arch | None,
+                 partial: int = 1):
         super().__init__()
         cfg = space.config
         self.space = space
@@ -256,7 +265,7 @@ class NB201Network(nn.Module):
             if stage > 0:
                 cells.append(NB201ResBlock(c_prev, c_cur, fixed))
             for _ in range(cfg.cells_per_stage):
-                cells.append(NB201Cell(c_cur, cell_bn, arch))
+                cells.append(NB201Cell(c_cur, cell_bn, arch, partial))
             c_prev = c_cur
         self.cells = nn.ModuleList(cells)
         self.lastact = nn.Sequential(fixed.make(c_prev), nn.ReLU(inplace=False))

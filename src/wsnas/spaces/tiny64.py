@@ -110,12 +110,20 @@ class Tiny64Space(Space):
         return Tiny64Network(self, num_classes=num_classes, in_channels=in_channels,
                              arch=self.validate(arch))
 
-    def build_supernet(self, *, num_classes: int, in_channels: int = 3) -> Tiny64Network:
-        return Tiny64Network(self, num_classes=num_classes, in_channels=in_channels, arch=None)
+    def build_supernet(self, *, num_classes: int, in_channels: int = 3, partial_channels: int = 1) -> Tiny64Network:
+        """The supernet; ``partial_channels=K`` builds PC-DARTS's mixed ops (1/K of the channels)."""
+        _check_partial(self.config.channels, partial_channels)
+        return Tiny64Network(self, num_classes=num_classes, in_channels=in_channels, arch=None,
+                             partial=partial_channels)
+
+
+def _check_partial(channels: int, k: int) -> None:
+    if k < 1 or channels % k:
+        raise WsnasError(f"partial channels K={k} must divide the {channels} channels of an edge")
 
 
 class Tiny64Cell(nn.Module):
-    def __init__(self, space: Tiny64Space, c_in: int, bn: BNConfig, fixed: Arch | None):
+    def __init__(self, space: Tiny64Space, c_in: int, bn: BNConfig, fixed: Arch | None, partial: int = 1):
         super().__init__()
         cfg = space.config
         c = cfg.channels
@@ -124,8 +132,8 @@ class Tiny64Cell(nn.Module):
             nn.ReLU(inplace=False), nn.Conv2d(c_in, c, 1, bias=False), bn.make(c, affine=False)
         )
         self.edges = nn.ModuleList(
-            ChoiceBlock(space.ops, lambda name: make_op(name, c, 1, bn),
-                        only=None if fixed is None else fixed.ops[e])
+            ChoiceBlock(space.ops, lambda name: make_op(name, c // partial, 1, bn),
+                        only=None if fixed is None else fixed.ops[e], partial=partial)
             for e in range(3)
         )
 
@@ -145,7 +153,7 @@ class Tiny64Network(nn.Module):
     """
 
     def __init__(self, space: Tiny64Space, *, num_classes: int, in_channels: int,
-                 arch: Arch | None):
+                 arch: Arch | None, partial: int = 1):
         super().__init__()
         cfg = space.config
         self.space = space
@@ -160,7 +168,7 @@ class Tiny64Network(nn.Module):
         cells = []
         c_in = s
         for _ in range(cfg.cells):
-            cells.append(Tiny64Cell(space, c_in, bn, arch))
+            cells.append(Tiny64Cell(space, c_in, bn, arch, partial))
             c_in = c_out
         self.cells = nn.ModuleList(cells)
         self.pool = nn.AdaptiveAvgPool2d(1)

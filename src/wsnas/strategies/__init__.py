@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from wsnas.errors import WsnasError
 from wsnas.strategies.base import SinglePathStrategy, StepResult, Strategy
-from wsnas.strategies.differentiable import DartsStrategy, GdasStrategy
+from wsnas.strategies.differentiable import DartsStrategy, GdasStrategy, PcDartsStrategy
 from wsnas.strategies.uniform import (
     FixedOrderSampler,
     RoundRobinSampler,
@@ -19,6 +19,7 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "uniform": UniformSampler,
     "darts": DartsStrategy,
     "gdas": GdasStrategy,
+    "pcdarts": PcDartsStrategy,
 }
 # the names the papers use
 ALIASES = {"spos": "uniform", "rr": "round_robin", "random_order": "fixed_order",

@@ -15,6 +15,9 @@ DARTS: mixed op = sum_o w_o * o(x) with ``w`` the architecture weights of the ed
 the authors' code), with the Hessian-vector product by central finite differences. Architecture
 step first, then the weight step.
 
+PC-DARTS: DARTS on a supernet whose mixed ops see 1/K of the channels (K = 4), with edge weights
+normalised over each node's incoming edges (GAEA updates them on their simplex too).
+
 GDAS: every edge draws a hard Gumbel-softmax sample from its logits at temperature ``tau``
 (linear 10 -> 0.1 over the epochs); only the sampled op runs, scaled by the straight-through
 weight. Weight step first, then the architecture step (the authors' order); with GAEA the
@@ -212,6 +215,24 @@ class DartsStrategy(_Differentiable):
             p.grad = g - xi * ((hp - hm) / (2 * eps) if hp is not None else 0.0)
 
 
+class PcDartsStrategy(DartsStrategy):
+    """PC-DARTS: partial channels (1/K through the mixed op, channel shuffle) and edge weights
+    normalised over each node's inputs; selection ranks op weights times edge weights."""
+
+    name = "pcdarts"
+
+    def __init__(self, param: str = "softmax", *, k: int = 4, **kw) -> None:
+        kw.setdefault("edge_weights", True)
+        super().__init__(param, **kw)
+        if k < 1:
+            raise WsnasError(f"PC-DARTS partial channels K must be at least 1, got {k}")
+        self.k = k
+        self.supernet_options = {"partial_channels": k}
+
+    def describe(self) -> dict:
+        return {**super().describe(), "k": self.k}
+
+
 class GdasStrategy(_Differentiable):
     """GDAS: one hard Gumbel sample per edge, only the sampled op computed (straight-through)."""
 
@@ -282,4 +303,4 @@ class GdasStrategy(_Differentiable):
         self.gen.set_state(state["gen"].cpu())
 
 
-__all__ = ["ARCH_DATA", "DartsStrategy", "GdasStrategy"]
+__all__ = ["ARCH_DATA", "DartsStrategy", "GdasStrategy", "PcDartsStrategy"]

@@ -42,7 +42,7 @@ class ChoiceBlock(nn.Module):
     """The candidate ops of one choice, keyed by option name."""
 
     def __init__(self, options: Sequence[str], build: Callable[[str], nn.Module],
-                 only: str | None = None):
+                 only: str | None = None, *, partial: int = 1, bypass: nn.Module | None = None):
         super().__init__()
         self.options = tuple(options)
         if only is not None and only not in self.options:
@@ -50,8 +50,20 @@ class ChoiceBlock(nn.Module):
         kept = self.options if only is None else (only,)
         self.candidates = nn.ModuleDict({name: build(name) for name in kept})
         self.only = only
+        # PC-DARTS: only 1/partial of the channels go through the ops (built that narrow), the
+        # rest bypass them (through ``bypass`` on a stride-2 edge), then the channels are shuffled
+        self.partial = partial
+        self.bypass = bypass
 
     def forward(self, x: torch.Tensor, spec: Spec = None) -> torch.Tensor:
+        if self.partial == 1:
+            return self._run(x, spec)
+        c = x.shape[1] // self.partial
+        through = self._run(x[:, :c], spec)
+        rest = x[:, c:] if self.bypass is None else self.bypass(x[:, c:])
+        return channel_shuffle(torch.cat([through, rest], dim=1), self.partial)
+
+    def _run(self, x: torch.Tensor, spec: Spec) -> torch.Tensor:
         if spec is None:
             if self.only is None:
                 raise ValueError("a supernet choice needs a spec (option index or weights)")
@@ -73,6 +85,12 @@ class ChoiceBlock(nn.Module):
         if name not in self.candidates:
             raise ValueError(f"this network holds only {self.only!r}, not {name!r}")
         return self.candidates[name](x)
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """Interleave the channels of ``groups`` equal groups (ShuffleNet's shuffle, as PC-DARTS)."""
+    b, c, h, w = x.shape
+    return x.view(b, groups, c // groups, h, w).transpose(1, 2).reshape(b, c, h, w)
 
 
 def resolve_path(space, fixed, path, what: str) -> tuple:
