@@ -45,7 +45,7 @@ class _Differentiable(Strategy):
     weight_first = False
 
     def __init__(self, param: str = "softmax", *, single_level: bool = False, exclude=(),
-                 arch_lr: float | None = None, edge_weights: bool = False) -> None:
+                 arch_lr: float | None = None, edge_weights: bool = False, fixed_alpha: bool = False) -> None:
         if param not in PARAMS:
             raise WsnasError(f"unknown architecture parametrisation {param!r}; accepted: {', '.join(PARAMS)}")
         self.param = param
@@ -53,11 +53,13 @@ class _Differentiable(Strategy):
         self.exclude = tuple(exclude)
         self.arch_lr = arch_lr
         self.edge_weights = edge_weights
-        self.arch_data = "single" if single_level else "bilevel"
+        self.fixed_alpha = fixed_alpha
+        self.arch_data = None if fixed_alpha else ("single" if single_level else "bilevel")
 
     def describe(self) -> dict:
         return {"strategy": self.name, "param": self.param, "single_level": self.single_level,
-                "exclude": list(self.exclude), "arch_lr": self.arch_lr, "edge_weights": self.edge_weights}
+                "exclude": list(self.exclude), "arch_lr": self.arch_lr, "edge_weights": self.edge_weights,
+                "fixed_alpha": self.fixed_alpha}
 
     def setup(self, supernet, space, optimizer, seed, *, grad_clip=None) -> None:
         super().setup(supernet, space, optimizer, seed, grad_clip=grad_clip)
@@ -66,17 +68,42 @@ class _Differentiable(Strategy):
         device = next(supernet.parameters()).device
         self.arch = ArchParams(len(self.relaxation.edges), self.relaxation.options, param=self.param,
                                exclude=self.exclude, nodes=nodes, seed=seed).to(device)
+        if self.fixed_alpha:  # uniform mixing, never updated
+            with torch.no_grad():
+                self.arch.alpha.copy_(torch.zeros_like(self.arch.alpha) if self.param == "softmax"
+                                      else self.arch.mask / self.arch.mask.sum(1, keepdim=True))
         self.arch_optimizer = self.arch.make_optimizer(lr=self.arch_lr)
         self.epoch = 0
-        self.frozen = False  # the architecture is not updated (fixed-alpha supernets, warm-up)
+        self.frozen = self.fixed_alpha  # the architecture is not updated
+        self.decided: dict[int, int | None] = {}
 
     # ------------------------------------------------------------------ paths
-    def mixed_path(self, weights: torch.Tensor) -> object:
-        """The supernet path that mixes every op of every edge with ``weights`` (edges x ops)."""
+    def mixed_path(self, weights: torch.Tensor, *, mask: tuple[int, int] | None = None,
+                   drop_edge: int | None = None) -> object:
+        """The supernet path that mixes every op of every edge with ``weights`` (edges x ops).
+
+        Decided edges (:meth:`decide`) run their op alone (one-hot) and removed edges not at
+        all; ``mask=(edge, op)`` zeroes one op's weight (the others left unnormalised) and
+        ``drop_edge`` removes one edge, as perturbation-based selection measures.
+        """
         beta = self.arch.edge_weights()
         if beta is not None:
             weights = weights * beta[:, None]
-        return self.relaxation.path(list(weights.unbind(0)))
+        specs: list = list(weights.unbind(0))
+        for e, op in self.decided.items():
+            specs[e] = None if op is None else F.one_hot(torch.tensor(op), weights.shape[1]).to(weights)
+        if mask is not None:
+            e, op = mask
+            keep = torch.ones(weights.shape[1], device=weights.device)
+            keep[op] = 0.0
+            specs[e] = specs[e] * keep
+        if drop_edge is not None:
+            specs[drop_edge] = None
+        return self.relaxation.path(specs)
+
+    def decide(self, edge: int, op: int | None) -> None:
+        """Fix ``edge`` to one op (one-hot from now on), or remove it (``None``)."""
+        self.decided[edge] = op
 
     def _loss(self, path, x, y) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.supernet(x, path)
@@ -132,13 +159,15 @@ class _Differentiable(Strategy):
 
     def state_dict(self) -> dict:
         return {"arch": self.arch.state_dict(), "arch_optimizer": self.arch_optimizer.state_dict(),
-                "epoch": self.epoch, "frozen": self.frozen}
+                "epoch": self.epoch, "frozen": self.frozen,
+                "decided": [[e, -1 if op is None else op] for e, op in sorted(self.decided.items())]}
 
     def load_state_dict(self, state: dict) -> None:
         self.arch.load_state_dict(state["arch"])
         self.arch_optimizer.load_state_dict(state["arch_optimizer"])
         self.epoch = int(state["epoch"])
         self.frozen = bool(state["frozen"])
+        self.decided = {int(e): (None if int(op) < 0 else int(op)) for e, op in state.get("decided", [])}
 
 
 class DartsStrategy(_Differentiable):
@@ -278,6 +307,8 @@ class GdasStrategy(_Differentiable):
         beta = self.arch.edge_weights()
         specs = [Sampled(int(i), weights[e, i] * (beta[e] if beta is not None else 1.0))
                  for e, i in enumerate(index.tolist())]
+        for e, op in self.decided.items():
+            specs[e] = None if op is None else Sampled(op, torch.ones((), device=logits.device))
         return self.relaxation.path(specs)
 
     def weight_path(self):

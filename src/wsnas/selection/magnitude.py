@@ -1,0 +1,27 @@
+"""Magnitude selection: the architecture the architecture weights rank highest."""
+
+from __future__ import annotations
+
+from wsnas.errors import WsnasError
+from wsnas.spaces import Arch
+
+
+def select_magnitude(strategy) -> Arch:
+    """The argmax architecture of a differentiable strategy's current weights (decided edges kept)."""
+    arch = getattr(strategy, "arch", None)
+    if arch is None:
+        raise WsnasError(f"magnitude selection needs a differentiable search, not {strategy.name!r}")
+    weights = arch.selection_weights()
+    for e, op in strategy.decided.items():
+        if op is not None:
+            weights[e] = 0.0
+            weights[e, op] = 1.0
+    keep = None
+    if any(op is None for op in strategy.decided.values()):
+        keep = [e for e in range(len(weights)) if strategy.decided.get(e, 0) is not None]
+    if keep is not None:
+        return strategy.relaxation.discretize(weights, exclude=strategy.exclude, keep=keep)
+    return strategy.relaxation.discretize(weights, exclude=strategy.exclude)
+
+
+__all__ = ["select_magnitude"]
