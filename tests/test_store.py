@@ -46,11 +46,11 @@ def test_new_store_creates_folders_file_and_schema(tmp_path):
     with Store(path) as s:
         assert path.is_file()
         meta = s.meta()
-        assert meta["schema_version"] == str(SCHEMA_VERSION) == "2"
+        assert meta["schema_version"] == str(SCHEMA_VERSION) == "3"
         assert meta["created_by"] == f"wsnas {code_version()}"
-        assert s.schema_version == 2
+        assert s.schema_version == 3
         assert s.tables() == {"runs": 0, "groundtruth": 0, "predictions": 0, "train_steps": 0,
-                              "interference": 0, "run_metrics": 0}
+                              "interference": 0, "run_metrics": 0, "selections": 0}
         assert s.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert s.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert s.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -121,7 +121,7 @@ def test_empty_existing_file_is_initialised(tmp_path, kind):
     with Store(path, create=False) as s:
         assert s.schema_version == SCHEMA_VERSION
         assert set(s.tables()) == {"runs", "groundtruth", "predictions", "train_steps", "interference",
-                                   "run_metrics"}
+                                   "run_metrics", "selections"}
 
 
 def test_older_file_is_upgraded_in_place(tmp_path, monkeypatch):
@@ -134,7 +134,7 @@ def test_older_file_is_upgraded_in_place(tmp_path, monkeypatch):
     with Store(path) as s:
         assert s.schema_version == SCHEMA_VERSION + 1
         assert s.tables() == {"runs": 0, "groundtruth": 1, "predictions": 0, "train_steps": 0,
-                              "interference": 0, "run_metrics": 0, "notes": 0}
+                              "interference": 0, "run_metrics": 0, "selections": 0, "notes": 0}
         assert "upgraded_by" in s.meta()
 
 
@@ -569,3 +569,18 @@ def test_help_describes_the_command():
     from wsnas.commands import store as command
 
     assert "wsnas store export predictions --run" in command.__doc__
+
+
+def test_selections_round_trip(tmp_path):
+    with Store(tmp_path / "s.db") as s:
+        s.ensure_run("search/1", "search", {"x": 1})
+        s.add_selection("search/1", {"method": "pt", "arch": "333", "arch_index": 42, "truth": 0.91,
+                                     "truth_rank": 3, "truth_source": "store", "seconds": 1.5})
+        s.add_selection("search/1", {"method": "pt", "arch": "334", "arch_index": 43, "truth": float("nan")})
+        s.add_selection("search/1", {"method": "magnitude", "arch": "111", "arch_index": 0})
+        rows = s.selections("search/1")
+        assert [(r["method"], r["arch"], r["truth"]) for r in rows] == [("magnitude", "111", None), ("pt", "334", None)]
+        with pytest.raises(WsnasError, match="unknown"):
+            s.add_selection("search/1", {"method": "pt", "arch": "1", "colour": "red"})
+        with pytest.raises(WsnasError):
+            s.add_selection("nope", {"method": "pt", "arch": "1"})

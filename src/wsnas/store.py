@@ -141,6 +141,21 @@ _MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (run_id, name, step)
         )""",
     ),
+    # 2 -> 3: the architectures selected after a search, with their ground truth.
+    (
+        """CREATE TABLE selections (
+            run_id TEXT NOT NULL REFERENCES runs (run_id),
+            method TEXT NOT NULL,
+            arch TEXT NOT NULL,
+            arch_index INTEGER,
+            truth REAL,
+            truth_rank INTEGER,
+            truth_source TEXT,
+            seconds REAL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, method)
+        )""",
+    ),
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -1005,6 +1020,34 @@ class Store:
         rows = self.conn.execute(
             f"SELECT {', '.join(self._METRIC_COLUMNS)} FROM run_metrics{where} ORDER BY name, step",
             params)
+        return [dict(r) for r in rows]
+
+    # -- selections ----------------------------------------------------------------------------
+
+    _SELECTION_COLUMNS = ("run_id", "method", "arch", "arch_index", "truth", "truth_rank", "truth_source",
+                          "seconds", "created_at")
+
+    def add_selection(self, run_id: str, row: Mapping[str, Any]) -> None:
+        """Record the architecture ``method`` selected after search run ``run_id`` (replaces an
+        earlier one): ``arch``, ``arch_index``, ``truth`` (its ground-truth accuracy, if known),
+        ``truth_rank`` (1 = best), ``truth_source`` and ``seconds`` (the selection's time)."""
+        self._require_run(run_id)
+        _unknown_keys("selection row", row, self._SELECTION_COLUMNS)
+        record = (run_id, _name("selection method", row.get("method")), _name("architecture", row.get("arch")),
+                  _integer("arch_index", row.get("arch_index"), optional=True, minimum=0),
+                  _finite_or_none("truth", row.get("truth")),
+                  _integer("truth_rank", row.get("truth_rank"), optional=True, minimum=1),
+                  None if row.get("truth_source") is None else str(row["truth_source"]),
+                  _finite_or_none("seconds", row.get("seconds")), _now())
+        with self._write() as conn:
+            conn.execute(f"INSERT OR REPLACE INTO selections ({', '.join(self._SELECTION_COLUMNS)}) "
+                         f"VALUES ({', '.join('?' * len(self._SELECTION_COLUMNS))})", record)
+
+    def selections(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Selections of one search run, or of all, by run then method."""
+        where, params = _where(run_id=run_id)
+        rows = self.conn.execute(
+            f"SELECT {', '.join(self._SELECTION_COLUMNS)} FROM selections{where} ORDER BY run_id, method", params)
         return [dict(r) for r in rows]
 
     # -- generic -------------------------------------------------------------------------------

@@ -1,0 +1,149 @@
+"""Differentiable architecture search, then selection: DARTS, GDAS or PC-DARTS, softmax or GAEA.
+
+The supernet is trained with the strategy (architecture and weight steps alternate; bilevel by
+default: the weights on one half of the training split, the architecture on the other; with
+--single-level both on all of it). A checkpoint is written every epoch, so an interrupted search
+continues where it stopped. Then every --select method picks one architecture:
+
+  magnitude  the argmax of the architecture weights per edge (DARTS space: the two strongest
+             inputs per node, never 'none')
+  pt         perturbation-based selection (DARTS-PT): keep the op whose removal hurts
+             validation accuracy most, edge by edge, tuning the supernet between decisions
+
+Each selection is stored with its ground truth (--truth: a built-in table, a CSV, a benchmark
+table 'nb201-cifar10', or 'store' for ground truth trained with `wsnas groundtruth`), or trained
+from scratch with --retrain. Per-epoch diagnostics (mean entropy of the op distributions,
+parameter-free ops in the argmax, the argmax's index) go to the store's run_metrics.
+
+Examples:
+  wsnas search --space tiny64 --strategy darts --select magnitude,pt --truth store
+  wsnas search --space tiny64 --strategy gdas --param gaea --truth store
+  wsnas search --space nb201 --strategy darts --param gaea --single-level --exclude none \\
+      --data cifar10 --data-dir ~/data/cifar-10-batches-py --truth nb201-cifar10
+  wsnas search --space darts --strategy pcdarts --select pt --retrain --retrain-epochs 20
+  wsnas search --strategy darts --fixed-alpha --select pt       # DARTS-PT's fixed-alpha variant
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from wsnas.commands.common import (
+    add_data_options,
+    add_executor_options,
+    add_runtime_options,
+    add_space_options,
+    add_training_options,
+    data_from_args,
+    device_from_args,
+    executor_from_args,
+    space_from_args,
+    training_overrides,
+)
+from wsnas.errors import WsnasError
+from wsnas.search.archparams import PARAMS
+from wsnas.search.run import SEARCH_DEFAULTS, SearchConfig, run_search
+from wsnas.selection import SELECTIONS, PTConfig
+from wsnas.store import Store
+from wsnas.strategies import get_strategy
+
+DIFFERENTIABLE = ("darts", "gdas", "pcdarts")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_space_options(p)
+    add_data_options(p)
+    p.add_argument("--strategy", default="darts", choices=DIFFERENTIABLE, help="search strategy (default darts)")
+    p.add_argument("--param", default="softmax", choices=PARAMS,
+                   help="architecture parametrisation: softmax (the strategy's own) or gaea (default softmax)")
+    p.add_argument("--single-level", action="store_true",
+                   help="architecture and weights both on the whole training split (ERM; GAEA's single-level)")
+    p.add_argument("--order", type=int, default=1, choices=(1, 2), help="DARTS / PC-DARTS: 1st or 2nd order")
+    p.add_argument("--k", type=int, default=4, help="PC-DARTS: 1/K of the channels go through the mixed op")
+    p.add_argument("--exclude", default="", help="ops never used nor selected, comma-separated (e.g. none)")
+    p.add_argument("--fixed-alpha", action="store_true",
+                   help="never update the architecture (uniform mixing); use with --select pt")
+    p.add_argument("--arch-lr", type=float, default=None,
+                   help="architecture step size (default: Adam 3e-4; GAEA 0.1, GAEA-GDAS 0.01)")
+    p.add_argument("--select", default="magnitude,pt", help=f"selection methods: {', '.join(SELECTIONS)}")
+    p.add_argument("--pt-interval", type=int, default=5, help="PT: tuning epochs between decisions (default 5)")
+    p.add_argument("--pt-seed", type=int, default=0, help="PT: seed of the order edges are decided in")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, data order and sampling (default 0)")
+    p.add_argument("--run", default=None, help="run id (default search/<space>/<strategy>-<param>/<seed>)")
+    p.add_argument("--run-dir", default=None, help="checkpoint directory (default wsnas-runs/<run id>)")
+    p.add_argument("--truth", default=None,
+                   help="ground truth of the selected architectures: 'store', a built-in table, a CSV, nb201-DATASET")
+    p.add_argument("--retrain", action="store_true",
+                   help="train each selected architecture from scratch when no truth table has it")
+    p.add_argument("--retrain-epochs", type=int, default=None, help="epochs of --retrain (default: the dataset's)")
+    g = p.add_argument_group("search training (defaults: SGD 0.025 cosine to 0.001, momentum 0.9, wd 3e-4, "
+                             "clip 5, batch 64; digits 20 epochs, CIFAR-10 50)")
+    add_training_options(g)
+    add_runtime_options(p)
+    add_executor_options(p, what="--retrain trainings")
+
+
+def run(args: argparse.Namespace) -> int:
+    space = space_from_args(args)
+    select = tuple(s.strip() for s in args.select.split(",") if s.strip())
+    exclude = tuple(s.strip() for s in args.exclude.split(",") if s.strip())
+    options = {"param": args.param, "single_level": args.single_level, "exclude": exclude,
+               "arch_lr": args.arch_lr, "fixed_alpha": args.fixed_alpha}
+    if args.strategy in ("darts", "pcdarts"):
+        options["order"] = args.order
+    if args.strategy == "pcdarts":
+        options["k"] = args.k
+    strategy = get_strategy(args.strategy, **options)
+    base = SEARCH_DEFAULTS.get(args.data, SEARCH_DEFAULTS["cifar10"])
+    cfg = SearchConfig(train=base.with_overrides(**training_overrides(args)), select=select,
+                       pt=PTConfig(interval=args.pt_interval, seed=args.pt_seed))
+    if args.fixed_alpha and "pt" not in select:
+        raise WsnasError("--fixed-alpha keeps the architecture uniform: select with --select pt")
+    device = device_from_args(args)
+    data = data_from_args(args, device)
+    label = f"{args.strategy}-{args.param}" + ("-single" if args.single_level else "") + \
+        ("-fixed" if args.fixed_alpha else "") + (f"-o{args.order}" if args.order == 2 else "")
+    run_id = args.run or f"search/{space.name}/{label}/{args.seed}"
+    run_dir = Path(args.run_dir or Path("wsnas-runs") / run_id)
+    with Store(args.store) as store:
+        truth, source = _truth(args, store, space, data)
+        retrain = _retrainer(args, space, data, store) if args.retrain else None
+        rows = run_search(space, data, strategy, cfg, seed=args.seed, store=store, run_id=run_id, run_dir=run_dir,
+                          truth=truth, truth_source=source, retrain=retrain, progress=not args.no_progress)
+    for r in rows:
+        truth_text = "no ground truth" if r["truth"] is None else (
+            f"ground truth {r['truth']:.4f}" + (f" (rank {r['truth_rank']})" if r.get("truth_rank") else "")
+            + f" from {r['truth_source']}")
+        print(f"{r['method']}: {r['arch']}  {truth_text}")
+    print(f"run {run_id}: selections and diagnostics in {args.store}, checkpoint in {run_dir}")
+    return 0
+
+
+def _truth(args, store: Store, space, data):
+    if args.truth is None:
+        return None, None
+    if args.truth == "store":
+        return store.truth_table(space=space.name, dataset=data.name), "store"
+    from wsnas.tables import load_truth
+
+    return load_truth(args.truth), args.truth
+
+
+def _retrainer(args, space, data, store: Store):
+    from wsnas.groundtruth.run import run_groundtruth
+    from wsnas.groundtruth.train import default_config
+
+    cfg = default_config(data.name)
+    if args.retrain_epochs is not None:
+        cfg = cfg.with_overrides(epochs=args.retrain_epochs)
+    executor = executor_from_args(args)
+
+    def retrain(arch) -> float:
+        summary = run_groundtruth(space, data, cfg, seeds=[0], archs=[arch], store=store,
+                                  progress=not args.no_progress, executor=executor)
+        rows = store.groundtruth(space=space.name, dataset=data.name, config_hash=summary.config_hash)
+        name = space.format(arch)
+        return float(next(r["test_acc"] for r in rows if r["arch"] == name))
+
+    return retrain

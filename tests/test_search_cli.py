@@ -1,0 +1,42 @@
+"""`wsnas search`: search, selection and the selected architectures' ground truth, from the command line."""
+
+import pytest
+
+from wsnas.cli import main
+from wsnas.store import Store
+
+BASE = ["search", "--space-option", "channels=4", "--space-option", "stem_channels=8", "--epochs", "2",
+        "--no-progress", "--threads", "1", "--pt-interval", "1"]
+
+
+def test_search_stores_selections_with_truth_and_diagnostics(tmp_path, capsys):
+    args = [*BASE, "--store", str(tmp_path / "r.db"), "--run-dir", str(tmp_path / "run"), "--truth", "tiny64-cifar10",
+            "--param", "gaea"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "2 epochs" in out and "\nmagnitude: " in out and "\npt: " in out and "from tiny64-cifar10" in out
+    with Store(tmp_path / "r.db") as store:
+        run_id = "search/tiny64/darts-gaea/0"
+        rows = store.selections(run_id)
+        assert [r["method"] for r in rows] == ["magnitude", "pt"]
+        assert all(len(r["arch"]) == 3 and r["truth"] > 0.8 and 1 <= r["truth_rank"] <= 64 for r in rows)
+        run = store.get_run(run_id)
+        assert run["kind"] == "search" and run["status"] == "done" and run["config"]["strategy"]["param"] == "gaea"
+        entropy = store.run_metrics(run_id, name="entropy")
+        assert len(entropy) == 2 and all(0 < r["value"] < 1.39 for r in entropy)
+        assert len(store.run_metrics(run_id, name="argmax_index")) == 2
+    assert main(args) == 0  # everything stored: nothing is run again
+    again = capsys.readouterr().out
+    assert "epochs" not in again and again.splitlines()[:2] == out.splitlines()[1:3]
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--fixed-alpha", "--select", "magnitude"], "--select pt"),
+    (["--select", "best"], "unknown selection 'best'"),
+    (["--exclude", "conv_9x9"], "cannot exclude unknown op 'conv_9x9'"),
+    (["--strategy", "pcdarts", "--k", "3"], "must divide"),
+])
+def test_bad_input_is_one_line(tmp_path, capsys, extra, fragment):
+    assert main([*BASE, "--store", str(tmp_path / "r.db"), *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert fragment in err and "\n" not in err
