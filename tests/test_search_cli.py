@@ -40,3 +40,16 @@ def test_bad_input_is_one_line(tmp_path, capsys, extra, fragment):
     assert main([*BASE, "--store", str(tmp_path / "r.db"), *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert fragment in err and "\n" not in err
+
+
+def test_search_study_writes_its_report(tmp_path, capsys):
+    args = ["search", "--study", "--quick", "--study-dir", str(tmp_path), "--space-option", "channels=4",
+            "--space-option", "stem_channels=8", "--epochs", "1", "--no-progress", "--threads", "1"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    md = (tmp_path / "search" / "report.md").read_text()
+    assert "## Comparison" in md and "fixed-alpha" in md and "darts-gaea" in md and "pcdarts-softmax" in md
+    assert "perturbation-based selection" in out and "GAEA" in out
+    with Store(tmp_path / "results.db") as store:
+        assert len(store.list_runs("search")) == 7 and store.get_run("search")["status"] == "done"
+        assert len(store.groundtruth()) == 64 * 2

@@ -22,6 +22,13 @@ Examples:
       --data cifar10 --data-dir ~/data/cifar-10-batches-py --truth nb201-cifar10
   wsnas search --space darts --strategy pcdarts --select pt --retrain --retrain-epochs 20
   wsnas search --strategy darts --fixed-alpha --select pt       # DARTS-PT's fixed-alpha variant
+
+The comparison study (--study) runs on tiny64, whose every child has ground truth: for each
+seed DARTS, GDAS and PC-DARTS with softmax and with GAEA, each selected by magnitude and by
+PT, plus a fixed-alpha supernet with PT; it reuses the ground truth of `wsnas insights` (same
+run directory and store, STUDY_DIR/results.db) and writes STUDY_DIR/search/report.html:
+  wsnas search --study                 # 3 seeds, 20-epoch searches
+  wsnas search --study --quick         # 1 seed, 4-epoch searches
 """
 
 from __future__ import annotations
@@ -77,6 +84,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retrain", action="store_true",
                    help="train each selected architecture from scratch when no truth table has it")
     p.add_argument("--retrain-epochs", type=int, default=None, help="epochs of --retrain (default: the dataset's)")
+    st = p.add_argument_group("the comparison study")
+    st.add_argument("--study", action="store_true", help="run the comparison study on tiny64 (see above)")
+    st.add_argument("--quick", action="store_true", help="with --study: 1 seed, 4-epoch searches")
+    st.add_argument("--seeds", type=int, default=None, help="with --study: seeds per setting (default 3)")
+    st.add_argument("--study-dir", default="wsnas-runs/insights",
+                    help="with --study: run directory; its results.db holds the ground truth (default "
+                         "wsnas-runs/insights, shared with `wsnas insights`)")
     g = p.add_argument_group("search training (defaults: SGD 0.025 cosine to 0.001, momentum 0.9, wd 3e-4, "
                              "clip 5, batch 64; digits 20 epochs, CIFAR-10 50)")
     add_training_options(g)
@@ -85,6 +99,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.study:
+        return _study(args)
     space = space_from_args(args)
     select = tuple(s.strip() for s in args.select.split(",") if s.strip())
     exclude = tuple(s.strip() for s in args.exclude.split(",") if s.strip())
@@ -147,3 +163,33 @@ def _retrainer(args, space, data, store: Store):
         return float(next(r["test_acc"] for r in rows if r["arch"] == name))
 
     return retrain
+
+
+def _study(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from wsnas.experiments.search_study import SearchStudyConfig, run_search_study
+    from wsnas.report.search import write_search_report
+
+    space = space_from_args(args)
+    cfg = SearchStudyConfig.quick(args.data) if args.quick else SearchStudyConfig(
+        search=SEARCH_DEFAULTS.get(args.data, SEARCH_DEFAULTS["cifar10"]))
+    if args.seeds is not None:
+        if args.seeds < 1:
+            raise WsnasError(f"--seeds must be at least 1, got {args.seeds}")
+        cfg = dataclasses.replace(cfg, seeds=args.seeds)
+    cfg = dataclasses.replace(cfg, search=cfg.search.with_overrides(**training_overrides(args)),
+                              pt=dataclasses.replace(cfg.pt, interval=cfg.pt.interval if args.quick
+                                                     else args.pt_interval))
+    device = device_from_args(args)
+    data = data_from_args(args, device)
+    study_dir = Path(args.study_dir)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    with Store(study_dir / "results.db") as store:
+        experiment = run_search_study(space, data, cfg, store=store, run_dir=study_dir / "search",
+                                      progress=not args.no_progress, executor=executor_from_args(args))
+        paths = write_search_report(store, experiment, study_dir / "search")
+    print(f"report: {paths['html']} and {paths['md']}")
+    for line in paths["findings"]:
+        print(f"  {line}")
+    return 0
