@@ -28,6 +28,14 @@ def test_search_stores_selections_with_truth_and_diagnostics(tmp_path, capsys):
     assert main(args) == 0  # everything stored: nothing is run again
     again = capsys.readouterr().out
     assert "epochs" not in again and again.splitlines()[:2] == out.splitlines()[1:3]
+    select = ["select", "--run", "search/tiny64/darts-gaea/0", "--store", str(tmp_path / "r.db"), "--run-dir",
+              str(tmp_path / "run"), "--method", "magnitude,pt", "--pt-interval", "1", "--truth", "tiny64-cifar10",
+              "--no-progress"]
+    assert main(select) == 0  # from the stored run and its checkpoint: the same choices
+    chosen = [line.split()[1] for line in capsys.readouterr().out.splitlines()]
+    assert chosen == [line.split()[1] for line in out.splitlines()[1:3]]
+    assert main([*select[:2], "search/none", *select[3:]]) == 2
+    assert "no search run 'search/none'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("extra, fragment", [

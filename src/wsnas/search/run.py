@@ -87,13 +87,24 @@ def run_search(space: Space, data: Dataset, strategy: Strategy, cfg: SearchConfi
     if trainer.epoch and not resumed:
         log(f"search {run_id}: {trainer.epoch} epochs in {time.perf_counter() - start:.0f} s, "
             f"entropy {strategy.arch.entropy():.3f}")
+    out = select_and_record(trainer, data, cfg.select, cfg.pt, store=store, run_id=run_id, truth=truth,
+                            truth_source=truth_source, retrain=retrain, progress=progress)
+    store.set_run_status(run_id, "done")
+    return out
+
+
+def select_and_record(trainer: SupernetTrainer, data: Dataset, methods: Sequence[str], pt: PTConfig, *,
+                      store: Store, run_id: str, truth: TruthTable | None = None, truth_source: str | None = None,
+                      retrain: Callable[[Arch], float] | None = None, progress: bool = True) -> list[dict]:
+    """Select with every method (magnitude first) from a trained search and store each choice."""
+    space, strategy = trainer.space, trainer.strategy
     out = []
-    for method in ordered(cfg.select):
+    for method in ordered(methods):
         t0 = time.perf_counter()
         if method == "magnitude":
             arch = select_magnitude(strategy)
         else:
-            arch = select_pt(trainer, data, cfg.pt, progress=progress)
+            arch = select_pt(trainer, data, pt, progress=progress)
         seconds = time.perf_counter() - t0
         acc, rank = truth_of(truth, space, arch)
         source = truth_source
@@ -105,7 +116,6 @@ def run_search(space: Space, data: Dataset, strategy: Strategy, cfg: SearchConfi
                "seconds": seconds}
         store.add_selection(run_id, row)
         out.append({"run_id": run_id, **row})
-    store.set_run_status(run_id, "done")
     return out
 
 
@@ -114,4 +124,4 @@ def ordered(methods: Sequence[str]) -> list[str]:
     return sorted(dict.fromkeys(methods), key=lambda m: SELECTIONS.index(m))
 
 
-__all__ = ["SEARCH_DEFAULTS", "SearchConfig", "ordered", "run_search", "truth_of"]
+__all__ = ["SEARCH_DEFAULTS", "SearchConfig", "ordered", "run_search", "select_and_record", "truth_of"]

@@ -1,0 +1,80 @@
+"""Select an architecture from a finished search run: magnitude (argmax) or perturbation (PT).
+
+The search run is read back from the store (its space, data, strategy and settings) and its
+last checkpoint; each selection is stored in the store's selections table (replacing an earlier
+one of the same method) with its ground truth when --truth has it. PT tunes the supernet in
+memory only: the checkpoint is left as the search wrote it, so selecting again gives the same
+architecture.
+
+Examples:
+  wsnas select --run search/tiny64/darts-softmax/0 --method pt --truth store
+  wsnas select --run search/nb201/darts-gaea/0 --method magnitude --truth nb201-cifar10 --run-dir runs/s0
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from wsnas.commands.common import add_runtime_options, device_from_args
+from wsnas.data import load_dataset
+from wsnas.errors import WsnasError
+from wsnas.search.run import select_and_record
+from wsnas.selection import SELECTIONS, PTConfig
+from wsnas.spaces import get_space
+from wsnas.store import Store
+from wsnas.strategies import get_strategy
+from wsnas.trainer import SupernetConfig, SupernetTrainer
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", required=True, help="the search run id (see `wsnas store info`)")
+    p.add_argument("--run-dir", default=None, help="its checkpoint directory (default wsnas-runs/<run id>)")
+    p.add_argument("--method", default="pt", help=f"selection methods, comma-separated: {', '.join(SELECTIONS)}")
+    p.add_argument("--pt-interval", type=int, default=5, help="PT: tuning epochs between decisions (default 5)")
+    p.add_argument("--pt-seed", type=int, default=0, help="PT: seed of the order edges are decided in")
+    p.add_argument("--truth", default=None, help="ground truth: 'store', a built-in table, a CSV, nb201-DATASET")
+    p.add_argument("--data-dir", default=None, help="the dataset's directory, if the search used one elsewhere")
+    add_runtime_options(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    methods = tuple(m.strip() for m in args.method.split(",") if m.strip())
+    bad = [m for m in methods if m not in SELECTIONS]
+    if bad or not methods:
+        raise WsnasError(f"unknown selection {(bad or [''])[0]!r}; accepted: {', '.join(SELECTIONS)}")
+    device = device_from_args(args)
+    with Store(args.store, create=False) as store:
+        run = store.get_run(args.run)
+        if run is None or run["kind"] != "search":
+            found = [r["run_id"] for r in store.list_runs("search")]
+            raise WsnasError(f"no search run {args.run!r} in {args.store}; found: {', '.join(found) or 'none'}")
+        cfg = run["config"]
+        space_opts = dict(cfg["space"])
+        space = get_space(space_opts.pop("space"), **space_opts)
+        d = cfg["data"]
+        source = args.data_dir or (d.get("source") if d.get("source") and Path(d["source"]).is_dir() else None)
+        data = load_dataset(d["name"], data_dir=source, device=device, split_seed=d.get("split_seed", 0))
+        strategy_opts = dict(cfg["strategy"])
+        strategy = get_strategy(strategy_opts.pop("strategy"), **strategy_opts)
+        run_dir = Path(args.run_dir or Path("wsnas-runs") / args.run)
+        trainer = SupernetTrainer(space, data, strategy, SupernetConfig.from_dict(cfg["supernet"]), seed=cfg["seed"],
+                                  run_dir=run_dir, archs=[], progress=False)
+        if not trainer.try_resume() or trainer.epoch < trainer.cfg.train.epochs:
+            raise WsnasError(f"no finished search checkpoint in {run_dir}; run `wsnas search` to finish it or give "
+                             "--run-dir")
+        truth, truth_source = None, None
+        if args.truth == "store":
+            truth, truth_source = store.truth_table(space=space.name, dataset=data.name), "store"
+        elif args.truth:
+            from wsnas.tables import load_truth
+
+            truth, truth_source = load_truth(args.truth), args.truth
+        rows = select_and_record(trainer, data, methods, PTConfig(interval=args.pt_interval, seed=args.pt_seed),
+                                 store=store, run_id=args.run, truth=truth, truth_source=truth_source,
+                                 progress=not args.no_progress)
+    for r in rows:
+        extra = "" if r["truth"] is None else f"  ground truth {r['truth']:.4f}" + (
+            f" (rank {r['truth_rank']})" if r.get("truth_rank") else "")
+        print(f"{r['method']}: {r['arch']}{extra}")
+    return 0
