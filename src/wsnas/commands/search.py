@@ -127,11 +127,13 @@ def run(args: argparse.Namespace) -> int:
         retrain = _retrainer(args, space, data, store) if args.retrain else None
         rows = run_search(space, data, strategy, cfg, seed=args.seed, store=store, run_id=run_id, run_dir=run_dir,
                           truth=truth, truth_source=source, retrain=retrain, progress=not args.no_progress)
+        cost = sum(m["value"] or 0.0 for m in store.run_metrics(run_id, name="epoch_seconds"))
     for r in rows:
         truth_text = "no ground truth" if r["truth"] is None else (
             f"ground truth {r['truth']:.4f}" + (f" (rank {r['truth_rank']})" if r.get("truth_rank") else "")
             + f" from {r['truth_source']}")
         print(f"{r['method']}: {r['arch']}  {truth_text}")
+    print(f"search cost: {cost:.0f} s of training")
     print(f"run {run_id}: selections and diagnostics in {args.store}, checkpoint in {run_dir}")
     return 0
 

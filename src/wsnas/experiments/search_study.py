@@ -122,8 +122,11 @@ def analyse_search_study(store: Store, experiment: str = "search") -> dict:
                           "entropy": entropy[-1]["value"] if entropy else None,
                           "param_free_ops": free[-1]["value"] if free else None, "search_seconds": seconds})
         if entropy:
+            argmax = {m["epoch"]: m["value"] for m in store.run_metrics(r["run_id"], name="argmax_index")}
+            truth_acc = [float(truth.accuracy[truth.position(int(argmax[m["epoch"]]))])
+                         if argmax.get(m["epoch"]) is not None else None for m in entropy]
             curves.append({"label": r["label"], "seed": r["seed"], "epochs": [m["epoch"] for m in entropy],
-                           "entropy": [m["value"] for m in entropy]})
+                           "entropy": [m["value"] for m in entropy], "argmax_truth": truth_acc})
     for s in settings.values():
         for method in ("magnitude", "pt"):
             ranks = [x["selections"][method]["truth_rank"] for x in s["runs"]
@@ -135,6 +138,8 @@ def analyse_search_study(store: Store, experiment: str = "search") -> dict:
                          "accuracy": float(np.mean(accs)) if accs else None}
         ent = [x["entropy"] for x in s["runs"] if x["entropy"] is not None]
         s["entropy"] = float(np.mean(ent)) if ent else None
+        free = [x["param_free_ops"] for x in s["runs"] if x["param_free_ops"] is not None]
+        s["param_free_ops"] = float(np.mean(free)) if free else None
         s["search_seconds"] = float(np.mean([x["search_seconds"] for x in s["runs"]]))
     n = len(truth)
     result = {"experiment": experiment, "status": run["status"], "config": cfg, "settings": settings,

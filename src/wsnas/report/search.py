@@ -1,5 +1,6 @@
-"""The report of a differentiable-search study: ``report.md``, a self-contained ``report.html``
-and ``figures/entropy.png``, from :func:`wsnas.experiments.search_study.analyse_search_study`."""
+"""The report of a differentiable-search study: ``report.md``, a self-contained ``report.html``,
+``figures/entropy.png`` and ``figures/argmax_truth.png``, from
+:func:`wsnas.experiments.search_study.analyse_search_study`."""
 
 from __future__ import annotations
 
@@ -36,9 +37,33 @@ def entropy_figure(a: dict, path: str | Path) -> Path | None:
     return _save(fig, path)
 
 
+def argmax_truth_figure(a: dict, path: str | Path) -> Path | None:
+    """Ground-truth accuracy of the architecture the weights' argmax picks, after every epoch."""
+    curves = [c for c in a["curves"] if any(v is not None for v in c.get("argmax_truth") or [])]
+    if not curves:
+        return None
+    fig = _figure(7.0, 4.2)
+    ax = fig.add_subplot()
+    seen = set()
+    for c in curves:
+        family = c["label"].split("-")[0]
+        label = c["label"] if c["label"] not in seen else None
+        seen.add(c["label"])
+        values = np.array([np.nan if v is None else v for v in c["argmax_truth"]], dtype=float)
+        ax.plot(np.asarray(c["epochs"]), 100 * values, color=_COLOURS.get(family, "C3"),
+                linestyle="--" if c["label"].endswith("gaea") else "-", linewidth=1.2, label=label)
+    ax.axhline(100 * a["truth"]["best"], color="0.3", linewidth=0.8, linestyle=":", label="best child")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("ground-truth test accuracy of the argmax (%)")
+    ax.set_title("What magnitude selection would pick after each epoch (dashed: GAEA)", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    return _save(fig, path)
+
+
 def _rows(a: dict) -> tuple[list[str], list[list[str]]]:
     header = ["setting", "searches", "magnitude: mean true rank (best)", "PT: mean true rank (best)",
-              "PT: mean true accuracy", "final entropy", "search time"]
+              "PT: mean true accuracy", "final entropy", "parameter-free ops in the argmax", "search time"]
     rows = []
     for label in sorted(a["settings"], key=lambda k: (k == "fixed-alpha", k)):
         s = a["settings"][label]
@@ -47,7 +72,8 @@ def _rows(a: dict) -> tuple[list[str], list[list[str]]]:
             x = s.get(m) or {}
             cell[m] = "–" if x.get("rank") is None else f"{x['rank']:.1f} ({x['best_rank']})"
         rows.append([label, str(len(s["runs"])), cell["magnitude"], cell["pt"],
-                     fmt((s.get("pt") or {}).get("accuracy")), fmt(s.get("entropy")), f"{s['search_seconds']:.0f} s"])
+                     fmt((s.get("pt") or {}).get("accuracy")), fmt(s.get("entropy")), fmt(s.get("param_free_ops"), 1),
+                     f"{s['search_seconds']:.0f} s"])
     return header, rows
 
 
@@ -58,6 +84,7 @@ def write_search_report(store: Store, experiment: str, out_dir: str | Path) -> d
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     fig = entropy_figure(a, out_dir / "figures" / "entropy.png")
+    fig2 = argmax_truth_figure(a, out_dir / "figures" / "argmax_truth.png")
     header, rows = _rows(a)
     cfg = a["config"]
     study = cfg["study"]
@@ -85,6 +112,8 @@ def write_search_report(store: Store, experiment: str, out_dir: str | Path) -> d
     md += [""] + [f"- {_md(n)}" for n in notes]
     if fig:
         md += ["", "## Entropy during search", "", "![entropy](figures/entropy.png)"]
+    if fig2:
+        md += ["", "## The argmax's true accuracy during search", "", "![argmax](figures/argmax_truth.png)"]
     html = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{_e(title)}</title>",
             f"<style>{_CSS}</style></head><body>", f"<h1>{_e(title)}</h1>", "<h2>Setup</h2><ul>"]
     html += [f"<li>{_e(x)}</li>" for x in setup] + ["</ul>", "<h2>Findings on this data</h2>",
@@ -98,6 +127,8 @@ def write_search_report(store: Store, experiment: str, out_dir: str | Path) -> d
     html += ["</tbody></table>", '<ul class="notes">'] + [f"<li>{_e(n)}</li>" for n in notes] + ["</ul>"]
     if fig:
         html += ["<h2>Entropy during search</h2>", f'<img src="{_png_data_uri(fig)}" alt="entropy">']
+    if fig2:
+        html += ["<h2>The argmax's true accuracy during search</h2>", f'<img src="{_png_data_uri(fig2)}" alt="argmax">']
     html += ["</body></html>"]
     (out_dir / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     (out_dir / "report.html").write_text("\n".join(html) + "\n", encoding="utf-8")
@@ -105,4 +136,4 @@ def write_search_report(store: Store, experiment: str, out_dir: str | Path) -> d
             "findings": [finding_line(f) for f in a["findings"]]}
 
 
-__all__ = ["entropy_figure", "write_search_report"]
+__all__ = ["argmax_truth_figure", "entropy_figure", "write_search_report"]
