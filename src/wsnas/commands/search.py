@@ -95,7 +95,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                              "clip 5, batch 64; digits 20 epochs, CIFAR-10 50)")
     add_training_options(g)
     add_runtime_options(p)
-    add_executor_options(p, what="--retrain trainings")
+    add_executor_options(p, what="--retrain trainings, and with --study the ground truth and every search")
 
 
 def run(args: argparse.Namespace) -> int:

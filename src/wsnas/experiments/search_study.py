@@ -17,14 +17,16 @@ import numpy as np
 
 from wsnas.data import Dataset
 from wsnas.errors import WsnasError
-from wsnas.executor import Executor
+from wsnas.executor import Executor, LocalExecutor
 from wsnas.groundtruth.run import groundtruth_config, run_groundtruth
 from wsnas.groundtruth.train import TrainConfig, default_config
-from wsnas.search.run import SEARCH_DEFAULTS, SearchConfig, run_search
+from wsnas.jobs import DataSpec, Preloaded, job_data, job_space, kill_hook
+from wsnas.search.run import SEARCH_DEFAULTS, search_supernet_config, select_all, truth_of
 from wsnas.selection import PTConfig
 from wsnas.spaces import Space, get_space
 from wsnas.store import Store, config_hash
 from wsnas.strategies import get_strategy
+from wsnas.trainer import RowCollector, SupernetTrainer, trainer_config
 
 STRATEGIES = ("darts", "gdas", "pcdarts")
 PARAMS = ("softmax", "gaea")
@@ -87,17 +89,76 @@ def run_search_study(space: Space, data: Dataset, cfg: SearchStudyConfig, *, sto
                          store=store, progress=progress, executor=executor)
     truth = store.truth_table(space=space.name, dataset=data.name, config_hash=gt.config_hash)
     log(f"[2/2] searches: {len(runs)} ({cfg.search.epochs} epochs each), selections magnitude and PT")
-    search = SearchConfig(train=cfg.search, pt=cfg.pt)
+    sn_cfg = search_supernet_config(cfg.search)
+    executor = executor or LocalExecutor()
+    spec = DataSpec.of(data, executor.worker_device(data.device))
+    space_desc, data_desc = space.describe(), data.describe()
+    jobs = []
     for r in runs:
         strategy = get_strategy(r["strategy"], **r["options"])
-        rows = run_search(space, data, strategy, SearchConfig(train=search.train, select=tuple(r["select"]),
-                                                              pt=search.pt),
-                          seed=r["seed"], store=store, run_id=r["run_id"],
-                          run_dir=run_dir / r["run_id"].replace("/", "_"), truth=truth, truth_source="store",
-                          progress=progress, log=lambda *_: None)
-        log(f"      {r['run_id']}: " + ", ".join(f"{x['method']} {x['arch']} (rank {x['truth_rank']})" for x in rows))
+        config = {**trainer_config(space, data, strategy, sn_cfg, r["seed"]),
+                  "search": {"select": list(r["select"]), "pt": cfg.pt.to_dict()}}
+        store.ensure_run(r["run_id"], "search", config, seed=r["seed"])
+        if (store.get_run(r["run_id"]) or {}).get("status") == "done":
+            continue
+        jobs.append(SearchJob(run_id=r["run_id"], run_dir=str(run_dir / r["run_id"].replace("/", "_")),
+                              strategy=r["strategy"], options=dict(r["options"]), seed=r["seed"], space=space_desc,
+                              data=spec, data_describe=data_desc, train=cfg.search.to_dict(),
+                              select=tuple(r["select"]), pt=cfg.pt.to_dict(),
+                              progress=progress and isinstance(executor, LocalExecutor)))
+
+    def on_result(job: SearchJob, result: dict) -> None:
+        store.add_run_metrics(job.run_id, result["run_metrics"])
+        picks = []
+        for pick in result["selections"]:
+            acc, rank = truth_of(truth, space, space.parse(pick["arch"]))
+            store.add_selection(job.run_id, {**pick, "truth": acc, "truth_rank": rank,
+                                             "truth_source": "store" if acc is not None else None})
+            picks.append(f"{pick['method']} {pick['arch']} (rank {rank})")
+        store.set_run_status(job.run_id, "done")
+        log(f"      {job.run_id}: " + ", ".join(picks))
+
+    with Preloaded(space, space_desc, data, spec):
+        executor.run(search_job, jobs, on_result=on_result)
     store.set_run_status(experiment, "done")
     return experiment
+
+
+@dataclass(frozen=True)
+class SearchJob:
+    """One search of the study and its selections, as it travels to a worker."""
+
+    run_id: str
+    run_dir: str
+    strategy: str
+    options: dict
+    seed: int
+    space: dict
+    data: DataSpec
+    data_describe: dict = field(repr=False)
+    train: dict = field(repr=False)
+    select: tuple = ("magnitude", "pt")
+    pt: dict = field(default_factory=dict, repr=False)
+    progress: bool = False
+
+    def __str__(self) -> str:
+        return self.run_id
+
+
+def search_job(job: SearchJob) -> dict:
+    """Search (resuming from the run's checkpoint), then select; rows return to the driver."""
+    kill_hook()
+    space, data = job_space(job.space), job_data(job.data, job.data_describe)
+    collector = RowCollector()
+    trainer = SupernetTrainer(space, data, get_strategy(job.strategy, **job.options),
+                              search_supernet_config(TrainConfig(**job.train)), seed=job.seed, run_dir=job.run_dir,
+                              store=collector, run_id=job.run_id, archs=[], progress=job.progress)
+    trainer.try_resume()
+    trainer.train()
+    picks = select_all(trainer, data, job.select, PTConfig(**job.pt), progress=job.progress)
+    return {"run_metrics": collector.run_metrics,
+            "selections": [{"method": m, "arch": space.format(a), "arch_index": space.index(a), "seconds": sec}
+                           for m, a, sec in picks]}
 
 
 def analyse_search_study(store: Store, experiment: str = "search") -> dict:

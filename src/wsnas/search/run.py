@@ -52,6 +52,11 @@ class SearchConfig:
             raise WsnasError(f"unknown selection {(bad or [''])[0]!r}; accepted: {', '.join(SELECTIONS)}")
 
 
+def search_supernet_config(train: TrainConfig) -> SupernetConfig:
+    """A search trains its supernet without scoring children along the way."""
+    return SupernetConfig(train=train, eval=EvalConfig(), dense_last=0, eval_every_epoch=False)
+
+
 def truth_of(truth: TruthTable | None, space: Space, arch: Arch) -> tuple[float | None, int | None]:
     """The ground-truth accuracy and rank (1 = best) of ``arch`` in ``truth``, if it is there."""
     if truth is None:
@@ -72,7 +77,7 @@ def run_search(space: Space, data: Dataset, strategy: Strategy, cfg: SearchConfi
                retrain: Callable[[Arch], float] | None = None, progress: bool = True,
                log: Callable[[str], None] = print) -> list[dict]:
     """Search (or resume), then select with every method of ``cfg.select``; returns the selections."""
-    sn_cfg = SupernetConfig(train=cfg.train, eval=EvalConfig(), dense_last=0, eval_every_epoch=False)
+    sn_cfg = search_supernet_config(cfg.train)
     trainer = SupernetTrainer(space, data, strategy, sn_cfg, seed=seed, run_dir=run_dir, store=store,
                               run_id=run_id, archs=[], progress=progress)
     config = {**trainer.config(), "search": {"select": list(cfg.select), "pt": cfg.pt.to_dict()}}
@@ -93,19 +98,27 @@ def run_search(space: Space, data: Dataset, strategy: Strategy, cfg: SearchConfi
     return out
 
 
-def select_and_record(trainer: SupernetTrainer, data: Dataset, methods: Sequence[str], pt: PTConfig, *,
-                      store: Store, run_id: str, truth: TruthTable | None = None, truth_source: str | None = None,
-                      retrain: Callable[[Arch], float] | None = None, progress: bool = True) -> list[dict]:
-    """Select with every method (magnitude first) from a trained search and store each choice."""
-    space, strategy = trainer.space, trainer.strategy
+def select_all(trainer: SupernetTrainer, data: Dataset, methods: Sequence[str], pt: PTConfig, *,
+               progress: bool = True) -> list[tuple[str, Arch, float]]:
+    """(method, architecture, seconds) for every method, magnitude first (PT changes the supernet)."""
     out = []
     for method in ordered(methods):
         t0 = time.perf_counter()
         if method == "magnitude":
-            arch = select_magnitude(strategy)
+            arch = select_magnitude(trainer.strategy)
         else:
             arch = select_pt(trainer, data, pt, progress=progress)
-        seconds = time.perf_counter() - t0
+        out.append((method, arch, time.perf_counter() - t0))
+    return out
+
+
+def select_and_record(trainer: SupernetTrainer, data: Dataset, methods: Sequence[str], pt: PTConfig, *,
+                      store: Store, run_id: str, truth: TruthTable | None = None, truth_source: str | None = None,
+                      retrain: Callable[[Arch], float] | None = None, progress: bool = True) -> list[dict]:
+    """Select with every method (magnitude first) from a trained search and store each choice."""
+    space = trainer.space
+    out = []
+    for method, arch, seconds in select_all(trainer, data, methods, pt, progress=progress):
         acc, rank = truth_of(truth, space, arch)
         source = truth_source
         if acc is None and retrain is not None:
@@ -124,4 +137,5 @@ def ordered(methods: Sequence[str]) -> list[str]:
     return sorted(dict.fromkeys(methods), key=lambda m: SELECTIONS.index(m))
 
 
-__all__ = ["SEARCH_DEFAULTS", "SearchConfig", "ordered", "run_search", "select_and_record", "truth_of"]
+__all__ = ["SEARCH_DEFAULTS", "SearchConfig", "ordered", "run_search", "search_supernet_config", "select_all",
+           "select_and_record", "truth_of"]
