@@ -112,7 +112,7 @@ def trainer_config(space: Space, data: Dataset, strategy: Strategy, cfg: Superne
 
 
 class RowCollector:
-    """A stand-in for the store that keeps a run's predictions and training steps in memory.
+    """A stand-in for the store that keeps a run's predictions, training steps and metrics in memory.
 
     A job that trains a supernet on a worker collects its rows here; they travel in the
     checkpoint (so a retried job returns every row) and back to the driver, which writes them.
@@ -152,7 +152,7 @@ class SupernetTrainer:
     """Trains one supernet instance (one strategy, one seed) and records its predictions."""
 
     def __init__(self, space: Space, data: Dataset, strategy: Strategy, cfg: SupernetConfig, *,
-                 seed: int, run_dir: str | os.PathLike, store: Store | None = None,
+                 seed: int, run_dir: str | os.PathLike, store: Store | RowCollector | None = None,
                  run_id: str | None = None, archs: Sequence[Arch] | None = None,
                  progress: bool = True, replica: distributed.Replica | None = None,
                  sharing: Sharing | None = None):
