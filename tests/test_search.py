@@ -96,6 +96,7 @@ def _trainer(space, data, run_dir, strategy, epochs=2):
 
 @pytest.mark.parametrize("name, options", [
     ("darts", {}), ("darts", {"param": "gaea"}), ("darts", {"order": 2}), ("darts", {"single_level": True}),
+    ("darts", {"arch_split": "valid"}),
     ("gdas", {}), ("gdas", {"param": "gaea"}), ("pcdarts", {}), ("pcdarts", {"param": "gaea", "k": 2}),
 ])
 def test_strategies_train_search_and_resume_exactly(small_space, small_digits, tmp_path, name, options):
@@ -103,8 +104,9 @@ def test_strategies_train_search_and_resume_exactly(small_space, small_digits, t
     start = whole.strategy.arch.alpha.detach().clone()
     whole.train()
     assert not torch.equal(start, whole.strategy.arch.alpha.detach())  # the architecture moved
-    if options.get("single_level"):
+    if options.get("single_level") or options.get("arch_split") == "valid":
         assert whole.steps_per_epoch == 6  # all 192 training images at batch 32
+        assert whole.arch_split is (small_digits.valid if options.get("arch_split") else small_digits.train)
     else:
         assert whole.steps_per_epoch == 3  # bilevel: half of them, the other half for the architecture
 

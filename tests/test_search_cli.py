@@ -43,6 +43,8 @@ def test_search_stores_selections_with_truth_and_diagnostics(tmp_path, capsys):
     (["--select", "best"], "unknown selection 'best'"),
     (["--exclude", "conv_9x9"], "cannot exclude unknown op 'conv_9x9'"),
     (["--strategy", "pcdarts", "--k", "3"], "must divide"),
+    (["--data-option", "valid_size"], "must look like KEY=VALUE"),
+    (["--data-option", "colour=red"], "colour"),
 ])
 def test_bad_input_is_one_line(tmp_path, capsys, extra, fragment):
     assert main([*BASE, "--store", str(tmp_path / "r.db"), *extra]) == 2

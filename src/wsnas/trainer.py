@@ -186,7 +186,9 @@ class SupernetTrainer:
         # of the training split (bilevel) or from a reshuffled pass over all of it (single-level)
         self.weight_split, self.arch_split = data.train, None
         arch_data = getattr(strategy, "arch_data", None)
-        if arch_data == "bilevel":
+        if arch_data == "bilevel" and getattr(strategy, "arch_split", "half") == "valid":
+            self.arch_split = data.valid
+        elif arch_data == "bilevel":
             half = len(data.train) // 2
             self.weight_split = Split(data.train.x[:half], data.train.y[:half])
             self.arch_split = Split(data.train.x[half:], data.train.y[half:])

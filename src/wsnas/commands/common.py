@@ -28,6 +28,9 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
                    help="dataset: digits (embedded, default) or cifar10 (needs --data-dir)")
     p.add_argument("--data-dir", default=None, help="directory of a dataset in its official layout")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the train/valid/test split (default 0)")
+    p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a dataset option, repeatable: cifar10 valid_size=25000 (NB201's half split; default "
+                        "5000), augment=none")
 
 
 TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "lr_min", "momentum", "weight_decay", "grad_clip")
@@ -131,7 +134,13 @@ def device_from_args(args: argparse.Namespace) -> torch.device:
 def data_from_args(args: argparse.Namespace, device: torch.device):
     from wsnas.data import load_dataset
 
-    return load_dataset(args.data, data_dir=args.data_dir, device=device, split_seed=args.split_seed)
+    options = {}
+    for item in getattr(args, "data_option", []):
+        if "=" not in item:
+            raise WsnasError(f"--data-option {item!r} must look like KEY=VALUE, e.g. valid_size=25000")
+        key, value = item.split("=", 1)
+        options[key.strip()] = _coerce(value.strip())
+    return load_dataset(args.data, data_dir=args.data_dir, device=device, split_seed=args.split_seed, **options)
 
 
 def archs_from_args(space: Space, archs: str, sample: int | None, sample_seed: int) -> list[Arch]:

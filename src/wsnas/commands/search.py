@@ -20,6 +20,8 @@ Examples:
   wsnas search --space tiny64 --strategy gdas --param gaea --truth store
   wsnas search --space nb201 --strategy darts --param gaea --single-level --exclude none \\
       --data cifar10 --data-dir ~/data/cifar-10-batches-py --truth nb201-cifar10
+  wsnas search --space nb201 --strategy gdas --arch-split valid --data cifar10 \\
+      --data-dir ~/data/cifar-10-batches-py --data-option valid_size=25000 --truth nb201-cifar10
   wsnas search --space darts --strategy pcdarts --select pt --retrain --retrain-epochs 20
   wsnas search --strategy darts --fixed-alpha --select pt       # DARTS-PT's fixed-alpha variant
 
@@ -66,6 +68,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="architecture parametrisation: softmax (the strategy's own) or gaea (default softmax)")
     p.add_argument("--single-level", action="store_true",
                    help="architecture and weights both on the whole training split (ERM; GAEA's single-level)")
+    p.add_argument("--arch-split", default="half", choices=("half", "valid"),
+                   help="bilevel: architecture batches from the second half of the training split (half, DARTS) "
+                        "or from the validation split (valid: NB201's protocol with --data-option valid_size=25000)")
     p.add_argument("--order", type=int, default=1, choices=(1, 2), help="DARTS / PC-DARTS: 1st or 2nd order")
     p.add_argument("--k", type=int, default=4, help="PC-DARTS: 1/K of the channels go through the mixed op")
     p.add_argument("--exclude", default="", help="ops never used nor selected, comma-separated (e.g. none)")
@@ -105,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     select = tuple(s.strip() for s in args.select.split(",") if s.strip())
     exclude = tuple(s.strip() for s in args.exclude.split(",") if s.strip())
     options = {"param": args.param, "single_level": args.single_level, "exclude": exclude,
-               "arch_lr": args.arch_lr, "fixed_alpha": args.fixed_alpha}
+               "arch_lr": args.arch_lr, "fixed_alpha": args.fixed_alpha, "arch_split": args.arch_split}
     if args.strategy in ("darts", "pcdarts"):
         options["order"] = args.order
     if args.strategy == "pcdarts":

@@ -37,6 +37,10 @@ from wsnas.strategies.base import StepResult, Strategy
 from wsnas.supernet.choice import Sampled
 
 ARCH_DATA = ("bilevel", "single")
+# bilevel: the architecture batches come from the second half of the training split (DARTS) or
+# from the validation split (NB201's protocol: weights on its 25k train half, architecture on the
+# 25k valid half; load cifar10 with valid_size=25000)
+ARCH_SPLITS = ("half", "valid")
 
 
 class _Differentiable(Strategy):
@@ -45,7 +49,8 @@ class _Differentiable(Strategy):
     weight_first = False
 
     def __init__(self, param: str = "softmax", *, single_level: bool = False, exclude=(),
-                 arch_lr: float | None = None, edge_weights: bool = False, fixed_alpha: bool = False) -> None:
+                 arch_lr: float | None = None, edge_weights: bool = False, fixed_alpha: bool = False,
+                 arch_split: str = "half") -> None:
         if param not in PARAMS:
             raise WsnasError(f"unknown architecture parametrisation {param!r}; accepted: {', '.join(PARAMS)}")
         self.param = param
@@ -53,13 +58,16 @@ class _Differentiable(Strategy):
         self.exclude = tuple(exclude)
         self.arch_lr = arch_lr
         self.edge_weights = edge_weights
+        if arch_split not in ARCH_SPLITS:
+            raise WsnasError(f"unknown architecture split {arch_split!r}; accepted: {', '.join(ARCH_SPLITS)}")
+        self.arch_split = arch_split
         self.fixed_alpha = fixed_alpha
         self.arch_data = None if fixed_alpha else ("single" if single_level else "bilevel")
 
     def describe(self) -> dict:
         return {"strategy": self.name, "param": self.param, "single_level": self.single_level,
                 "exclude": list(self.exclude), "arch_lr": self.arch_lr, "edge_weights": self.edge_weights,
-                "fixed_alpha": self.fixed_alpha}
+                "fixed_alpha": self.fixed_alpha, "arch_split": self.arch_split}
 
     def setup(self, supernet, space, optimizer, seed, *, grad_clip=None) -> None:
         super().setup(supernet, space, optimizer, seed, grad_clip=grad_clip)
