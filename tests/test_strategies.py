@@ -68,5 +68,6 @@ def test_state_round_trip_continues_the_same_sequence(name):
 def test_aliases_and_errors():
     assert get_strategy("spos").name == "uniform"
     assert get_strategy("round-robin").name == "round_robin"
-    with pytest.raises(WsnasError, match="unknown strategy 'darts'; accepted: round_robin"):
-        get_strategy("darts")
+    assert get_strategy("pada-path").name == "pada-path" and get_strategy("darts").name == "darts"
+    with pytest.raises(WsnasError, match="unknown strategy 'enas'; accepted: round_robin"):
+        get_strategy("enas")

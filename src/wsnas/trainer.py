@@ -40,7 +40,7 @@ import torch
 from tqdm.auto import tqdm
 
 from wsnas import distributed
-from wsnas.data import Dataset, Split, iterate_batches, num_batches
+from wsnas.data import Dataset, Split, epoch_order, iterate_batches, num_batches
 from wsnas.errors import WsnasError
 from wsnas.evaluator import EvalConfig, evaluate_archs, recalibration_batches
 from wsnas.gradvar import METRIC_NAMES, GradVarianceMonitor
@@ -196,6 +196,7 @@ class SupernetTrainer:
             self.arch_split = data.train
         self.arch_gen = torch.Generator(device="cpu").manual_seed(seed + 1)
         strategy.total_epochs = t.epochs
+        strategy.train_size = len(self.weight_split)
         strategy.setup(self.supernet, space, self.optimizer, seed, grad_clip=t.grad_clip)
         self.gradvar = GradVarianceMonitor(self.supernet.parameters(), cfg.grad_window) if cfg.grad_window else None
         self.batch_gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -288,8 +289,16 @@ class SupernetTrainer:
                 log = []
                 arch_batches = None if self.arch_split is None else _cycle(
                     self.arch_split, t.batch_size, self.arch_gen, self.data.augment)
-                for x, y in iterate_batches(self.weight_split, t.batch_size, shuffle=True,
-                                            generator=self.batch_gen, augment=self.data.augment):
+                # the epoch's sample order: a shuffle, or the strategy's own draw (PA&DA's data sampling)
+                sampler = getattr(self.strategy, "epoch_indices", None)
+                order = sampler(len(self.weight_split), self.batch_gen) if sampler is not None else None
+                if order is None:
+                    order = epoch_order(self.weight_split, shuffle=True, generator=self.batch_gen)
+                batches = iterate_batches(self.weight_split, t.batch_size, shuffle=False, indices=order,
+                                          generator=self.batch_gen,
+                                          augment=self.data.augment)
+                for b, (x, y) in enumerate(batches):
+                    self.strategy.batch_indices = order[b * t.batch_size: (b + 1) * t.batch_size]
                     result = self._step(x, y, None if arch_batches is None else next(arch_batches))
                     if self.gradvar is not None:
                         window = self.gradvar.update()  # the gradient of this step (the last path's)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from wsnas.errors import WsnasError
 from wsnas.strategies.base import SinglePathStrategy, StepResult, Strategy
 from wsnas.strategies.differentiable import DartsStrategy, GdasStrategy, PcDartsStrategy
+from wsnas.strategies.pada import FairNasStrategy, PadaDataStrategy, PadaPathStrategy, PadaStrategy
 from wsnas.strategies.uniform import (
     FixedOrderSampler,
     RoundRobinSampler,
@@ -17,6 +18,10 @@ STRATEGIES: dict[str, type[Strategy]] = {
     "fixed_order": FixedOrderSampler,
     "shuffle": ShuffleSampler,
     "uniform": UniformSampler,
+    "pada": PadaStrategy,
+    "pada_path": PadaPathStrategy,
+    "pada_data": PadaDataStrategy,
+    "fairnas": FairNasStrategy,
     "darts": DartsStrategy,
     "gdas": GdasStrategy,
     "pcdarts": PcDartsStrategy,

@@ -33,6 +33,7 @@ class StepResult:
     correct: torch.Tensor  # 0-dim count of correct predictions
     count: int
     arch: Arch | None = None
+    logits: torch.Tensor | None = None  # the batch's logits, when a strategy needs them (detached)
 
 
 class Strategy(ABC):
@@ -45,6 +46,8 @@ class Strategy(ABC):
     total_epochs: int | None = None
     # "bilevel" / "single": the strategy takes an architecture batch as ``valid_batch`` every step
     arch_data: str | None = None
+    # set by the trainer before setup: the number of samples an epoch covers (per-sample state)
+    train_size: int | None = None
 
     def setup(self, supernet: nn.Module, space: Space, optimizer: torch.optim.Optimizer,
               seed: int, *, grad_clip: float | None = None) -> None:
@@ -84,7 +87,8 @@ class SinglePathStrategy(Strategy):
         return train_path(self, arch, x, y)
 
 
-def train_path(strategy: Strategy, arch: Arch, x: torch.Tensor, y: torch.Tensor) -> StepResult:
+def train_path(strategy: Strategy, arch: Arch, x: torch.Tensor, y: torch.Tensor, *,
+               keep_logits: bool = False) -> StepResult:
     """One SGD step of the supernet on ``arch``'s single path.
 
     In a data-parallel run (``strategy.replica`` set) ``x, y`` are this rank's shard of the
@@ -107,4 +111,4 @@ def train_path(strategy: Strategy, arch: Arch, x: torch.Tensor, y: torch.Tensor)
         nn.utils.clip_grad_norm_(strategy.supernet.parameters(), strategy.grad_clip)
     strategy.optimizer.step()
     return StepResult(loss=loss.detach(), correct=(logits.detach().argmax(1) == y).sum(),
-                      count=len(y), arch=arch)
+                      count=len(y), arch=arch, logits=logits.detach() if keep_logits else None)

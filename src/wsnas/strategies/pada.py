@@ -1,0 +1,221 @@
+"""PA&DA: importance sampling of paths and data for single-path supernets (algorithms.md 5),
+and the FairNAS baseline.
+
+PA&DA (Lu et al., CVPR 2023) samples what it trains in proportion to normalised gradient
+norms, to lower the variance of the supernet's stochastic gradient; both distributions are
+mixed with uniform by ``tau = epoch / epochs`` (uniform in the first epoch):
+
+* paths — one op-probability vector shared by every edge (the authors' NB201 code; per-edge
+  vectors with ``per_edge=True``, the paper's general form); each edge draws its op i.i.d.
+  from it. After every step the gradient norm of each parametric op used (its weights and
+  biases, summed over the cells and edges that used it, divided by the number of edges using
+  it) is folded into a running mean (factor 0.5, reset every epoch); parameter-free ops count
+  zero. At the end of the epoch ``p <- tau * g / sum(g) + (1 - tau) / |O|``. The norms come from
+  the backward pass the step already does: no extra backward.
+* data — the importance of a sample is ``||softmax(z) - onehot(y)||_2`` from the step's own
+  forward pass (a sample keeps its last value until it is drawn again; 1 before); at the end of
+  the epoch ``q <- tau * g / sum(g) + (1 - tau) / N`` and the next epoch draws N indices with
+  replacement from ``q`` (the trainer asks for them through :meth:`epoch_indices`; the data
+  stay where they are).
+
+``pada`` does both, ``pada-path`` paths only (data in shuffled order), ``pada-data`` data only
+(paths uniform).
+
+FairNAS (Chu et al., 2021) trains, on every mini-batch, |O| paths in which every op of every
+edge appears exactly once (each edge's ops in a fresh random permutation), accumulates their
+gradients and makes one update.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wsnas.errors import WsnasError
+from wsnas.spaces import Arch
+from wsnas.strategies.base import SinglePathStrategy, StepResult, Strategy, train_path
+from wsnas.strategies.uniform import _rng_from_state, _rng_state
+from wsnas.supernet.choice import ChoiceBlock
+
+RUNNING = 0.5  # factor of the running mean of the op gradient norms
+
+
+def _choice_blocks(supernet: nn.Module, n_choices: int) -> list[tuple[int, ChoiceBlock]]:
+    """Every choice block of the supernet with the index of the choice it implements."""
+    blocks = [m for m in supernet.modules() if isinstance(m, ChoiceBlock)]
+    if not blocks or len(blocks) % n_choices:
+        raise WsnasError("PA&DA path sampling needs a supernet whose cells repeat the space's choices")
+    return [(k % n_choices, b) for k, b in enumerate(blocks)]
+
+
+class PadaStrategy(SinglePathStrategy):
+    """PA&DA; ``paths`` / ``data`` switch each half on (``pada-path``, ``pada-data``)."""
+
+    name = "pada"
+
+    def __init__(self, paths: bool = True, data: bool = True, *, per_edge: bool = False) -> None:
+        if not (paths or data):
+            raise WsnasError("PA&DA needs path sampling, data sampling or both")
+        self.paths, self.data, self.per_edge = paths, data, per_edge
+        self.name = "pada" if paths and data else ("pada-path" if paths else "pada-data")
+        self.batch_indices: torch.Tensor | None = None
+
+    def describe(self) -> dict:
+        return {"strategy": self.name, "paths": self.paths, "data": self.data, "per_edge": self.per_edge}
+
+    def setup(self, supernet, space, optimizer, seed, *, grad_clip=None) -> None:
+        super().setup(supernet, space, optimizer, seed, grad_clip=grad_clip)
+        options = {len(c.options) for c in space.choices}
+        if len(options) != 1:
+            raise WsnasError("PA&DA needs every choice to have the same ops")
+        self.n_ops = options.pop()
+        self.ops = space.choices[0].options
+        self.blocks = _choice_blocks(supernet, len(space.choices))
+        rows = len(space.choices) if self.per_edge else 1
+        self.probs = np.full((rows, self.n_ops), 1.0 / self.n_ops)
+        self.norms = np.zeros((rows, self.n_ops))
+        self.seen = np.zeros((rows, self.n_ops), dtype=bool)
+        self.rng = np.random.default_rng(seed)
+        self.importance: torch.Tensor | None = None  # per training sample, created on first use
+        self.epoch = 0
+
+    # ------------------------------------------------------------------ paths
+    def next_arch(self) -> Arch:
+        idx = [int(self.rng.choice(self.n_ops, p=self.probs[e if self.per_edge else 0]))
+               for e in range(len(self.space.choices))]
+        return self.space.from_option_indices(idx)
+
+    def _fold_grad_norms(self, arch: Arch) -> None:
+        """Fold this step's gradient norm of every parametric op used into the running means."""
+        chosen = self.space.option_indices(arch)
+        rows = len(self.space.choices) if self.per_edge else 1
+        total, count = np.zeros((rows, self.n_ops)), np.zeros((rows, self.n_ops))
+        for choice, block in self.blocks:
+            op = chosen[choice]
+            grads = [p.grad for p in block.candidates[self.ops[op]].parameters() if p.grad is not None]
+            row = choice if self.per_edge else 0
+            count[row, op] += 1
+            if grads:
+                total[row, op] += float(torch.sqrt(sum((g.detach().double() ** 2).sum() for g in grads)))
+        used = count > 0
+        step = np.where(used, total / np.maximum(count, 1), 0.0)
+        self.norms = np.where(used & self.seen, RUNNING * self.norms + (1 - RUNNING) * step,
+                              np.where(used, step, self.norms))
+        self.seen |= used
+
+    # ------------------------------------------------------------------ data
+    def epoch_indices(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
+        """The next epoch's sample order: ``n`` draws with replacement from ``q`` (None: shuffle)."""
+        if not self.data or self.importance is None or self.epoch == 0:
+            return None
+        tau = self.epoch / max(1, self.total_epochs or 1)
+        g = self.importance.double().cpu()
+        q = tau * g / g.sum() + (1 - tau) / n
+        return torch.multinomial(q, n, replacement=True, generator=generator)
+
+    def _record_importance(self, logits: torch.Tensor, y: torch.Tensor, n: int) -> None:
+        if self.importance is None:
+            self.importance = torch.ones(n, dtype=torch.float32)
+        if self.batch_indices is None:
+            return
+        with torch.no_grad():
+            g = (torch.softmax(logits.float(), 1) - F.one_hot(y, logits.shape[1]).float()).norm(dim=1)
+        self.importance[self.batch_indices.cpu()] = g.cpu()
+
+    # ------------------------------------------------------------------ step
+    def step(self, x: torch.Tensor, y: torch.Tensor, valid_batch=None) -> StepResult:
+        arch = self.next_arch()
+        result = train_path(self, arch, x, y, keep_logits=self.data)
+        if self.paths:
+            self._fold_grad_norms(arch)
+        if self.data:
+            self._record_importance(result.logits, y, self.train_size)
+        return result
+
+    def end_epoch(self, epoch: int) -> None:
+        self.epoch = epoch + 1
+        if self.paths:
+            tau = self.epoch / max(1, self.total_epochs or 1)
+            g = self.norms
+            sums = g.sum(1, keepdims=True)
+            share = np.where(sums > 0, g / np.where(sums > 0, sums, 1.0), 1.0 / self.n_ops)
+            self.probs = tau * share + (1 - tau) / self.n_ops
+            self.norms = np.zeros_like(self.norms)  # the running mean restarts every epoch
+            self.seen = np.zeros_like(self.seen)
+
+    def state_dict(self) -> dict:
+        return {"probs": torch.from_numpy(self.probs.copy()), "norms": torch.from_numpy(self.norms.copy()),
+                "seen": torch.from_numpy(self.seen.copy()), "rng": _rng_state(self.rng), "epoch": self.epoch,
+                "importance": self.importance}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.probs = state["probs"].numpy().copy()
+        self.norms = state["norms"].numpy().copy()
+        self.seen = state["seen"].numpy().copy()
+        self.rng.bit_generator.state = _rng_from_state(state["rng"])
+        self.epoch = int(state["epoch"])
+        self.importance = None if state["importance"] is None else state["importance"].cpu().clone()
+
+
+class PadaPathStrategy(PadaStrategy):
+    """PA&DA with path sampling only (the data in shuffled order)."""
+
+    def __init__(self, *, per_edge: bool = False) -> None:
+        super().__init__(paths=True, data=False, per_edge=per_edge)
+
+
+class PadaDataStrategy(PadaStrategy):
+    """PA&DA with data sampling only (paths i.i.d. uniform)."""
+
+    def __init__(self) -> None:
+        super().__init__(paths=False, data=True)
+
+
+class FairNasStrategy(Strategy):
+    """FairNAS: on every mini-batch, |O| paths covering every op of every edge once, one update."""
+
+    name = "fairnas"
+
+    def describe(self) -> dict:
+        return {"strategy": self.name}
+
+    def setup(self, supernet, space, optimizer, seed, *, grad_clip=None) -> None:
+        super().setup(supernet, space, optimizer, seed, grad_clip=grad_clip)
+        sizes = {len(c.options) for c in space.choices}
+        if len(sizes) != 1:
+            raise WsnasError("FairNAS needs every choice to have the same number of ops")
+        self.n_ops = sizes.pop()
+        self.rng = np.random.default_rng(seed)
+
+    def paths(self) -> list[Arch]:
+        """|O| paths; on every edge the ops appear in a fresh random order, each once."""
+        perms = [self.rng.permutation(self.n_ops) for _ in self.space.choices]
+        return [self.space.from_option_indices([int(p[k]) for p in perms]) for k in range(self.n_ops)]
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, valid_batch=None) -> StepResult:
+        if self.replica is not None:
+            raise WsnasError("FairNAS does not run data-parallel yet; train it in one process")
+        self.optimizer.zero_grad(set_to_none=True)
+        losses, correct = [], []
+        for arch in self.paths():
+            logits = self.supernet(x, arch)
+            loss = F.cross_entropy(logits, y)
+            loss.backward()  # gradients accumulate over the |O| paths
+            losses.append(loss.detach())
+            correct.append((logits.detach().argmax(1) == y).sum())
+        if self.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.supernet.parameters(), self.grad_clip)
+        self.optimizer.step()
+        return StepResult(loss=torch.stack(losses).mean(),
+                          correct=torch.stack(correct).double().mean().round().long(), count=len(y))
+
+    def state_dict(self) -> dict:
+        return {"rng": _rng_state(self.rng)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = _rng_from_state(state["rng"])
+
+
+__all__ = ["FairNasStrategy", "PadaDataStrategy", "PadaPathStrategy", "PadaStrategy"]
