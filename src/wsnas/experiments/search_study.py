@@ -227,8 +227,10 @@ def search_findings(a: dict) -> list[dict]:
         lower = [s for s, soft, gaea in pairs if gaea["entropy"] < soft["entropy"]]
         out.append({"claim": "GAEA's architecture weights are sparser (lower entropy) than softmax's",
                     "holds": len(lower) == len(pairs),
-                    "evidence": "; ".join(f"{s}: {gaea['entropy']:.3f} vs {soft['entropy']:.3f}"
-                                          for s, soft, gaea in pairs) + " (final mean entropy, nats)"})
+                    "evidence": "; ".join(f"{s}: {gaea['entropy']:.4f} vs {soft['entropy']:.4f}"
+                                          for s, soft, gaea in pairs)
+                                + " (final mean entropy in nats, GAEA vs softmax; uniform "
+                                + f"{a['truth']['max_entropy']:.4f})"})
     both = [(s["magnitude"]["rank"], s["pt"]["rank"]) for s in settings.values()
             if s.get("magnitude", {}).get("rank") is not None and s.get("pt", {}).get("rank") is not None]
     if both:

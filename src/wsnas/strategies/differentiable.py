@@ -67,7 +67,8 @@ class _Differentiable(Strategy):
     def describe(self) -> dict:
         return {"strategy": self.name, "param": self.param, "single_level": self.single_level,
                 "exclude": list(self.exclude), "arch_lr": self.arch_lr, "edge_weights": self.edge_weights,
-                "fixed_alpha": self.fixed_alpha, "arch_split": self.arch_split}
+                "fixed_alpha": self.fixed_alpha,
+                **({"arch_split": self.arch_split} if self.arch_split != "half" else {})}
 
     def setup(self, supernet, space, optimizer, seed, *, grad_clip=None) -> None:
         super().setup(supernet, space, optimizer, seed, grad_clip=grad_clip)
