@@ -27,7 +27,7 @@ from wsnas.interference import (
     summarize_interference,
 )
 from wsnas.spaces import get_space
-from wsnas.store import Store
+from wsnas.store import SCHEMA_VERSION, Store
 from wsnas.strategies import get_strategy
 from wsnas.trainer import CHECKPOINT, SupernetConfig, SupernetTrainer
 
@@ -237,7 +237,7 @@ def test_version_1_store_is_upgraded(tmp_path, monkeypatch):
             s.ensure_run("old", "supernet", {"x": 1})
             assert "interference" not in s.tables()
     with Store(path) as s:
-        assert s.schema_version == 2 and s.get_run("old")["kind"] == "supernet"
+        assert s.schema_version == SCHEMA_VERSION and s.get_run("old")["kind"] == "supernet"
         assert s.tables()["interference"] == 0 and s.tables()["run_metrics"] == 0
         s.add_interference("old", [{"step": 1, "trained_index": 0, "other_index": 0, "d_loss": 0.0}])
 

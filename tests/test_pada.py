@@ -124,3 +124,13 @@ def test_trains_and_resumes_exactly(small_space, small_digits, tmp_path, name):
 def test_bad_options():
     with pytest.raises(WsnasError, match="path sampling, data sampling or both"):
         get_strategy("pada", paths=False, data=False)
+
+
+@pytest.mark.parametrize("name", ["pada", "fairnas"])
+def test_supernet_command_runs_them(tmp_path, capsys, name):
+    from wsnas.cli import main
+
+    assert main(["supernet", "--strategy", name, "--space-option", "channels=4", "--space-option", "stem_channels=8",
+                 "--epochs", "1", "--batch-size", "256", "--store", str(tmp_path / "r.db"), "--run-dir",
+                 str(tmp_path / "run"), "--no-progress", "--threads", "1"]) == 0
+    assert f"run supernet/{name}/0" in capsys.readouterr().out

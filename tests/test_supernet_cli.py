@@ -40,7 +40,8 @@ def test_sampled_children_and_recal(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["--strategy", "darts"], "unknown strategy 'darts'"),
+    (["--strategy", "darts"], "`wsnas search --strategy darts`"),
+    (["--strategy", "dart"], "unknown strategy 'dart'"),
     (["--truth", "store"], "no ground truth"),
     (["--dense-last", "-1"], "--dense-last must be non-negative"),
 ])

@@ -7,7 +7,9 @@ so an interrupted run continues exactly where its last epoch ended. With --truth
 ranking is compared with a ground truth (a built-in table, a CSV, or 'store' for ground truth
 trained with `wsnas groundtruth` into the same store).
 
-Strategies: uniform (i.i.d., SPOS), round_robin, fixed_order, shuffle (a fresh order per cycle).
+Strategies: uniform (i.i.d., SPOS), round_robin, fixed_order, shuffle (a fresh order per cycle),
+fairnas, pada, pada-path, pada-data (importance sampling of paths and data). Differentiable
+strategies (darts, gdas, pcdarts) run with `wsnas search`.
 
 Partial sharing (--sharing): group:M[:similarity|random[@SEED]|file=PATH] gives each of M groups of
 children its own weights (the strategy then orders the children inside each group; every group
@@ -49,6 +51,7 @@ from wsnas.evaluator import BN_MODES, EvalConfig
 from wsnas.experiments.insights import SUPERNET_DEFAULTS
 from wsnas.store import Store
 from wsnas.strategies import STRATEGIES, strategy_for
+from wsnas.strategies.differentiable import STRATEGY_NAMES as DIFFERENTIABLE
 from wsnas.supernet.sharing import check_sharing, parse_sharing
 from wsnas.trainer import SupernetConfig, SupernetTrainer
 
@@ -56,7 +59,8 @@ from wsnas.trainer import SupernetConfig, SupernetTrainer
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_space_options(p)
     add_data_options(p)
-    p.add_argument("--strategy", default="uniform", help=f"single-path strategy: {', '.join(STRATEGIES)}")
+    p.add_argument("--strategy", default="uniform",
+                   help="single-path strategy: " + ", ".join(k for k in STRATEGIES if k not in DIFFERENTIABLE))
     p.add_argument("--seed", type=int, default=0, help="seed of weights, data order and sampling (default 0)")
     p.add_argument("--order-seed", type=int, default=None, help="seed of the sampling order (default: --seed)")
     p.add_argument("--run", default=None, help="run id in the store (default supernet/<strategy>/<seed>)")
@@ -95,7 +99,11 @@ def _run(args: argparse.Namespace, device, replica: distributed.Replica | None) 
     space = space_from_args(args)
     sharing = parse_sharing(args.sharing, budget=args.sharing_budget)
     check_sharing(space, sharing)
-    strategy = strategy_for(args.strategy, sharing, order_seed=args.order_seed)
+    if args.strategy.replace("-", "_") in DIFFERENTIABLE:
+        raise WsnasError(f"strategy {args.strategy!r} is a differentiable search; run it with "
+                         f"`wsnas search --strategy {args.strategy}`")
+    options = {} if args.order_seed is None else {"order_seed": args.order_seed}
+    strategy = strategy_for(args.strategy, sharing, **options)
     archs = archs_from_args(space, args.archs, args.sample, args.sample_seed)
     base = SUPERNET_DEFAULTS.get(args.data, SUPERNET_DEFAULTS["cifar10"])
     train = base.with_overrides(**training_overrides(args))

@@ -343,4 +343,6 @@ class GdasStrategy(_Differentiable):
         self.gen.set_state(state["gen"].cpu())
 
 
-__all__ = ["ARCH_DATA", "DartsStrategy", "GdasStrategy", "PcDartsStrategy"]
+STRATEGY_NAMES = ("darts", "gdas", "pcdarts")
+
+__all__ = ["ARCH_DATA", "STRATEGY_NAMES", "DartsStrategy", "GdasStrategy", "PcDartsStrategy"]
