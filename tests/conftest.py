@@ -51,3 +51,43 @@ def randomise_bn(net) -> None:
             if m.affine:
                 m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
                 m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+
+
+class WorkerKiller:
+    """Arms the jobs' kill hook (wsnas.jobs.KILL_HOOK_ENV): the first job to start writes its
+    worker's PID and waits; a thread SIGKILLs that worker, so the executor must rerun the job."""
+
+    def __init__(self, kill_dir, monkeypatch):
+        import threading
+
+        from wsnas.jobs import KILL_HOOK_ENV
+
+        kill_dir.mkdir()
+        monkeypatch.setenv(KILL_HOOK_ENV, str(kill_dir))
+        self.pid_file = kill_dir / "worker.pid"
+        self.pid = None
+        self.thread = threading.Thread(target=self._kill, daemon=True)
+        self.thread.start()
+
+    def _kill(self) -> None:
+        import os
+        import signal
+        import time
+
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.pid_file.exists() and self.pid_file.read_text().strip():
+                self.pid = int(self.pid_file.read_text())
+                os.kill(self.pid, signal.SIGKILL)
+                return
+            time.sleep(0.05)
+
+    def join(self) -> int | None:
+        """Wait for the thread; the PID it killed (None: no worker was killed)."""
+        self.thread.join(timeout=5)
+        return self.pid
+
+
+@pytest.fixture
+def worker_killer(tmp_path, monkeypatch):
+    return lambda: WorkerKiller(tmp_path / "kill", monkeypatch)

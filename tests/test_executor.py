@@ -2,8 +2,6 @@
 
 import importlib.util
 import os
-import signal
-import threading
 import time
 
 import pytest
@@ -104,7 +102,7 @@ def test_bad_ray_resources_are_user_errors():
 
 
 @pytest.mark.skipif(not HAS_RAY, reason="ray is not installed (pip install 'wsnas[ray]'); CI installs it")
-def test_ray_survives_a_killed_worker_and_matches_local(tmp_path, setup, one_thread, monkeypatch):
+def test_ray_survives_a_killed_worker_and_matches_local(tmp_path, setup, one_thread, monkeypatch, worker_killer):
     space, data, cfg, archs = setup
     local_db, ray_db = tmp_path / "local.db", tmp_path / "ray.db"
     with Store(local_db) as store:
@@ -113,31 +111,13 @@ def test_ray_survives_a_killed_worker_and_matches_local(tmp_path, setup, one_thr
 
     # The first job to start writes its worker's PID and waits; we SIGKILL that worker, Ray
     # reruns the job elsewhere and the run still completes.
-    kill_dir = tmp_path / "kill"
-    kill_dir.mkdir()
-    monkeypatch.setenv(KILL_HOOK_ENV, str(kill_dir))
-    killed = {}
-
-    def killer():
-        pid_file = kill_dir / "worker.pid"
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if pid_file.exists() and pid_file.read_text().strip():
-                pid = int(pid_file.read_text())
-                os.kill(pid, signal.SIGKILL)
-                killed["pid"] = pid
-                return
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=killer, daemon=True)
-    thread.start()
+    killer = worker_killer()
     executor = get_executor("ray", cpus_per_job=1, num_cpus=2, max_retries=3)
     start = time.perf_counter()
     with Store(ray_db) as store:
         summary = run_groundtruth(space, data, cfg, seeds=[0], archs=archs, store=store,
                                   progress=False, executor=executor)
-    thread.join(timeout=5)
-    assert killed.get("pid") not in (None, os.getpid()), "no worker was killed"
+    assert killer.join() not in (None, os.getpid()), "no worker was killed"
     assert (summary.trained, summary.skipped, summary.total) == (len(archs), 0, len(archs))
     assert _table(ray_db) == expected  # complete, duplicate-free, same numbers as local
     assert time.perf_counter() - start < 60

@@ -2,9 +2,6 @@
 
 import importlib.util
 import os
-import signal
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +15,6 @@ from wsnas.executor import get_executor
 from wsnas.experiments.insights import SWEEP_SHARING, InsightsConfig, study_instances, sweep_runs
 from wsnas.experiments.instances import Instance, build_trainer, run_instances
 from wsnas.groundtruth.train import TrainConfig
-from wsnas.jobs import KILL_HOOK_ENV
 from wsnas.spaces import get_space
 from wsnas.store import Store
 from wsnas.supernet.sharing import parse_sharing
@@ -114,33 +110,16 @@ def test_collected_rows_survive_a_resume(setup, tmp_path, one_thread):
 
 
 @pytest.mark.skipif(not HAS_RAY, reason="ray is not installed (pip install 'wsnas[ray]'); CI installs it")
-def test_ray_instances_survive_a_killed_worker(setup, tmp_path, one_thread, monkeypatch):
+def test_ray_instances_survive_a_killed_worker(setup, tmp_path, one_thread, worker_killer):
     space, data = setup
     with Store(tmp_path / "local.db") as store:
         run_instances(space, data, CFG, _instances(tmp_path / "local"), store=store, progress=False)
-    kill_dir = tmp_path / "kill"
-    kill_dir.mkdir()
-    monkeypatch.setenv(KILL_HOOK_ENV, str(kill_dir))
-    killed = {}
-
-    def killer():
-        pid_file = kill_dir / "worker.pid"
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if pid_file.exists() and pid_file.read_text().strip():
-                killed["pid"] = int(pid_file.read_text())
-                os.kill(killed["pid"], signal.SIGKILL)
-                return
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=killer, daemon=True)
-    thread.start()
+    killer = worker_killer()
     executor = get_executor("ray", cpus_per_job=1, num_cpus=2, max_retries=3)
     with Store(tmp_path / "ray.db") as store:
         run_instances(space, data, CFG, _instances(tmp_path / "ray"), store=store, progress=False,
                       executor=executor)
-    thread.join(timeout=5)
-    assert killed.get("pid") not in (None, os.getpid()), "no worker was killed"
+    assert killer.join() not in (None, os.getpid()), "no worker was killed"
     ray_rows, local_rows = _rows(tmp_path / "ray.db"), _rows(tmp_path / "local.db")
     assert ray_rows.keys() == local_rows.keys()
     for run_id, (status, preds, steps) in ray_rows.items():

@@ -102,14 +102,28 @@ def _coerce(value: str):
     return value
 
 
-def space_from_args(args: argparse.Namespace) -> Space:
+def key_values(items, flag: str, example: str) -> dict:
+    """``KEY=VALUE`` options of a repeatable ``flag``, the values coerced (true/false, int, float)."""
     options = {}
-    for item in args.space_option:
+    for item in items:
         if "=" not in item:
-            raise WsnasError(f"--space-option {item!r} must look like KEY=VALUE, e.g. dil=3x3")
+            raise WsnasError(f"{flag} {item!r} must look like KEY=VALUE, e.g. {example}")
         key, value = item.split("=", 1)
         options[key.strip()] = _coerce(value.strip())
-    return get_space(args.space, **options)
+    return options
+
+
+def add_sharing_options(g) -> None:
+    """--sharing and --sharing-budget (see wsnas.supernet.sharing)."""
+    g.add_argument("--sharing", default="full",
+                   help="full (default), group:M[:similarity|random[@SEED]|file=PATH] or prefix:K")
+    g.add_argument("--sharing-budget", choices=("paper", "equal"), default="paper",
+                   help="group sharing: every group trains on every mini-batch (paper, M x compute; "
+                        "default) or the mini-batches are dealt out to the groups (equal)")
+
+
+def space_from_args(args: argparse.Namespace) -> Space:
+    return get_space(args.space, **key_values(args.space_option, "--space-option", "dil=3x3"))
 
 
 def device_from_args(args: argparse.Namespace) -> torch.device:
@@ -134,12 +148,7 @@ def device_from_args(args: argparse.Namespace) -> torch.device:
 def data_from_args(args: argparse.Namespace, device: torch.device):
     from wsnas.data import load_dataset
 
-    options = {}
-    for item in getattr(args, "data_option", []):
-        if "=" not in item:
-            raise WsnasError(f"--data-option {item!r} must look like KEY=VALUE, e.g. valid_size=25000")
-        key, value = item.split("=", 1)
-        options[key.strip()] = _coerce(value.strip())
+    options = key_values(getattr(args, "data_option", []), "--data-option", "valid_size=25000")
     return load_dataset(args.data, data_dir=args.data_dir, device=device, split_seed=args.split_seed, **options)
 
 

@@ -37,6 +37,7 @@ from wsnas.commands.common import (
     add_data_options,
     add_executor_options,
     add_runtime_options,
+    add_sharing_options,
     add_space_options,
     data_from_args,
     device_from_args,
@@ -83,12 +84,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="BN statistics when scoring children (default running, as the paper)")
     g.add_argument("--recal-batches", type=int, default=10, help="batches for --bn-mode recal")
     g = p.add_argument_group("partial weight sharing")
-    g.add_argument("--sharing", default="full",
-                   help="sharing of every instance: full (default), group:M[:similarity|random[@SEED]|"
-                        "file=PATH] or prefix:K")
-    g.add_argument("--sharing-budget", choices=("paper", "equal"), default="paper",
-                   help="group sharing: paper (every group trains the full budget, M x compute; default) "
-                        "or equal (the mini-batches are dealt out to the groups)")
+    add_sharing_options(g)
     g.add_argument("--sweep", choices=("sharing",), default=None,
                    help="sharing: one instance per sharing setting (the paper's Table 3) instead of the "
                         "seeds/orders/shuffles groups")

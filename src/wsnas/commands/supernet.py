@@ -38,6 +38,7 @@ from wsnas import distributed, metrics
 from wsnas.commands.common import (
     add_data_options,
     add_runtime_options,
+    add_sharing_options,
     add_space_options,
     add_training_options,
     archs_from_args,
@@ -75,11 +76,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--recal-batches", type=int, default=10, help="batches for --bn-mode recal")
     g.add_argument("--grad-window", type=int, default=0,
                    help="record the supernet's gradient variance over windows of N steps (run_metrics; 0: off)")
-    p.add_argument("--sharing", default="full",
-                   help="full (default), group:M[:similarity|random[@SEED]|file=PATH] or prefix:K")
-    p.add_argument("--sharing-budget", choices=("paper", "equal"), default="paper",
-                   help="group sharing: every group trains on every mini-batch (paper, M x compute; "
-                        "default) or the mini-batches are dealt out to the groups (equal)")
+    add_sharing_options(p)
     p.add_argument("--truth", default=None,
                    help="compare the final ranking with a ground truth: a built-in table, a CSV, or 'store'")
     p.add_argument("--truth-config", default=None,

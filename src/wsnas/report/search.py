@@ -15,31 +15,10 @@ from wsnas.store import Store
 _COLOURS = {"darts": "C0", "gdas": "C1", "pcdarts": "C2", "fixed": "C7"}
 
 
-def entropy_figure(a: dict, path: str | Path) -> Path | None:
-    """Mean entropy of the op distributions per epoch, one line per search (dashed: GAEA)."""
-    if not a["curves"]:
-        return None
-    fig = _figure(7.0, 4.2)
-    ax = fig.add_subplot()
-    seen = set()
-    for c in a["curves"]:
-        family = c["label"].split("-")[0]
-        label = c["label"] if c["label"] not in seen else None
-        seen.add(c["label"])
-        ax.plot(np.asarray(c["epochs"]), np.asarray(c["entropy"], dtype=float), color=_COLOURS.get(family, "C3"),
-                linestyle="--" if c["label"].endswith("gaea") else "-", linewidth=1.2, label=label)
-    ax.axhline(a["truth"]["max_entropy"], color="0.5", linewidth=0.8, linestyle=":", label="uniform")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("mean entropy of the edges' op distributions (nats)")
-    ax.set_title("Sparsity of the architecture weights during search (dashed: GAEA)", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
-    return _save(fig, path)
-
-
-def argmax_truth_figure(a: dict, path: str | Path) -> Path | None:
-    """Ground-truth accuracy of the architecture the weights' argmax picks, after every epoch."""
-    curves = [c for c in a["curves"] if any(v is not None for v in c.get("argmax_truth") or [])]
+def _per_search_figure(a: dict, path: str | Path, key: str, *, scale: float, reference: float, reference_label: str,
+                       ylabel: str, title: str) -> Path | None:
+    """One line per search of ``curves[*][key]`` against the epoch (dashed: GAEA), a dotted reference."""
+    curves = [c for c in a["curves"] if any(v is not None for v in c.get(key) or [])]
     if not curves:
         return None
     fig = _figure(7.0, 4.2)
@@ -49,16 +28,30 @@ def argmax_truth_figure(a: dict, path: str | Path) -> Path | None:
         family = c["label"].split("-")[0]
         label = c["label"] if c["label"] not in seen else None
         seen.add(c["label"])
-        values = np.array([np.nan if v is None else v for v in c["argmax_truth"]], dtype=float)
-        ax.plot(np.asarray(c["epochs"]), 100 * values, color=_COLOURS.get(family, "C3"),
+        values = np.array([np.nan if v is None else v for v in c[key]], dtype=float)
+        ax.plot(np.asarray(c["epochs"]), scale * values, color=_COLOURS.get(family, "C3"),
                 linestyle="--" if c["label"].endswith("gaea") else "-", linewidth=1.2, label=label)
-    ax.axhline(100 * a["truth"]["best"], color="0.3", linewidth=0.8, linestyle=":", label="best child")
+    ax.axhline(scale * reference, color="0.4", linewidth=0.8, linestyle=":", label=reference_label)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("ground-truth test accuracy of the argmax (%)")
-    ax.set_title("What magnitude selection would pick after each epoch (dashed: GAEA)", fontsize=10)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     return _save(fig, path)
+
+
+def entropy_figure(a: dict, path: str | Path) -> Path | None:
+    """Mean entropy of the op distributions per epoch, one line per search (dashed: GAEA)."""
+    return _per_search_figure(a, path, "entropy", scale=1.0, reference=a["truth"]["max_entropy"],
+                              reference_label="uniform", ylabel="mean entropy of the edges' op distributions (nats)",
+                              title="Sparsity of the architecture weights during search (dashed: GAEA)")
+
+
+def argmax_truth_figure(a: dict, path: str | Path) -> Path | None:
+    """Ground-truth accuracy of the architecture the weights' argmax picks, after every epoch."""
+    return _per_search_figure(a, path, "argmax_truth", scale=100.0, reference=a["truth"]["best"],
+                              reference_label="best child", ylabel="ground-truth test accuracy of the argmax (%)",
+                              title="What magnitude selection would pick after each epoch (dashed: GAEA)")
 
 
 def _rows(a: dict) -> tuple[list[str], list[list[str]]]:
