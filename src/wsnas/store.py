@@ -900,6 +900,15 @@ class Store:
         labels, archs, _, matrix = self._matrix(run_id, metric)
         return labels, archs, matrix
 
+    def _replace_rows(self, table: str, columns: tuple[str, ...], records: list[tuple]) -> int:
+        """``INSERT OR REPLACE`` validated records into ``table`` in one transaction; their count."""
+        if not records:
+            return 0
+        with self._write() as conn:
+            conn.executemany(f"INSERT OR REPLACE INTO {table} ({', '.join(columns)}) "
+                             f"VALUES ({', '.join('?' * len(columns))})", records)
+        return len(records)
+
     # -- training steps ------------------------------------------------------------------------
 
     _STEP_COLUMNS = ("run_id", "step", "epoch", "arch", "arch_index", "loss", "accuracy")
@@ -918,13 +927,7 @@ class Store:
                 _integer("arch_index", row.get("arch_index"), optional=True, minimum=0),
                 _real("loss", row.get("loss")), _fraction("accuracy", row.get("accuracy")),
             ))
-        if not records:
-            return 0
-        with self._write() as conn:
-            conn.executemany(
-                f"INSERT OR REPLACE INTO train_steps ({', '.join(self._STEP_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(self._STEP_COLUMNS))})", records)
-        return len(records)
+        return self._replace_rows("train_steps", self._STEP_COLUMNS, records)
 
     def train_steps(self, run_id: str) -> list[dict[str, Any]]:
         """A run's training steps in step order."""
@@ -966,13 +969,7 @@ class Store:
                 None if row.get("other_arch") is None else _name("architecture", row["other_arch"]),
                 *(_finite_or_none(key, row.get(key)) for key in ("d_loss", "d_acc", "cosine")),
             ))
-        if not records:
-            return 0
-        with self._write() as conn:
-            conn.executemany(
-                f"INSERT OR REPLACE INTO interference ({', '.join(self._INTERFERENCE_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(self._INTERFERENCE_COLUMNS))})", records)
-        return len(records)
+        return self._replace_rows("interference", self._INTERFERENCE_COLUMNS, records)
 
     def interference(self, run_id: str) -> list[dict[str, Any]]:
         """A run's interference rows by step then other_index (NULL values read back as None)."""
@@ -1005,13 +1002,7 @@ class Store:
                 _integer("epoch", row.get("epoch"), optional=True, minimum=0),
                 _finite_or_none("value", row.get("value")),
             ))
-        if not records:
-            return 0
-        with self._write() as conn:
-            conn.executemany(
-                f"INSERT OR REPLACE INTO run_metrics ({', '.join(self._METRIC_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(self._METRIC_COLUMNS))})", records)
-        return len(records)
+        return self._replace_rows("run_metrics", self._METRIC_COLUMNS, records)
 
     def run_metrics(self, run_id: str, name: str | None = None) -> list[dict[str, Any]]:
         """A run's metric rows (all names, or one), by name then step."""
@@ -1039,9 +1030,7 @@ class Store:
                   _integer("truth_rank", row.get("truth_rank"), optional=True, minimum=1),
                   None if row.get("truth_source") is None else str(row["truth_source"]),
                   _finite_or_none("seconds", row.get("seconds")), _now())
-        with self._write() as conn:
-            conn.execute(f"INSERT OR REPLACE INTO selections ({', '.join(self._SELECTION_COLUMNS)}) "
-                         f"VALUES ({', '.join('?' * len(self._SELECTION_COLUMNS))})", record)
+        self._replace_rows("selections", self._SELECTION_COLUMNS, [record])
 
     def selections(self, run_id: str | None = None) -> list[dict[str, Any]]:
         """Selections of one search run, or of all, by run then method."""
