@@ -13,6 +13,12 @@ as experiment 'sharing' beside the main study (the ground truth is shared), with
 <run-dir>/sharing/. Group sharing trains every group for the full budget (M times the compute,
 the paper's protocol) unless --sharing-budget equal.
 
+Training strategies (the PA&DA comparison): --strategy pada,pada-path,pada-data,spos,fairnas
+(or 'all', those five) trains --seeds instances (default 3) of each strategy with full sharing and
+the supernet's gradient variance recorded (--grad-window steps per window, default 16), as
+experiment 'strategies' beside the main study (the ground truth is shared), with a comparison
+table (GT-Tau, T1R/T3R, gradient variance, time per epoch) in <run-dir>/strategies/.
+
 Everything is resumable: rerun the same command after an interruption and it continues from
 the store and the per-instance checkpoints, ending with the same numbers. Supernet instances
 and ground-truth trainings are independent jobs: --executor ray runs them in parallel.
@@ -24,6 +30,8 @@ Examples:
   wsnas insights --sharing group:16:random --seeds 3 --orders 0 --shuffles 0
   wsnas insights --sweep sharing --quick     # Table 3 on a small budget
   wsnas insights --sweep sharing --executor ray --ray-address auto
+  wsnas insights --strategy all              # PA&DA, its halves, SPOS and FairNAS, 3 seeds each
+  wsnas insights --strategy pada,spos --seeds 5 --quick
 """
 
 from __future__ import annotations
@@ -47,6 +55,8 @@ from wsnas.commands.common import (
 from wsnas.errors import WsnasError
 from wsnas.evaluator import BN_MODES, EvalConfig
 from wsnas.experiments.insights import (
+    COMPARE_GRAD_WINDOW,
+    COMPARE_STRATEGIES,
     SWEEP_EPOCHS,
     SWEEP_EPOCHS_QUICK,
     SWEEP_SHARING,
@@ -64,7 +74,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", default="wsnas-runs/insights",
                    help="directory for checkpoints, the store and the report (default wsnas-runs/insights)")
     p.add_argument("--experiment", default=None,
-                   help="experiment id in the store (default insights, or sharing with --sweep sharing)")
+                   help="experiment id in the store (default insights; sharing with --sweep sharing; "
+                        "strategies with --strategy)")
     p.add_argument("--quick", action="store_true", help="small budget for a first try (about 2 minutes on digits)")
     p.add_argument("--truth", default="store",
                    help="ground truth to rank against: 'store' (trained here, default) or a "
@@ -75,7 +86,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--epochs", type=int, help="epochs of each supernet (the sharing sweep on digits: 10, "
                                               "2 with --quick)")
     g.add_argument("--batch-size", type=int, help="batch size of supernets and ground truth")
-    g.add_argument("--seeds", type=int, help="supernet instances with different seeds")
+    g.add_argument("--seeds", type=int, help="supernet instances with different seeds (with --strategy: "
+                                             "per strategy, default 3)")
     g.add_argument("--orders", type=int, help="supernet instances with different fixed orders")
     g.add_argument("--shuffles", type=int, help="supernet instances reshuffled every cycle")
     g.add_argument("--dense-last", type=int, help="evaluate every child after each of the last K mini-batches")
@@ -91,6 +103,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sweep-settings", default=None,
                    help="comma-separated sharing settings of the sweep (default: all of Table 3; with "
                         "--quick: " + ", ".join(SWEEP_SHARING_QUICK) + ")")
+    g = p.add_argument_group("training strategies (PA&DA comparison)")
+    g.add_argument("--strategy", default=None, metavar="NAMES",
+                   help="comma-separated single-path strategies to compare instead of the seeds/orders/"
+                        f"shuffles groups: {', '.join(COMPARE_STRATEGIES)}, or 'all' (those five)")
+    g.add_argument("--grad-window", type=int, default=None, metavar="STEPS",
+                   help="record the supernet's gradient variance over windows of this many steps "
+                        f"(default {COMPARE_GRAD_WINDOW} with --strategy, otherwise off)")
     add_runtime_options(p, store_in_run_dir=True)
     add_executor_options(p, what="the ground-truth trainings and the supernet instances")
     p.add_argument("--no-report", action="store_true", help="skip writing the report")
@@ -116,12 +135,34 @@ def config_from_args(args: argparse.Namespace) -> InsightsConfig:
             sn = sn.with_overrides(epochs=epochs)
     elif args.sweep_settings:
         raise WsnasError("--sweep-settings needs --sweep sharing")
-    for group, value in (("seeds", args.seeds), ("orders", args.orders), ("shuffle", args.shuffles)):
+    strategies: tuple = ()
+    strategy_seeds = cfg.strategy_seeds
+    grad_window = args.grad_window or 0
+    if args.strategy is not None:
+        if args.sweep:
+            raise WsnasError("--strategy and --sweep are separate studies; run them one at a time")
+        names = [s.strip() for s in args.strategy.split(",") if s.strip()]
+        strategies = COMPARE_STRATEGIES if names == ["all"] else tuple(names)
+        if not strategies:
+            raise WsnasError(f"--strategy {args.strategy!r} names no strategy; accepted: "
+                             f"{', '.join(COMPARE_STRATEGIES)} or all")
+        instances = {g: 0 for g in instances}  # the comparison replaces the groups and the fine-tuning
+        finetune_steps = 0
+        if args.seeds is not None:
+            if args.seeds < 1:
+                raise WsnasError(f"--seeds must be at least 1 with --strategy, got {args.seeds}")
+            strategy_seeds = args.seeds
+        if args.grad_window is None:
+            grad_window = COMPARE_GRAD_WINDOW
+    if args.grad_window is not None and args.grad_window < 0:
+        raise WsnasError(f"--grad-window must be non-negative, got {args.grad_window}")
+    for group, value in (("seeds", None if strategies else args.seeds), ("orders", args.orders),
+                         ("shuffle", args.shuffles)):
         if value is not None:
             if value < 0:
                 raise WsnasError(f"--{group} must be non-negative, got {value}")
             instances[group] = value
-    if not any(instances.values()) and not sweep:
+    if not any(instances.values()) and not sweep and not strategies:
         raise WsnasError("no supernet instances: give --seeds, --orders or --shuffles above 0")
     return dataclasses.replace(
         cfg, groundtruth=gt, supernet=sn, instances=instances,
@@ -130,6 +171,7 @@ def config_from_args(args: argparse.Namespace) -> InsightsConfig:
         finetune_steps=finetune_steps if args.finetune_steps is None else args.finetune_steps,
         eval=EvalConfig(bn_mode=args.bn_mode, recal_batches=args.recal_batches),
         sharing=args.sharing, budget=args.sharing_budget, sweep=sweep,
+        strategies=strategies, strategy_seeds=strategy_seeds, grad_window=grad_window,
     ).validate()
 
 
@@ -149,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     store_path = args.store or run_dir / "results.db"
     start = time.perf_counter()
-    experiment = args.experiment or ("sharing" if cfg.sweep else "insights")
+    experiment = args.experiment or ("sharing" if cfg.sweep else "strategies" if cfg.strategies else "insights")
     with Store(store_path) as store:
         experiment = run_insights(space, data, cfg, run_dir=run_dir, store=store,
                                   experiment=experiment, truth=args.truth,

@@ -232,10 +232,22 @@ def analyse_insights(store: Store, experiment: str = "insights", *, k: int | Non
         if interference:
             break
     sharing = _sharing_sweep(store, cfg, truth, k) if cfg.get("sweep") else None
+    comparison = None
+    if cfg.get("comparison"):
+        from wsnas.experiments.comparison import analyse_comparison
+
+        comparison = analyse_comparison(store, cfg, truth, k, _instance, _run_metrics)
     if interference is None and sharing:
         for row in sharing["rows"]:
             if row["label"] == "full" and row.get("dense"):
                 interference = _interference(store, row["run_id"], row["dense"])
+    if interference is None and comparison:
+        for row in comparison["rows"]:
+            if row["strategy"] in ("spos", "round-robin"):
+                inst = _instance(store, row["seeds"][0]["run_id"], truth, k)
+                if "dense" in inst:
+                    interference = _interference(store, inst["run_id"], inst["dense"])
+                    break
     finetune = None
     if cfg.get("finetune"):
         finetune = _finetune(store, cfg["finetune"]["run_id"], truth)
@@ -246,7 +258,7 @@ def analyse_insights(store: Store, experiment: str = "insights", *, k: int | Non
                   "n": len(truth), "accuracy": truth.accuracy.tolist(), "archs": truth.archs,
                   "ceiling": ceiling},
         "groups": groups, "interference": interference, "finetune": finetune,
-        "sharing": sharing, "published": PUBLISHED,
+        "sharing": sharing, "comparison": comparison, "published": PUBLISHED,
     }
     result["findings"] = findings(result)
     return result
@@ -398,6 +410,10 @@ def findings(a: dict) -> list[dict]:
                                 f"{ft['steps'][-1]} steps (best {best:.3f}); paper: about 0.8 "
                                 "within ~5 steps on CIFAR-10"})
     out += _sharing_findings(a)
+    if a.get("comparison"):
+        from wsnas.experiments.comparison import comparison_findings
+
+        out += comparison_findings(a)
     groups = a["groups"]
     if ceiling is not None and groups:
         gts = [i["final"]["gt_tau"] for g in groups.values() for i in g["instances"]

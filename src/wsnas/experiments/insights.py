@@ -15,6 +15,10 @@ With ``sharing`` every instance uses that partial-sharing setting (:mod:`wsnas.s
 A sharing sweep (``sweep``) adds one round-robin instance (seed 0) per sharing setting, run
 ids ``<experiment>/sharing/<label>``: the paper's Table 3.
 
+A strategy comparison (``strategies``, the PA&DA study) adds ``strategy_seeds`` instances per
+single-path strategy (seed k), run ids ``<experiment>/strategies/<name>/<k>``, with the
+gradient-variance monitor on (``grad_window``).
+
 The supernet instances are independent jobs on the executor (:mod:`wsnas.experiments.instances`).
 
 The experiment is recorded as a run of kind ``insights`` whose config lists its instances;
@@ -63,6 +67,16 @@ SWEEP_EPOCHS_QUICK = {"digits": 2}
 SWEEP_SHARING_QUICK: tuple[str, ...] = ("full", "group:4", "group:16", "group:16:random", "group:64",
                                         "prefix:0", "prefix:2")
 
+# The strategy comparison (algorithms.md 5, issue: PA&DA): PA&DA, its two halves, and the
+# baselines the authors compare with in the same harness. Each strategy trains
+# ``strategy_seeds`` instances (seed k: initial weights, data order and the strategy's own
+# sampling) with the gradient-variance monitor on.
+COMPARE_STRATEGIES: tuple[str, ...] = ("spos", "fairnas", "pada-path", "pada-data", "pada")
+# single-path strategies a comparison accepts (differentiable search has its own study)
+COMPARABLE = ("spos", "uniform", "fairnas", "pada", "pada-path", "pada-data", "round-robin",
+              "fixed-order", "shuffle")
+COMPARE_GRAD_WINDOW = 16  # steps per gradient-variance window in a comparison (digits: ~1 epoch)
+
 
 # Supernet budgets per dataset. CIFAR-10: the paper (200 epochs at batch 256). Digits: 30 epochs
 # at batch 64 = 510 mini-batches, about 8 per child, in about a minute per instance on 2 cores.
@@ -86,6 +100,9 @@ class InsightsConfig:
     sharing: str = "full"  # the sharing of every instance of the groups above
     budget: str = "paper"  # group sharing's budget: paper (M x compute) or equal
     sweep: tuple = ()  # sharing settings, one round-robin instance each
+    strategies: tuple = ()  # strategy comparison: these strategies, strategy_seeds instances each
+    strategy_seeds: int = 3
+    grad_window: int = 0  # gradient-variance window of every supernet (0: off)
 
     @classmethod
     def for_dataset(cls, dataset: str) -> InsightsConfig:
@@ -109,9 +126,14 @@ class InsightsConfig:
         d = asdict(self)
         d["eval"] = self.eval.to_dict()
         d["sweep"] = list(self.sweep)
+        d["strategies"] = list(self.strategies)
         if not self.sweep and self.sharing == "full" and self.budget == "paper":
             for key in ("sharing", "budget", "sweep"):  # the identity of studies made before sharing
                 del d[key]
+        if not self.strategies:
+            del d["strategies"], d["strategy_seeds"]  # the identity of studies made before comparisons
+        if not self.grad_window:
+            del d["grad_window"]
         return d
 
     def validate(self) -> InsightsConfig:
@@ -128,8 +150,21 @@ class InsightsConfig:
             raise WsnasError(f"unknown sharing budget {self.budget!r}; accepted: {', '.join(BUDGETS)}")
         for spec in (self.sharing, *self.sweep):
             parse_sharing(spec)
-        if not any(self.instances.values()) and not self.sweep:
-            raise WsnasError("no supernet instances: give seeds, orders, shuffles or a sweep")
+        for name in self.strategies:
+            if canonical_strategy(name) not in COMPARABLE:
+                raise WsnasError(f"strategy {name!r} cannot be compared here; accepted: "
+                                 f"{', '.join(COMPARE_STRATEGIES)} (or round-robin, fixed-order, shuffle)")
+        if len(set(map(canonical_strategy, self.strategies))) != len(self.strategies):
+            raise WsnasError(f"a strategy is listed twice in {', '.join(self.strategies)}")
+        if self.strategies and (self.sharing != "full" or self.sweep):
+            raise WsnasError("a strategy comparison trains fully shared supernets; "
+                             "it does not combine with --sharing or --sweep")
+        if self.strategies and self.strategy_seeds < 1:
+            raise WsnasError(f"a strategy comparison needs at least one seed, got {self.strategy_seeds}")
+        if self.grad_window < 0:
+            raise WsnasError(f"the gradient-variance window must be non-negative, got {self.grad_window}")
+        if not any(self.instances.values()) and not self.sweep and not self.strategies:
+            raise WsnasError("no supernet instances: give seeds, orders, shuffles, a sweep or strategies")
         return self
 
 
@@ -137,6 +172,20 @@ def sweep_runs(experiment: str, cfg: InsightsConfig) -> dict[str, str]:
     """Run id of each sharing setting of the sweep (by its canonical label)."""
     labels = [parse_sharing(s, budget=cfg.budget).label for s in cfg.sweep]
     return {label: f"{experiment}/sharing/{label}" for label in dict.fromkeys(labels)}
+
+
+def canonical_strategy(name: str) -> str:
+    """A strategy's name as the comparison labels it (``pada_path`` -> ``pada-path``,
+    ``uniform`` -> ``spos``)."""
+    key = name.strip().lower().replace("_", "-")
+    return {"uniform": "spos", "rr": "round-robin", "random-order": "fixed-order",
+            "reshuffle": "shuffle"}.get(key, key)
+
+
+def comparison_runs(experiment: str, cfg: InsightsConfig) -> dict[str, list[str]]:
+    """Run ids of the strategy comparison: ``<experiment>/strategies/<name>/<k>``."""
+    return {canonical_strategy(s): [f"{experiment}/strategies/{canonical_strategy(s)}/{k}"
+                                    for k in range(cfg.strategy_seeds)] for s in cfg.strategies}
 
 
 def study_instances(experiment: str, cfg: InsightsConfig, run_dir: Path) -> list[Instance]:
@@ -154,6 +203,10 @@ def study_instances(experiment: str, cfg: InsightsConfig, run_dir: Path) -> list
         folder = label.replace(":", "-").replace("@", "-").replace("=", "-").replace("/", "_")
         out.append(Instance(run_id=run_id, run_dir=str(run_dir / "sharing" / folder), strategy="round_robin",
                             seed=0, sharing=parse_sharing(label, budget=cfg.budget)))
+    for name, ids in comparison_runs(experiment, cfg).items():
+        for k, run_id in enumerate(ids):
+            out.append(Instance(run_id=run_id, run_dir=str(run_dir / "strategies" / f"{name}-{k}"),
+                                strategy=name, seed=k, order_seed=k if name == "fixed-order" else None))
     return out
 
 
@@ -182,7 +235,8 @@ def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: s
     for sharing in {i.sharing for i in instances}:
         check_sharing(space, sharing)  # before any training
     gt_cfg = groundtruth_config(space, data, cfg.groundtruth)
-    sn_cfg = SupernetConfig(train=cfg.supernet, eval=cfg.eval, dense_last=cfg.dense_last)
+    sn_cfg = SupernetConfig(train=cfg.supernet, eval=cfg.eval, dense_last=cfg.dense_last,
+                            grad_window=cfg.grad_window)
     first = runs.get("seeds", [None])[0] or next(iter(runs.values()), [None])[0]
     finetune_run = f"{experiment}/finetune" if cfg.finetune_steps and first else None
     sweep = sweep_runs(experiment, cfg)
@@ -200,6 +254,9 @@ def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: s
             label: {"run_id": run_id, "compute": parse_sharing(label, budget=cfg.budget).compute(),
                     "budget": cfg.budget}
             for label, run_id in sweep.items()}
+    compare = comparison_runs(experiment, cfg)
+    if compare:
+        exp_config["comparison"] = {name: {"run_ids": ids, "strategy": name} for name, ids in compare.items()}
     store.ensure_run(experiment, "insights", exp_config)
     store.set_run_status(experiment, "running")
 
@@ -245,5 +302,6 @@ def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: s
     return experiment
 
 
-__all__ = ["GROUPS", "SWEEP_EPOCHS", "SWEEP_EPOCHS_QUICK", "SWEEP_SHARING", "SWEEP_SHARING_QUICK",
-           "InsightsConfig", "instance_runs", "report_dir", "run_insights", "study_instances", "sweep_runs"]
+__all__ = ["COMPARE_GRAD_WINDOW", "COMPARE_STRATEGIES", "GROUPS", "SWEEP_EPOCHS", "SWEEP_EPOCHS_QUICK",
+           "SWEEP_SHARING", "SWEEP_SHARING_QUICK", "InsightsConfig", "canonical_strategy", "comparison_runs",
+           "instance_runs", "report_dir", "run_insights", "study_instances", "sweep_runs"]

@@ -41,7 +41,8 @@ class Instance:
     sharing: Sharing = field(default_factory=Sharing)
 
     def build_strategy(self):
-        return strategy_for(self.strategy, self.sharing, order_seed=self.order_seed)
+        options = {} if self.order_seed is None else {"order_seed": self.order_seed}
+        return strategy_for(self.strategy, self.sharing, **options)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ no global plotting state is created or shared between figures, and no display is
 * ``interference_matrix.png`` -- mean change of each child's accuracy across the mini-batches
   that trained each other child (from the dense evaluations);
 * ``sharing_compute.png`` -- GT-Tau-Mean-k against the number of groups (and compute) and
-  against the shared prefix, for a sharing sweep.
+  against the shared prefix, for a sharing sweep;
+* ``strategies.png`` -- for a strategy comparison: the supernet's gradient variance during
+  training (mean over seeds) and GT-Tau of every seed, per strategy.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ __all__ = [
     "rank_heatmap",
     "sharing_compute",
     "scatter",
+    "strategies",
     "write_figures",
 ]
 
@@ -359,6 +362,50 @@ def sharing_compute(analysis: dict, path: str | Path) -> Path | None:
     return _save(fig, path)
 
 
+def strategies(analysis: dict, path: str | Path) -> Path | None:
+    """Gradient variance against the training step (mean over seeds, log scale) and GT-Tau of
+    every seed, one colour per strategy of a comparison."""
+    rows = ((analysis.get("comparison") or {}).get("rows")) or []
+    if not rows:
+        return None
+    fig = _figure(10.0, 4.2)
+    left, right = fig.subplots(1, 2, width_ratios=(3, 2))
+    drawn = False
+    key = "gt_tau_mean_k" if all(fmt(r.get("gt_tau_mean_k")) != "–" for r in rows) else "gt_tau"
+    for j, r in enumerate(rows):
+        colour = f"C{j % 10}"
+        series = [dict((int(s), v) for s, v in seed["grad_series"]) for seed in r["seeds"] if seed["grad_series"]]
+        if series:
+            steps = sorted(set.intersection(*(set(s) for s in series)))
+            if steps:
+                left.plot(steps, [np.mean([s[t] for s in series]) for t in steps], color=colour,
+                          linewidth=1.3, label=r["title"])
+                drawn = True
+        values = [seed[key] for seed in r["seeds"] if fmt(seed.get(key)) != "–"]
+        if values:
+            right.scatter([j] * len(values), values, color=colour, s=18, zorder=3)
+            right.hlines(np.mean(values), j - 0.3, j + 0.3, color=colour, linewidth=2)
+    if drawn:
+        left.set_yscale("log")
+        left.legend(fontsize=7, loc="best")
+    else:
+        left.text(0.5, 0.5, "no gradient-variance windows recorded", ha="center", va="center",
+                  transform=left.transAxes, fontsize=8, color="0.4")
+    window = (analysis.get("comparison") or {}).get("grad_window")
+    left.set_xlabel("training step")
+    left.set_ylabel(f"gradient variance per window of {window} steps" if window else "gradient variance")
+    left.set_title("Supernet gradient variance (mean over seeds)", fontsize=10)
+    left.grid(alpha=0.3)
+    k = analysis.get("k")
+    right.set_xticks(range(len(rows)))
+    right.set_xticklabels([r["strategy"] for r in rows], fontsize=8, rotation=20)
+    right.set_ylabel(f"GT-Tau-Mean-{k} (dots: seeds, bar: mean)" if key == "gt_tau_mean_k"
+                     else "final GT-Tau (dots: seeds, bar: mean)")
+    right.set_title("Ranking quality", fontsize=10)
+    right.grid(alpha=0.3, axis="y")
+    return _save(fig, path)
+
+
 #: File name -> figure function, in the order the report shows them.
 FIGURES: dict[str, FigureFunction] = {
     "scatter.png": scatter,
@@ -368,6 +415,7 @@ FIGURES: dict[str, FigureFunction] = {
     "finetune.png": finetune,
     "interference_matrix.png": interference_matrix,
     "sharing_compute.png": sharing_compute,
+    "strategies.png": strategies,
 }
 
 

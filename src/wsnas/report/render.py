@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from wsnas import metrics
+from wsnas.report.comparison import comparison_table
 from wsnas.report.figures import FIGURES, GROUP_ORDER, fmt
 
 __all__ = ["FIGURE_TEXT", "Report", "build_report", "finding_line", "to_html", "to_markdown",
@@ -75,6 +76,11 @@ FIGURE_TEXT: dict[str, tuple[str, str]] = {
         "against the number of groups M, with the compute of each setting in supernets; look "
         "for GT-Tau rising and the bars shrinking as M grows, as the paper found. Right: prefix "
         "sharing with the stem and K cells shared."),
+    "strategies.png": (
+        "Training strategies: gradient variance and ranking quality",
+        "Left: the supernet's gradient variance over windows of training steps, mean over the "
+        "seeds, per strategy (log scale); PA&DA's claim is that its curve lies below SPOS's. "
+        "Right: GT-Tau of every seed (dots) and their mean (bar)."),
 }
 
 _VERDICTS = {True: ("HOLDS", "holds"), False: ("DOES NOT HOLD", "fails"),
@@ -260,6 +266,11 @@ def _setup(a: dict) -> tuple[list[tuple[str, str]], list[str]]:
                                + (f" (sharing {sharing}, budget {study.get('budget')})" if sharing != "full" else "")
                                + (f"; sharing sweep: {len(sweep)} settings, one round-robin instance each "
                                   f"(budget {study.get('budget', 'paper')})" if sweep else "")
+                               + (f"; strategy comparison: {', '.join(study['strategies'])}, "
+                                  f"{_plural(study.get('strategy_seeds'), 'seed')} each"
+                                  if study.get("strategies") else "")
+                               + (f"; gradient variance over windows of {study['grad_window']} steps"
+                                  if study.get("grad_window") else "")
                                + f"; {budget(study.get('supernet'))}"))
     warnings += _short_run_warning(a)
     ev = study.get("eval") or {}
@@ -415,7 +426,7 @@ def build_report(a: dict, figures: dict[str, Path] | None = None) -> Report:
         findings=[Finding(f["claim"], f.get("holds"), f.get("evidence", ""))
                   for f in a.get("findings") or []],
         not_checked=_not_checked(a), header=header, rows=rows, table_notes=notes, figures=shown,
-        tables=[t for t in (_sharing_table(a),) if t is not None])
+        tables=[t for t in (_sharing_table(a), comparison_table(a)) if t is not None])
 
 
 # --------------------------------------------------------------------------------------------

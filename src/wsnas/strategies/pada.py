@@ -145,6 +145,22 @@ class PadaStrategy(SinglePathStrategy):
             self.norms = np.zeros_like(self.norms)  # the running mean restarts every epoch
             self.seen = np.zeros_like(self.seen)
 
+    def epoch_metrics(self) -> dict:
+        """What the sampling looks like after an epoch (logged per epoch in ``run_metrics``):
+        ``path_prob_<op>`` the probability of each op (mean over the edges with per-edge vectors),
+        and ``data_ess`` the effective sample size of the next epoch's data distribution as a
+        share of N (``1 / (N sum q^2)``: 1 when uniform)."""
+        out = {}
+        if self.paths:
+            out.update({f"path_prob_{op}": float(p) for op, p in zip(self.ops, self.probs.mean(0))})
+        if self.data and self.importance is not None:
+            n = self.importance.numel()
+            tau = self.epoch / max(1, self.total_epochs or 1)
+            g = self.importance.double()
+            q = tau * g / g.sum() + (1 - tau) / n
+            out["data_ess"] = float(1.0 / (n * (q * q).sum()))
+        return out
+
     def state_dict(self) -> dict:
         return {"probs": torch.from_numpy(self.probs.copy()), "norms": torch.from_numpy(self.norms.copy()),
                 "seen": torch.from_numpy(self.seen.copy()), "rng": _rng_state(self.rng), "epoch": self.epoch,

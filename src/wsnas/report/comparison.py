@@ -1,0 +1,69 @@
+"""The strategy-comparison table of the insights report (``wsnas insights --strategy``)."""
+
+from __future__ import annotations
+
+from wsnas.report.figures import fmt
+
+__all__ = ["comparison_table"]
+
+
+def _pm(mean, sd, digits: int = 3) -> str:
+    return fmt(mean, digits) + (f" ± {fmt(sd, digits)}" if fmt(sd, digits) != "–" else "")
+
+
+def _sci(value) -> str:
+    return "–" if fmt(value) == "–" else f"{float(value):.3g}"
+
+
+def comparison_table(a: dict) -> tuple[str, list[str], list[list[tuple[str, str]]], list[str]] | None:
+    """One row per strategy: GT-Tau, T1R/T3R, gradient variance and time per epoch over its seeds."""
+    comp = a.get("comparison")
+    if not comp or not comp.get("rows"):
+        return None
+    k = comp.get("k") or "k"
+    header = ["strategy", "seeds", "final GT-Tau ± SD", f"GT-Tau-Mean-{k}", "T1R", "T3R", "S-Tau",
+              "gradient variance", "relative variance", "s / epoch"]
+    base = next((r for r in comp["rows"] if r["strategy"] == "spos"), None)
+    rows = []
+    for r in comp["rows"]:
+        var = _sci(r.get("grad_variance"))
+        if base is not None and r is not base and fmt(r.get("grad_variance")) != "–" \
+                and fmt(base.get("grad_variance")) != "–" and base["grad_variance"] > 0:
+            var += f" ({100 * (r['grad_variance'] / base['grad_variance'] - 1):+.0f}%)"
+        secs = r.get("epoch_seconds")
+        if base is not None and r is not base and secs is not None and base.get("epoch_seconds"):
+            secs_text = f"{secs:.2f} ({secs / base['epoch_seconds']:.2f}x)"
+        else:
+            secs_text = fmt(secs, 2)
+        rows.append([
+            (r["title"] + ("" if r["done"] == r["n"] else f" ({r['done']} of {r['n']} done)"), ""),
+            (str(r["n"]), ""),
+            (_pm(r.get("gt_tau"), r.get("gt_tau_sd")), ""),
+            (fmt(r.get("gt_tau_mean_k")), ""),
+            (fmt(r.get("t1r"), 1), ""),
+            (fmt(r.get("t3r"), 1), ""),
+            (fmt(r.get("s_tau")), ""),
+            (var, ""),
+            (fmt(r.get("grad_relative_variance")), ""),
+            (secs_text, ""),
+        ])
+    window = comp.get("grad_window")
+    notes = [
+        "Each strategy trains fully shared supernets with the same budget, one per seed (seed k: "
+        "initial weights, data order and the strategy's own sampling). SPOS samples every edge's op "
+        "uniformly; FairNAS trains |O| paths per mini-batch (every op of every edge once), "
+        "accumulates their gradients and makes one update; PA&DA samples ops and data in proportion "
+        "to normalised gradient norms, mixed with uniform by tau = epoch / epochs.",
+        f"Gradient variance: the trace of the covariance of the supernet's gradient over windows of "
+        f"{window} consecutive steps, averaged over the windows and the seeds (percent: against "
+        "SPOS); relative variance: the same divided by the mean squared gradient norm (0: every step "
+        "pushes the same way; 1: they cancel out). FairNAS's gradient is the sum over its |O| paths, "
+        "so its absolute variance is on another scale; compare its relative variance."
+        if window else "Gradient variance was not recorded (--grad-window 0).",
+        "s / epoch: median training seconds per epoch on this machine, leaving out the epochs that "
+        "ran dense evaluations (the ratio is against SPOS). GT-Tau, T1R/T3R (true rank of the child "
+        "the supernet ranks first / best true rank among its top three) and S-Tau (mean tau between "
+        "the seeds' rankings) are as in the main table.",
+        "Published: " + comp.get("published", ""),
+    ]
+    return "Training strategies compared (PA&DA, its halves, SPOS, FairNAS)", header, rows, notes
