@@ -27,12 +27,12 @@ from wsnas.experiments.insights import InsightsConfig, run_insights
 from wsnas.groundtruth.train import TrainConfig
 from wsnas.report import write_insights_report
 from wsnas.report.figures import FIGURES, fmt, write_figures
-
-# the figures the tiny study has data for: all but the strategy comparison's (its own test)
-STUDY_FIGURES = sorted(set(FIGURES) - {"strategies.png"})
 from wsnas.report.render import expected_random_tnr, write_report
 from wsnas.spaces import get_space
 from wsnas.store import Store
+
+# the figures the tiny study has data for: all but the strategy comparison's (its own test)
+STUDY_FIGURES = sorted(set(FIGURES) - {"strategies.png"})
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 IMG_TAG = '<img src="data:image/png;base64,'

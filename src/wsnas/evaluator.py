@@ -29,6 +29,7 @@ from wsnas.data import Split, iterate_batches
 from wsnas.errors import WsnasError
 from wsnas.spaces import Arch
 from wsnas.supernet.bank import bank_of
+from wsnas.supernet.stacked import grouped_batchnorm, stacked_loss_and_correct, stacked_path
 
 BN_MODES = ("running", "batch", "recal")
 
@@ -41,16 +42,25 @@ class EvalConfig:
     recal_batches: int = 10
     batch_size: int = 512
     recal_batch_size: int = 256
+    # architectures scored together in one forward pass (running and batch BN modes; see
+    # wsnas.supernet.stacked): the same numbers up to floating-point rounding, faster where
+    # launches and Python dominate (small images, GPUs)
+    arch_batch: int = 1
 
     def __post_init__(self) -> None:
         if self.bn_mode not in BN_MODES:
             raise WsnasError(f"unknown BN mode {self.bn_mode!r}; accepted: {', '.join(BN_MODES)}")
-        for name in ("recal_batches", "batch_size", "recal_batch_size"):
+        for name in ("recal_batches", "batch_size", "recal_batch_size", "arch_batch"):
             if getattr(self, name) < 1:
                 raise WsnasError(f"{name} must be at least 1, got {getattr(self, name)}")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_dict(self, *, execution: bool = False) -> dict:
+        """The settings that decide the scores; with ``execution`` also how they are computed
+        (``arch_batch``, which changes speed, not results, and so is no part of a run's identity)."""
+        d = asdict(self)
+        if not execution:
+            del d["arch_batch"]
+        return d
 
 
 def _bn_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
@@ -90,15 +100,53 @@ def _preserved_live_bn(model: nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
+def _can_stack(model: nn.Module, archs: Sequence[Arch | None]) -> bool:
+    """Stacked evaluation needs a supernet whose every choice takes one op per architecture
+    (tiny64, NB201; not DARTS, whose children leave edges out) and that scores architectures
+    on shared weights (no private copies to swap in per child)."""
+    return (len(archs) > 1 and all(a is not None for a in archs)
+            and getattr(model, "supports_stacking", False) and bank_of(model) is None)
+
+
+@torch.no_grad()
+def _score_stacked(model: nn.Module, archs: Sequence[Arch], split: Split, batch_size: int,
+                   arch_batch: int) -> list[tuple[float, float]]:
+    """:func:`_score` with ``arch_batch`` architectures per forward pass."""
+    device = split.y.device
+    correct = torch.zeros(len(archs), dtype=torch.long, device=device)
+    loss_sum = torch.zeros(len(archs), dtype=torch.float64, device=device)
+    shared_stem = getattr(model, "forward_stem", None)
+    for x, y in iterate_batches(split, batch_size, shuffle=False):
+        n = len(y)
+        stem = shared_stem(x) if shared_stem is not None else None
+        with grouped_batchnorm(model, n):
+            for start in range(0, len(archs), arch_batch):
+                chunk = archs[start:start + arch_batch]
+                a = len(chunk)
+                path = stacked_path(model.space, chunk, n)
+                if stem is not None:
+                    logits = model(None, path, stem=stem.repeat(a, *([1] * (stem.dim() - 1))))
+                else:
+                    logits = model(x.repeat(a, *([1] * (x.dim() - 1))), path)
+                loss, right = stacked_loss_and_correct(logits, y, a)
+                loss_sum[start:start + a] += loss
+                correct[start:start + a] += right
+    n = len(split)
+    return [(c / n, l / n) for c, l in zip(correct.tolist(), loss_sum.tolist())]
+
+
 @torch.no_grad()
 def _score(model: nn.Module, archs: Sequence[Arch | None], split: Split,
-           batch_size: int) -> list[tuple[float, float]]:
+           batch_size: int, arch_batch: int = 1) -> list[tuple[float, float]]:
     """(accuracy, loss) of each architecture, batches outside and architectures inside.
 
     A supernet with ``forward_stem`` (the part no choice affects) computes it once per batch
     for all architectures, unless the stem has private copies (group sharing); the result is
-    identical to running each architecture alone.
+    identical to running each architecture alone. ``arch_batch`` > 1 scores that many
+    architectures per forward pass (:func:`_score_stacked`).
     """
+    if arch_batch > 1 and _can_stack(model, archs):
+        return _score_stacked(model, archs, split, batch_size, arch_batch)
     device = split.y.device
     correct = torch.zeros(len(archs), dtype=torch.long, device=device)
     loss_sum = torch.zeros(len(archs), dtype=torch.float64, device=device)
@@ -150,7 +198,7 @@ def evaluate_archs(model: nn.Module, archs: Sequence[Arch | None], split: Split,
             # running: eval-mode BN; batch: BN normalises with batch statistics (the running
             # statistics it updates meanwhile are restored on exit)
             model.train(cfg.bn_mode == "batch")
-            return _score(model, archs, split, cfg.batch_size)
+            return _score(model, archs, split, cfg.batch_size, cfg.arch_batch)
         results = []
         bank = bank_of(model)
         for arch in archs:

@@ -70,8 +70,10 @@ class SupernetConfig:
         if self.grad_window < 0:
             raise WsnasError(f"the gradient-variance window must be non-negative, got {self.grad_window}")
 
-    def to_dict(self) -> dict:
-        d = {"train": self.train.to_dict(), "eval": self.eval.to_dict(),
+    def to_dict(self, *, execution: bool = False) -> dict:
+        """The run's settings (its identity); ``execution`` adds how evaluation is computed
+        (for a job that must rebuild the config elsewhere)."""
+        d = {"train": self.train.to_dict(), "eval": self.eval.to_dict(execution=execution),
              "eval_every_epoch": self.eval_every_epoch, "dense_last": self.dense_last}
         if self.grad_window:
             d["grad_window"] = self.grad_window

@@ -47,6 +47,28 @@ def add_training_options(g) -> None:
     g.add_argument("--grad-clip", type=float, help="clip the gradient norm at this value")
 
 
+EVAL_ARCH_BATCH = 16  # children scored per forward pass by default (wsnas.supernet.stacked)
+
+
+def add_eval_options(g) -> None:
+    """How children are scored: BN mode, recalibration batches, children per forward pass."""
+    from wsnas.evaluator import BN_MODES
+
+    g.add_argument("--bn-mode", choices=BN_MODES, default="running",
+                   help="BN statistics when scoring children (default running, as the 64-child paper)")
+    g.add_argument("--recal-batches", type=int, default=10, help="batches for --bn-mode recal")
+    g.add_argument("--eval-arch-batch", type=int, default=EVAL_ARCH_BATCH, metavar="N",
+                   help=f"score N children per forward pass (default {EVAL_ARCH_BATCH}; 1: one at a time). "
+                        "The scores are the same up to floating-point rounding; N only trades memory "
+                        "for speed (--bn-mode recal always scores one at a time)")
+
+
+def eval_config_from_args(args: argparse.Namespace):
+    from wsnas.evaluator import EvalConfig
+
+    return EvalConfig(bn_mode=args.bn_mode, recal_batches=args.recal_batches, arch_batch=args.eval_arch_batch)
+
+
 def training_overrides(args: argparse.Namespace) -> dict:
     """The training options given on the command line, for ``TrainConfig.with_overrides``."""
     return {name: getattr(args, name) for name in TRAINING_OPTIONS}

@@ -43,17 +43,18 @@ from pathlib import Path
 
 from wsnas.commands.common import (
     add_data_options,
+    add_eval_options,
     add_executor_options,
     add_runtime_options,
     add_sharing_options,
     add_space_options,
     data_from_args,
     device_from_args,
+    eval_config_from_args,
     executor_from_args,
     space_from_args,
 )
 from wsnas.errors import WsnasError
-from wsnas.evaluator import BN_MODES, EvalConfig
 from wsnas.experiments.insights import (
     COMPARE_GRAD_WINDOW,
     COMPARE_STRATEGIES,
@@ -92,9 +93,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--shuffles", type=int, help="supernet instances reshuffled every cycle")
     g.add_argument("--dense-last", type=int, help="evaluate every child after each of the last K mini-batches")
     g.add_argument("--finetune-steps", type=int, help="fine-tuning steps per child (0: skip)")
-    g.add_argument("--bn-mode", choices=BN_MODES, default="running",
-                   help="BN statistics when scoring children (default running, as the paper)")
-    g.add_argument("--recal-batches", type=int, default=10, help="batches for --bn-mode recal")
+    add_eval_options(g)
     g = p.add_argument_group("partial weight sharing")
     add_sharing_options(g)
     g.add_argument("--sweep", choices=("sharing",), default=None,
@@ -169,7 +168,7 @@ def config_from_args(args: argparse.Namespace) -> InsightsConfig:
         gt_seeds=cfg.gt_seeds if args.gt_seeds is None else args.gt_seeds,
         dense_last=cfg.dense_last if args.dense_last is None else args.dense_last,
         finetune_steps=finetune_steps if args.finetune_steps is None else args.finetune_steps,
-        eval=EvalConfig(bn_mode=args.bn_mode, recal_batches=args.recal_batches),
+        eval=eval_config_from_args(args),
         sharing=args.sharing, budget=args.sharing_budget, sweep=sweep,
         strategies=strategies, strategy_seeds=strategy_seeds, grad_window=grad_window,
     ).validate()

@@ -37,6 +37,7 @@ import torch
 from wsnas import distributed, metrics
 from wsnas.commands.common import (
     add_data_options,
+    add_eval_options,
     add_runtime_options,
     add_sharing_options,
     add_space_options,
@@ -44,11 +45,11 @@ from wsnas.commands.common import (
     archs_from_args,
     data_from_args,
     device_from_args,
+    eval_config_from_args,
     space_from_args,
     training_overrides,
 )
 from wsnas.errors import WsnasError
-from wsnas.evaluator import BN_MODES, EvalConfig
 from wsnas.experiments.insights import SUPERNET_DEFAULTS
 from wsnas.store import Store
 from wsnas.strategies import STRATEGIES, strategy_for
@@ -72,8 +73,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training and evaluation (defaults per dataset)")
     add_training_options(g)
     g.add_argument("--dense-last", type=int, default=0, help="also evaluate after each of the last K mini-batches")
-    g.add_argument("--bn-mode", choices=BN_MODES, default="running", help="BN statistics for scoring children")
-    g.add_argument("--recal-batches", type=int, default=10, help="batches for --bn-mode recal")
+    add_eval_options(g)
     g.add_argument("--grad-window", type=int, default=0,
                    help="record the supernet's gradient variance over windows of N steps (run_metrics; 0: off)")
     add_sharing_options(p)
@@ -106,7 +106,7 @@ def _run(args: argparse.Namespace, device, replica: distributed.Replica | None) 
     train = base.with_overrides(**training_overrides(args))
     if args.dense_last < 0:
         raise WsnasError(f"--dense-last must be non-negative, got {args.dense_last}")
-    cfg = SupernetConfig(train=train, eval=EvalConfig(bn_mode=args.bn_mode, recal_batches=args.recal_batches),
+    cfg = SupernetConfig(train=train, eval=eval_config_from_args(args),
                          dense_last=args.dense_last, grad_window=args.grad_window)
     data = data_from_args(args, device)
     name = getattr(strategy, "order", None) or strategy.name  # group sharing: the order inside groups

@@ -53,7 +53,7 @@ class SupernetJob:
     space: dict  # Space.describe()
     data: DataSpec
     data_describe: dict = field(repr=False)
-    config: dict = field(repr=False)  # SupernetConfig.to_dict()
+    config: dict = field(repr=False)  # SupernetConfig.to_dict(execution=True)
     progress: bool = False
 
     def __str__(self) -> str:
@@ -105,7 +105,7 @@ def run_instances(space: Space, data: Dataset, cfg: SupernetConfig, instances: S
     space_desc, data_desc = space.describe(), data.describe()
     local = isinstance(executor, LocalExecutor)
     jobs = [SupernetJob(instance=inst, space=space_desc, data=spec, data_describe=data_desc,
-                        config=cfg.to_dict(), progress=progress and local) for inst in todo]
+                        config=cfg.to_dict(execution=True), progress=progress and local) for inst in todo]
     for inst in todo:
         store.set_run_status(inst.run_id, "running")
     bar = tqdm(total=len(instances), initial=len(instances) - len(todo), desc="supernet instances",

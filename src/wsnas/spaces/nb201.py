@@ -248,6 +248,9 @@ class NB201Network(nn.Module):
     runs that cell's single path.
     """
 
+    #: ``forward`` takes :class:`~wsnas.supernet.stacked.Stacked` specs (batched evaluation)
+    supports_stacking = True
+
     def __init__(self, space: NB201Space, *, num_classes: int, in_channels: int, arch: Arch | None,
                  partial: int = 1):
         super().__init__()

@@ -152,6 +152,9 @@ class Tiny64Network(nn.Module):
     :class:`Arch` runs that child's single path.
     """
 
+    #: ``forward`` takes :class:`~wsnas.supernet.stacked.Stacked` specs (batched evaluation)
+    supports_stacking = True
+
     def __init__(self, space: Tiny64Space, *, num_classes: int, in_channels: int,
                  arch: Arch | None, partial: int = 1):
         super().__init__()

@@ -14,6 +14,8 @@ What a forward pass runs is given by a *spec* per choice:
 * a :class:`Sampled` ``(index, weight)`` — only the option ``index`` runs, its output scaled by
   the 0-dim tensor ``weight`` (GDAS: a hard sample whose weight carries the straight-through
   gradient);
+* a :class:`~wsnas.supernet.stacked.Stacked` ``(indices, batch)`` — several architectures
+  stacked along the batch, each option run once on the rows that chose it (batched evaluation);
 * ``None`` — the block's only candidate (standalone networks).
 """
 
@@ -26,6 +28,7 @@ import torch
 from torch import nn
 
 from wsnas.errors import WsnasError
+from wsnas.supernet.stacked import Stacked, run_stacked
 
 
 class Sampled(NamedTuple):
@@ -35,7 +38,7 @@ class Sampled(NamedTuple):
     weight: torch.Tensor
 
 
-Spec = int | torch.Tensor | Sampled | None
+Spec = int | torch.Tensor | Sampled | Stacked | None
 
 
 class ChoiceBlock(nn.Module):
@@ -68,6 +71,8 @@ class ChoiceBlock(nn.Module):
             if self.only is None:
                 raise ValueError("a supernet choice needs a spec (option index or weights)")
             return self.candidates[self.only](x)
+        if isinstance(spec, Stacked):
+            return run_stacked(self.candidates, self.options, x, spec)
         if isinstance(spec, Sampled):
             return spec.weight * self.candidates[self.options[spec.index]](x)
         if isinstance(spec, torch.Tensor) and spec.dim() == 1:
