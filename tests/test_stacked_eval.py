@@ -89,3 +89,23 @@ def test_bad_arch_batch_is_refused():
 
     with pytest.raises(WsnasError, match="arch_batch must be at least 1, got 0"):
         EvalConfig(arch_batch=0)
+
+
+@pytest.mark.parametrize("value", ["0", "many", "-3"])
+def test_bad_eval_arch_batch_on_the_command_line(tmp_path, capsys, value):
+    from wsnas.cli import main
+
+    assert main(["supernet", "--run-dir", str(tmp_path), "--eval-arch-batch", value, "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"--eval-arch-batch must be a positive integer or auto, got {value!r}" in err and "\n" not in err
+
+
+def test_auto_scores_one_at_a_time_on_a_cpu():
+    import argparse
+
+    from wsnas.commands.common import eval_config_from_args
+
+    args = argparse.Namespace(bn_mode="running", recal_batches=10, eval_arch_batch="auto", device="cpu")
+    assert eval_config_from_args(args).arch_batch == 1
+    args.eval_arch_batch = "8"
+    assert eval_config_from_args(args).arch_batch == 8
