@@ -75,6 +75,7 @@ class PadaStrategy(SinglePathStrategy):
         self.blocks = _choice_blocks(supernet, len(space.choices))
         rows = len(space.choices) if self.per_edge else 1
         self.probs = np.full((rows, self.n_ops), 1.0 / self.n_ops)
+        self._pending: list[tuple[np.ndarray, np.ndarray, torch.Tensor]] = []  # steps not yet folded
         self.norms = np.zeros((rows, self.n_ops))
         self.seen = np.zeros((rows, self.n_ops), dtype=bool)
         self.rng = np.random.default_rng(seed)
@@ -88,22 +89,58 @@ class PadaStrategy(SinglePathStrategy):
         return self.space.from_option_indices(idx)
 
     def _fold_grad_norms(self, arch: Arch) -> None:
-        """Fold this step's gradient norm of every parametric op used into the running means."""
+        """Queue this step's gradient norm of every parametric op used for the running means.
+
+        The norms stay on the device (one ``_foreach_norm`` over the used ops' gradients, summed
+        per block and per op with ``index_add``): no host synchronisation in the step. They are
+        folded, in order, when :attr:`norms` is next read (at the latest at the epoch's end).
+        """
         chosen = self.space.option_indices(arch)
         rows = len(self.space.choices) if self.per_edge else 1
-        total, count = np.zeros((rows, self.n_ops)), np.zeros((rows, self.n_ops))
-        for choice, block in self.blocks:
+        count = np.zeros((rows, self.n_ops))
+        grads, block_of, slots = [], [], []
+        for b, (choice, block) in enumerate(self.blocks):
             op = chosen[choice]
-            grads = [p.grad for p in block.candidates[self.ops[op]].parameters() if p.grad is not None]
             row = choice if self.per_edge else 0
             count[row, op] += 1
-            if grads:
-                total[row, op] += float(torch.sqrt(sum((g.detach().double() ** 2).sum() for g in grads)))
-        used = count > 0
-        step = np.where(used, total / np.maximum(count, 1), 0.0)
-        self.norms = np.where(used & self.seen, RUNNING * self.norms + (1 - RUNNING) * step,
-                              np.where(used, step, self.norms))
-        self.seen |= used
+            slots.append(row * self.n_ops + op)
+            for p in block.candidates[self.ops[op]].parameters():
+                if p.grad is not None:
+                    grads.append(p.grad.detach())
+                    block_of.append(b)
+        if grads:
+            device = grads[0].device
+            sq = torch.stack(torch._foreach_norm(grads)).double().square()
+            per_block = torch.zeros(len(self.blocks), dtype=torch.float64, device=device).index_add_(
+                0, _index(block_of, device), sq).sqrt()
+            total = torch.zeros(rows * self.n_ops, dtype=torch.float64, device=device).index_add_(
+                0, _index(slots, device), per_block).view(rows, self.n_ops)
+        else:
+            total = torch.zeros((rows, self.n_ops), dtype=torch.float64)
+        self._pending.append((count > 0, count, total))
+
+    @property
+    def norms(self) -> np.ndarray:
+        """Running mean of each op's gradient norm this epoch (``rows x |O|``)."""
+        self._flush()
+        return self._norms
+
+    @norms.setter
+    def norms(self, value: np.ndarray) -> None:
+        self._pending = []
+        self._norms = value
+
+    def _flush(self) -> None:
+        """Fold the queued steps into the running means, in order (one copy to the host)."""
+        if not self._pending:
+            return
+        totals = torch.stack([t.to("cpu", torch.float64) for _, _, t in self._pending]).numpy()
+        for (used, count, _), total in zip(self._pending, totals):
+            step = np.where(used, total / np.maximum(count, 1), 0.0)
+            self._norms = np.where(used & self.seen, RUNNING * self._norms + (1 - RUNNING) * step,
+                                   np.where(used, step, self._norms))
+            self.seen |= used
+        self._pending = []
 
     # ------------------------------------------------------------------ data
     def epoch_indices(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
@@ -116,13 +153,17 @@ class PadaStrategy(SinglePathStrategy):
         return torch.multinomial(q, n, replacement=True, generator=generator)
 
     def _record_importance(self, logits: torch.Tensor, y: torch.Tensor, n: int) -> None:
-        if self.importance is None:
-            self.importance = torch.ones(n, dtype=torch.float32)
+        """Store each sample's importance where the data live (no copy to the host per step)."""
+        if self.importance is None or self.importance.device != logits.device:
+            old = self.importance
+            self.importance = torch.ones(n, dtype=torch.float32, device=logits.device)
+            if old is not None:
+                self.importance.copy_(old)
         if self.batch_indices is None:
             return
         with torch.no_grad():
             g = (torch.softmax(logits.float(), 1) - F.one_hot(y, logits.shape[1]).float()).norm(dim=1)
-        self.importance[self.batch_indices.cpu()] = g.cpu()
+        self.importance[self.batch_indices.to(logits.device)] = g
 
     # ------------------------------------------------------------------ step
     def step(self, x: torch.Tensor, y: torch.Tensor, valid_batch=None) -> StepResult:
@@ -164,7 +205,7 @@ class PadaStrategy(SinglePathStrategy):
     def state_dict(self) -> dict:
         return {"probs": torch.from_numpy(self.probs.copy()), "norms": torch.from_numpy(self.norms.copy()),
                 "seen": torch.from_numpy(self.seen.copy()), "rng": _rng_state(self.rng), "epoch": self.epoch,
-                "importance": self.importance}
+                "importance": None if self.importance is None else self.importance.cpu()}
 
     def load_state_dict(self, state: dict) -> None:
         self.probs = state["probs"].numpy().copy()
@@ -232,6 +273,14 @@ class FairNasStrategy(Strategy):
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.bit_generator.state = _rng_from_state(state["rng"])
+
+
+def _index(values: list[int], device: torch.device) -> torch.Tensor:
+    """An index tensor on ``device`` without waiting for the device (pinned, non-blocking copy)."""
+    t = torch.tensor(values, dtype=torch.long)
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 __all__ = ["FairNasStrategy", "PadaDataStrategy", "PadaPathStrategy", "PadaStrategy"]
