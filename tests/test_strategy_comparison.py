@@ -99,6 +99,17 @@ def test_findings_state_plainly_whether_pada_helps():
     }
     evidence = " ".join(f["evidence"] for f in comparison_findings(a))
     assert "-25.0%" in evidence and "GT-Tau-Mean-64 0.250 vs 0.300" in evidence
+    # with seeds: a difference within twice its standard error is undecided, a larger one decided
+    noisy = {"comparison": {"k": 64, "grad_window": 16, "rows": [
+        {**_row("spos", 2.0, 0.30), "seeds": [{"grad_variance": v, "gt_tau_mean_k": t}
+                                              for v, t in ((1.0, 0.29), (3.0, 0.30), (2.0, 0.31))]},
+        {**_row("pada", 1.9, 0.10), "seeds": [{"grad_variance": v, "gt_tau_mean_k": t}
+                                              for v, t in ((0.9, 0.09), (2.9, 0.10), (1.9, 0.11))]}]}}
+    found = {f["claim"]: f for f in comparison_findings(noisy)}
+    assert found["PA&DA lowers the supernet's gradient variance (vs SPOS)"]["holds"] is None
+    assert "within twice its standard error" in found["PA&DA lowers the supernet's gradient variance (vs SPOS)"][
+        "evidence"]
+    assert found["PA&DA raises GT-Tau (vs SPOS)"]["holds"] is False
     # without the SPOS baseline there is nothing to compare with
     assert comparison_findings({"comparison": {"k": 64, "grad_window": 16, "rows": [_row("pada", 1, 0)]}}) == []
 

@@ -66,7 +66,9 @@ def analyse_comparison(store: Store, cfg: dict, truth: TruthTable, k: int, insta
 
     dense_last = cfg["study"].get("dense_last", 0)
     rows = []
-    for name, info in cfg["comparison"].items():
+    # the store keeps the config as canonical JSON (sorted keys): SPOS first, then as in the paper
+    order = {name: i for i, name in enumerate(("spos", "fairnas", "pada-path", "pada-data", "pada"))}
+    for name, info in sorted(cfg["comparison"].items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])):
         seeds = []
         for run_id in info["run_ids"]:
             run = store.get_run(run_id)
@@ -98,6 +100,7 @@ def analyse_comparison(store: Store, cfg: dict, truth: TruthTable, k: int, insta
                ("gt_tau", "t1r", "t3r", "gt_tau_mean_k", "gt_tau_std_k", "grad_variance",
                 "grad_relative_variance", "epoch_seconds")},
             "gt_tau_sd": _std(s["gt_tau"] for s in seeds),
+            "path_probs": _mean_probs([s["path_probs"] for s in seeds if s["path_probs"]]),
             "grad_variance_sd": _std(s["grad_variance"] for s in seeds),
             "s_tau": s_tau,
         })
@@ -114,14 +117,42 @@ def _path_probs(store: Store, run_id: str, run_metrics) -> dict | None:
     return {r["name"][len("path_prob_"):]: r["value"] for r in rows if r["step"] == last}
 
 
+def _mean_probs(probs: list[dict]) -> dict | None:
+    """Each op's final sampling probability, averaged over the seeds."""
+    if not probs:
+        return None
+    return {op: float(np.mean([p.get(op, 0.0) for p in probs])) for op in probs[0]}
+
+
 def _against(rows: dict, name: str, base: str, key: str) -> tuple[float, float] | None:
     a, b = rows.get(name, {}).get(key), rows.get(base, {}).get(key)
     return None if a is None or b is None else (a, b)
 
 
+def _diff_se(a: dict, b: dict, key: str) -> float | None:
+    """Standard error of the difference of the seed means of ``key`` (None with fewer than two
+    seeds on either side)."""
+    out = 0.0
+    for row in (a, b):
+        vals = [s[key] for s in row.get("seeds", []) if s.get(key) is not None and not math.isnan(s[key])]
+        if len(vals) < 2:
+            return None
+        out += float(np.var(vals, ddof=1)) / len(vals)
+    return math.sqrt(out)
+
+
+def _verdict(better: bool, diff: float, se: float | None) -> tuple[bool | None, str]:
+    """The verdict on a difference of seed means: undecided when it is within twice its
+    standard error (the seeds disagree too much to say)."""
+    if se is not None and abs(diff) < 2 * se:
+        return None, f"; the difference {diff:+.3g} is within twice its standard error over the seeds ({se:.3g})"
+    return better, "" if se is None else f"; difference {diff:+.3g}, standard error {se:.3g}"
+
+
 def comparison_findings(a: dict) -> list[dict]:
     """PA&DA's claims checked on this data: against SPOS, it lowers the supernet's gradient
-    variance and raises GT-Tau; and the same for each half alone."""
+    variance and raises GT-Tau; and the same for each half alone. A claim is undecided when the
+    difference is within twice its standard error over the seeds."""
     comp = a.get("comparison")
     if not comp:
         return []
@@ -129,32 +160,34 @@ def comparison_findings(a: dict) -> list[dict]:
     if "spos" not in rows:
         return []
     out = []
+    base = rows["spos"]
     for name, what in (("pada", "PA&DA"), ("pada-path", "path sampling alone"),
                        ("pada-data", "data sampling alone")):
         if name not in rows:
             continue
+        row = rows[name]
         var = _against(rows, name, "spos", "grad_variance")
         if var is not None:
             rel = _against(rows, name, "spos", "grad_relative_variance")
+            holds, note = _verdict(var[0] < var[1], var[0] - var[1], _diff_se(row, base, "grad_variance"))
             out.append({"claim": f"{what} lowers the supernet's gradient variance (vs SPOS)",
-                        "holds": var[0] < var[1],
+                        "holds": holds,
                         "evidence": f"mean gradient variance over windows of {comp['grad_window']} steps "
                                     f"{var[0]:.4g} vs {var[1]:.4g} ({100 * (var[0] / var[1] - 1):+.1f}%)"
                                     + (f"; relative to the mean squared norm {rel[0]:.3f} vs {rel[1]:.3f}"
                                        if rel else "")
-                                    + f", over {rows[name]['n']} and {rows['spos']['n']} seeds"})
+                                    + f", over {row['n']} and {base['n']} seeds" + note})
         key = "gt_tau_mean_k" if _against(rows, name, "spos", "gt_tau_mean_k") else "gt_tau"
         tau = _against(rows, name, "spos", key)
         if tau is not None:
             final = _against(rows, name, "spos", "gt_tau")
             label = f"GT-Tau-Mean-{comp['k']}" if key == "gt_tau_mean_k" else "final GT-Tau"
-            sd = rows["spos"].get("gt_tau_sd")
+            holds, note = _verdict(tau[0] > tau[1], tau[0] - tau[1], _diff_se(row, base, key))
             out.append({"claim": f"{what} raises GT-Tau (vs SPOS)",
-                        "holds": tau[0] > tau[1],
+                        "holds": holds,
                         "evidence": f"{label} {tau[0]:.3f} vs {tau[1]:.3f}"
                                     + (f"; final GT-Tau {final[0]:.3f} vs {final[1]:.3f}"
-                                       if final and key != "gt_tau" else "")
-                                    + (f" (seed-to-seed SD of SPOS {sd:.3f})" if sd is not None else "")})
+                                       if final and key != "gt_tau" else "") + note})
     return out
 
 

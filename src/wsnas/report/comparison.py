@@ -66,4 +66,10 @@ def comparison_table(a: dict) -> tuple[str, list[str], list[list[tuple[str, str]
         "the seeds' rankings) are as in the main table.",
         "Published: " + comp.get("published", ""),
     ]
+    for r in comp["rows"]:
+        if r.get("path_probs"):
+            probs = ", ".join(f"{op} {p:.3f}" for op, p in r["path_probs"].items())
+            notes.append(f"{r['title']}: op sampling probabilities after the last epoch (mean over the "
+                         f"seeds; uniform {1 / len(r['path_probs']):.3f}): {probs}. A parameter-free op's "
+                         "gradient norm is zero by definition, so its probability falls to (1 - tau) / |O|.")
     return "Training strategies compared (PA&DA, its halves, SPOS, FairNAS)", header, rows, notes
