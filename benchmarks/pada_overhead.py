@@ -38,7 +38,11 @@ from wsnas.spaces import get_space
 from wsnas.strategies import get_strategy
 from wsnas.trainer import SupernetConfig, SupernetTrainer
 
-STRATEGIES = ("spos", "pada-path", "pada-data", "pada")
+STRATEGIES = ("spos", "pada-tau0", "pada-path", "pada-data", "pada")
+# pada-tau0: PA&DA with all its bookkeeping but tau held at 0, so paths and data are drawn
+# uniformly as in SPOS: the difference to SPOS is the sampling's cost alone. With tau rising,
+# PA&DA also changes *what* is trained (more of the ops with large gradients, usually the
+# expensive convolutions), which changes the cost of a step for another reason.
 SPACES = {"tiny64": {}, "nb201": {"affine": False, "track_running_stats": False}}
 
 
@@ -48,8 +52,10 @@ def time_per_step(space_name: str, strategy: str, data, epochs: int, batch_size:
     cfg = SupernetConfig(train=TrainConfig(epochs=epochs, batch_size=batch_size), eval_every_epoch=False,
                          dense_last=0)
     with tempfile.TemporaryDirectory() as run_dir:
-        trainer = SupernetTrainer(space, data, get_strategy(strategy), cfg, seed=seed, run_dir=run_dir,
-                                  progress=False)
+        trainer = SupernetTrainer(space, data, get_strategy("pada" if strategy == "pada-tau0" else strategy), cfg,
+                                  seed=seed, run_dir=run_dir, progress=False)
+        if strategy == "pada-tau0":
+            trainer.strategy.total_epochs = 10**12  # tau = epoch / total_epochs stays 0
         trainer.train()
     steps = trainer.steps_per_epoch
     return statistics.median(h["seconds"] / steps for h in trainer.history[1:])
