@@ -29,12 +29,14 @@ def _rows(db):
 def _start(db, seeds="1"):
     cmd = [sys.executable, "-m", "wsnas", "groundtruth", "--archs", ARCHS, "--seeds", seeds,
            "--store", str(db), *SMALL]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # the child must see Ctrl-C even when this test runs where SIGINT is ignored (a shell's
+    # background job): an ignored SIGINT is inherited, and Python then installs no handler
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_killed_run_resumes_without_loss_or_duplicates(tmp_path, sig):
-    # 4 seeds (32 trainings): room for the signal to land mid-run on a loaded machine
     db = tmp_path / "gt.db"
     proc = _start(db, seeds="4")
     deadline = time.time() + 120
