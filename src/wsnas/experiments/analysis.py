@@ -243,11 +243,10 @@ def analyse_insights(store: Store, experiment: str = "insights", *, k: int | Non
                 interference = _interference(store, row["run_id"], row["dense"])
     if interference is None and comparison:
         for row in comparison["rows"]:
-            if row["strategy"] in ("spos", "round-robin"):
-                inst = _instance(store, row["seeds"][0]["run_id"], truth, k)
-                if "dense" in inst:
-                    interference = _interference(store, inst["run_id"], inst["dense"])
-                    break
+            first = row["seeds"][0]
+            if row["strategy"] in ("spos", "round-robin") and first.get("dense"):
+                interference = _interference(store, first["run_id"], first["dense"])
+                break
     finetune = None
     if cfg.get("finetune"):
         finetune = _finetune(store, cfg["finetune"]["run_id"], truth)

@@ -76,18 +76,21 @@ def analyse_comparison(store: Store, cfg: dict, truth: TruthTable, k: int, insta
                 continue
             inst = instance(store, run_id, truth, k)
             final, dense = inst.get("final") or {}, inst.get("dense") or {}
-            var = run_metrics(store, run_id, "grad_variance")
-            rel = run_metrics(store, run_id, "grad_relative_variance")
+            named: dict[str, list[dict]] = {}  # the run's metrics, read once, by name
+            for r in run_metrics(store, run_id, None):
+                named.setdefault(r["name"], []).append(r)
+            var = sorted(named.get("grad_variance", []), key=lambda r: r["step"])
             seeds.append({
                 "run_id": run_id, "status": run["status"],
                 "gt_tau": final.get("gt_tau"), "t1r": final.get("t1r"), "t3r": final.get("t3r"),
                 "gt_tau_mean_k": dense.get("mean"), "gt_tau_std_k": dense.get("std"),
                 "accuracy": final.get("accuracy"),
                 "grad_variance": _mean(r["value"] for r in var),
-                "grad_relative_variance": _mean(r["value"] for r in rel),
-                "grad_series": [[r["step"], r["value"]] for r in sorted(var, key=lambda r: r["step"])],
-                "epoch_seconds": epoch_time(run_metrics(store, run_id, "epoch_seconds"), dense_last),
-                "path_probs": _path_probs(store, run_id, run_metrics),
+                "grad_relative_variance": _mean(r["value"] for r in named.get("grad_relative_variance", [])),
+                "grad_series": [[r["step"], r["value"]] for r in var],
+                "epoch_seconds": epoch_time(named.get("epoch_seconds", []), dense_last),
+                "path_probs": _path_probs(named),
+                "dense": {"steps": dense["steps"], "matrix": dense["matrix"]} if dense else None,
             })
         if not seeds:
             continue
@@ -108,9 +111,10 @@ def analyse_comparison(store: Store, cfg: dict, truth: TruthTable, k: int, insta
             "published": PUBLISHED_COMPARISON}
 
 
-def _path_probs(store: Store, run_id: str, run_metrics) -> dict | None:
-    """The op probabilities path sampling ended with (PA&DA, PA&DA paths only)."""
-    rows = [r for r in run_metrics(store, run_id, None) if r["name"].startswith("path_prob_")]
+def _path_probs(named: dict[str, list[dict]]) -> dict | None:
+    """The op probabilities path sampling ended with (PA&DA, PA&DA paths only), from a run's
+    metrics by name."""
+    rows = [r for name, rs in named.items() if name.startswith("path_prob_") for r in rs]
     if not rows:
         return None
     last = max(r["step"] for r in rows)

@@ -50,6 +50,14 @@ def _choice_blocks(supernet: nn.Module, n_choices: int) -> list[tuple[int, Choic
     return [(k % n_choices, b) for k, b in enumerate(blocks)]
 
 
+def _ops_per_choice(space, error: str) -> int:
+    """The number of ops every choice of ``space`` has (``error`` when they differ)."""
+    sizes = {len(c.options) for c in space.choices}
+    if len(sizes) != 1:
+        raise WsnasError(error)
+    return sizes.pop()
+
+
 class PadaStrategy(SinglePathStrategy):
     """PA&DA; ``paths`` / ``data`` switch each half on (``pada-path``, ``pada-data``)."""
 
@@ -67,10 +75,7 @@ class PadaStrategy(SinglePathStrategy):
 
     def setup(self, supernet, space, optimizer, seed, *, grad_clip=None) -> None:
         super().setup(supernet, space, optimizer, seed, grad_clip=grad_clip)
-        options = {len(c.options) for c in space.choices}
-        if len(options) != 1:
-            raise WsnasError("PA&DA needs every choice to have the same ops")
-        self.n_ops = options.pop()
+        self.n_ops = _ops_per_choice(space, "PA&DA needs every choice to have the same ops")
         self.ops = space.choices[0].options
         self.blocks = _choice_blocks(supernet, len(space.choices))
         rows = len(space.choices) if self.per_edge else 1
@@ -240,10 +245,7 @@ class FairNasStrategy(Strategy):
 
     def setup(self, supernet, space, optimizer, seed, *, grad_clip=None) -> None:
         super().setup(supernet, space, optimizer, seed, grad_clip=grad_clip)
-        sizes = {len(c.options) for c in space.choices}
-        if len(sizes) != 1:
-            raise WsnasError("FairNAS needs every choice to have the same number of ops")
-        self.n_ops = sizes.pop()
+        self.n_ops = _ops_per_choice(space, "FairNAS needs every choice to have the same number of ops")
         self.rng = np.random.default_rng(seed)
 
     def paths(self) -> list[Arch]:
