@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from wsnas.errors import WsnasError
-from wsnas.ops import DARTS_OPS, BNConfig, FactorizedReduce, Identity, MaxPool3x3, ReLUConvBN, make_op
+from wsnas.ops import DARTS_OPS, AvgPool3x3, BNConfig, FactorizedReduce, Identity, MaxPool3x3, ReLUConvBN, make_op
 from wsnas.spaces.base import Arch, Choice, Space
 from wsnas.spaces.relax import Edge, Relaxation
 from wsnas.supernet.choice import ChoiceBlock, Spec
@@ -385,7 +385,7 @@ def _eval_op(name: str, c: int, stride: int, bn: BNConfig) -> nn.Module:
     if name == "max_pool_3x3":
         return MaxPool3x3() if stride == 1 else nn.MaxPool2d(3, stride=stride, padding=1)
     if name == "avg_pool_3x3":
-        return nn.AvgPool2d(3, stride=stride, padding=1, count_include_pad=False)
+        return AvgPool3x3(stride)
     return make_op(name, c, stride, bn)
 
 

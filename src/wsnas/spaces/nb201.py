@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from wsnas.errors import WsnasError
-from wsnas.ops import BNConfig, Identity, ReLUConvBN, Zero
+from wsnas.ops import AvgPool3x3, BNConfig, Identity, ReLUConvBN, Zero
 from wsnas.spaces.base import Arch, Choice, Space
 from wsnas.supernet.choice import ChoiceBlock, Spec, resolve_path
 
@@ -102,7 +102,7 @@ def make_nb201_op(name: str, channels: int, bn: BNConfig) -> nn.Module:
     if name == "nor_conv_3x3":
         return ReLUConvBN(channels, channels, 3, 1, 1, bn)
     if name == "avg_pool_3x3":
-        return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
+        return AvgPool3x3(1)
     raise WsnasError(f"unknown op {name!r}; accepted: {', '.join(OPS)}")
 
 
