@@ -17,6 +17,7 @@ import resource
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -64,6 +65,7 @@ class BenchConfig:
     archs: list[str] = field(default_factory=list)  # NB201 strings evaluated (eval workload)
     path_archs: list[str] = field(default_factory=list)  # the single-path steps' cells, in order
     seed: int = 0
+    malloc: str = "as-shipped"       # the C allocator's settings per tool (MALLOC_MODES)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,6 +74,40 @@ class BenchConfig:
     def from_dict(cls, d: dict) -> BenchConfig:
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         return cls(**known)
+
+
+# as-shipped: each tool as its users run it (wsnas tunes glibc's allocator as its commands do, the
+# peers keep glibc's defaults); system: every tool with glibc's defaults; tuned: every tool with
+# wsnas's settings (wsnas.runtime)
+MALLOC_MODES = ("as-shipped", "system", "tuned")
+MALLOC_NOTES = {
+    "as-shipped": "each tool as its users run it: wsnas with the allocator thresholds its commands set "
+                  "(wsnas.runtime), the peers with glibc's defaults",
+    "system": "every tool with glibc's default allocator thresholds (WSNAS_MALLOC=system)",
+    "tuned": "every tool with the allocator thresholds wsnas's commands set (wsnas.runtime)",
+}
+
+
+def malloc_env(mode: str, tool: str) -> dict:
+    """Environment of a tool's worker process for the allocator ``mode``."""
+    if mode not in MALLOC_MODES:
+        raise ValueError(f"unknown allocator mode {mode!r}; accepted: {', '.join(MALLOC_MODES)}")
+    if mode == "system":
+        return {"WSNAS_MALLOC": "system"}
+    if mode == "tuned" and tool != "wsnas":
+        return {"BENCH_TUNE_MALLOC": "1"}
+    return {}
+
+
+def tune_allocator_from_source() -> bool:
+    """wsnas.runtime.tune_allocator, loaded from the source tree (a peer's environment lacks wsnas)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "src" / "wsnas" / "runtime.py"
+    spec = importlib.util.spec_from_file_location("wsnas_runtime", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.tune_allocator()
 
 
 @dataclass

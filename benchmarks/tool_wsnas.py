@@ -20,11 +20,14 @@ import wsnas
 from wsnas.commands.common import EVAL_ARCH_BATCH_CUDA
 from wsnas.data import Split, iterate_batches, load_cifar10
 from wsnas.evaluator import EvalConfig, evaluate_archs
+from wsnas.runtime import tune_allocator
 from wsnas.spaces import get_space
 from wsnas.strategies import get_strategy
 from wsnas.strategies.base import train_path
 
 VERSION = wsnas.__version__
+# what every wsnas command does first (wsnas.cli.main); WSNAS_MALLOC=system (--malloc system) skips it
+ALLOCATOR_TUNED = tune_allocator()
 
 
 def _supernet(cfg: BenchConfig):

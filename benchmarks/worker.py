@@ -23,6 +23,10 @@ def main() -> int:
     sys.stdout = sys.stderr
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     session = None
+    if os.environ.get("BENCH_TUNE_MALLOC"):  # --malloc tuned: a peer with wsnas's allocator settings
+        from benchlib import tune_allocator_from_source
+
+        tune_allocator_from_source()
 
     def answer(obj: dict) -> None:
         proto.write(json.dumps(obj) + "\n")

@@ -104,3 +104,16 @@ def test_written_cifar_files_read_back_with_wsnas(harness, tmp_path):
 def test_bad_tool_is_a_one_line_error(harness, capsys):
     assert harness.main(["--tools", "wsnas,autodl"]) == 2
     assert "unknown tool autodl; accepted: wsnas, xautodl, nni" in capsys.readouterr().err
+
+
+def test_allocator_modes_set_each_workers_environment(harness):
+    from benchlib import malloc_env, tune_allocator_from_source
+
+    assert malloc_env("as-shipped", "wsnas") == {} and malloc_env("as-shipped", "xautodl") == {}
+    assert malloc_env("system", "wsnas") == {"WSNAS_MALLOC": "system"}
+    assert malloc_env("tuned", "nni") == {"BENCH_TUNE_MALLOC": "1"} and malloc_env("tuned", "wsnas") == {}
+    with pytest.raises(ValueError, match="unknown allocator mode 'jemalloc'; accepted: as-shipped, system, tuned"):
+        malloc_env("jemalloc", "wsnas")
+    assert isinstance(tune_allocator_from_source(), bool)  # loads without the wsnas package's imports
+    args = harness.parse_args(["--malloc", "system"])
+    assert harness.config_from_args(args).malloc == "system"

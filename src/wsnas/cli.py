@@ -13,6 +13,7 @@ import sys
 
 from wsnas import __version__
 from wsnas.errors import WsnasError
+from wsnas.runtime import tune_allocator
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        tune_allocator()
         return int(args._run(args) or 0)
     except WsnasError as exc:
         print(f"wsnas {args.command}: error: {exc}", file=sys.stderr)

@@ -56,8 +56,12 @@ class LocalExecutor(Executor):
 
 
 def _ray_call(fn: Callable[[Job], Any], job: Job, threads: int) -> Any:
-    """The body of a Ray task: set torch's threads to the task's CPUs, then run the job."""
+    """The body of a Ray task: the allocator and torch's threads as a command's, then the job."""
     import torch
+
+    from wsnas.runtime import tune_allocator
+
+    tune_allocator()
 
     if threads >= 1 and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
