@@ -66,6 +66,7 @@ class BenchConfig:
     path_archs: list[str] = field(default_factory=list)  # the single-path steps' cells, in order
     seed: int = 0
     malloc: str = "as-shipped"       # the C allocator's settings per tool (MALLOC_MODES)
+    channels_last: bool = False      # wsnas runs channels-last (its --channels-last)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,15 +89,17 @@ MALLOC_NOTES = {
 }
 
 
-def malloc_env(mode: str, tool: str) -> dict:
-    """Environment of a tool's worker process for the allocator ``mode``."""
+def worker_env(cfg: BenchConfig, tool: str) -> dict:
+    """Environment of a tool's worker process: the allocator mode, wsnas's channels-last."""
+    mode = cfg.malloc
     if mode not in MALLOC_MODES:
         raise ValueError(f"unknown allocator mode {mode!r}; accepted: {', '.join(MALLOC_MODES)}")
+    env = {"WSNAS_CHANNELS_LAST": "1" if cfg.channels_last and tool == "wsnas" else "0"}
     if mode == "system":
-        return {"WSNAS_MALLOC": "system"}
+        env["WSNAS_MALLOC"] = "system"
     if mode == "tuned" and tool != "wsnas":
-        return {"BENCH_TUNE_MALLOC": "1"}
-    return {}
+        env["BENCH_TUNE_MALLOC"] = "1"
+    return env
 
 
 def tune_allocator_from_source() -> bool:

@@ -41,7 +41,7 @@ from benchlib import (  # noqa: E402 - after the path set-up above
     BenchConfig,
     Session,
     Unavailable,
-    malloc_env,
+    worker_env,
 )
 
 PEERS_VENV = HERE / ".peers-venv"
@@ -181,11 +181,11 @@ class InProcessTool:
 class ProcessTool:
     """A tool's workload run in a fresh process of ``python`` (:mod:`worker`)."""
 
-    def __init__(self, tool: str, python: str, threads: int, malloc: str = "as-shipped") -> None:
+    def __init__(self, tool: str, python: str, threads: int, cfg: BenchConfig | None = None) -> None:
         self.tool = tool
         env = {k: v for k, v in os.environ.items() if k not in ("WSNAS_MALLOC", "BENCH_TUNE_MALLOC")}
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONWARNINGS="ignore",
-                   **malloc_env(malloc, tool))
+                   **worker_env(cfg or BenchConfig(), tool))
         self.stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen([python, str(HERE / "worker.py")], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env, bufsize=1)
@@ -347,12 +347,12 @@ def run_benchmark(cfg: BenchConfig, *, tools=TOOLS, workloads=tuple(WORKLOADS), 
             for tool in tools:
                 if tool == "wsnas":
                     executors[tool] = InProcessTool(tool) if inprocess else ProcessTool(tool, sys.executable,
-                                                                                         _threads(cfg), cfg.malloc)
+                                                                                         _threads(cfg), cfg)
                 elif tool in peer_reasons or peers_python is None:
                     reason = peer_reasons.get(tool, "peers environment not set up")
                     rows.append({"workload": workload, "tool": tool, "status": "unavailable", "reason": reason})
                 else:
-                    executors[tool] = ProcessTool(tool, peers_python, _threads(cfg), cfg.malloc)
+                    executors[tool] = ProcessTool(tool, peers_python, _threads(cfg), cfg)
             measured = measure_workload(workload, executors, cfg, log=log)
             rows += [summarise(workload, tool, row, cfg) for tool, row in measured.items()]
     finally:
@@ -415,6 +415,10 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _memory_format(result: dict) -> str:
+    return "channels-last (--channels-last)" if result["config"].get("channels_last") else "NCHW (the default)"
+
+
 def format_markdown_section(result: dict, note: str | None = None) -> str:
     m = result["machine"]
     dev = result["device"]
@@ -428,6 +432,7 @@ def format_markdown_section(result: dict, note: str | None = None) -> str:
              f"- timing: {result['timing']}",
              f"- memory: {result['memory']}",
              f"- allocator: {MALLOC_NOTES[result['config'].get('malloc', 'as-shipped')]}",
+             f"- wsnas memory format: {_memory_format(result)}",
              f"- sizes: NB201 supernet C={result['config']['channels']}, N={result['config']['cells_per_stage']}, "
              f"10 classes, 32x32x3 synthetic data, fp32; eval: {result['config']['eval_archs']} architectures x "
              f"{result['config']['eval_images']} images (batch {result['config']['eval_batch']}); epoch: "
@@ -515,6 +520,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--peers-venv", type=Path, default=PEERS_VENV, help="the peers' environment")
     p.add_argument("--torch-index-url", default=None, help="pip index for the peers' torch (e.g. a CUDA build)")
     p.add_argument("--no-install", action="store_true", help="use the peers' environment as it is")
+    p.add_argument("--channels-last", action="store_true", help="wsnas runs channels-last (its --channels-last)")
     p.add_argument("--malloc", choices=MALLOC_MODES, default="as-shipped",
                    help="glibc allocator thresholds: as-shipped (default; wsnas tuned as its commands run, "
                         "peers with glibc's defaults), system (glibc's defaults for all) or tuned (wsnas's "
@@ -528,7 +534,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: torch sees no CUDA device here")
-    cfg = BenchConfig(device=device, threads=args.threads, malloc=args.malloc)
+    cfg = BenchConfig(device=device, threads=args.threads, malloc=args.malloc, channels_last=args.channels_last)
     if device == "cuda":
         cfg.eval_images = 10_000
         cfg.eval_batch = 500

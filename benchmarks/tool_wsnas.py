@@ -20,7 +20,7 @@ import wsnas
 from wsnas.commands.common import EVAL_ARCH_BATCH_CUDA
 from wsnas.data import Split, iterate_batches, load_cifar10
 from wsnas.evaluator import EvalConfig, evaluate_archs
-from wsnas.runtime import tune_allocator
+from wsnas.runtime import prepare_model, tune_allocator
 from wsnas.spaces import get_space
 from wsnas.strategies import get_strategy
 from wsnas.strategies.base import train_path
@@ -35,7 +35,7 @@ def _supernet(cfg: BenchConfig):
     space = get_space("nb201", channels=cfg.channels, cells_per_stage=cfg.cells_per_stage,
                       affine=False, track_running_stats=False)
     net = space.build_supernet(num_classes=NUM_CLASSES).to(cfg.device)
-    return space, net
+    return space, prepare_model(net)  # as the trainer does: channels-last with --channels-last
 
 
 def _strategy(name: str, space, net, cfg: BenchConfig):

@@ -107,13 +107,18 @@ def test_bad_tool_is_a_one_line_error(harness, capsys):
 
 
 def test_allocator_modes_set_each_workers_environment(harness):
-    from benchlib import malloc_env, tune_allocator_from_source
+    from benchlib import BenchConfig, tune_allocator_from_source, worker_env
 
-    assert malloc_env("as-shipped", "wsnas") == {} and malloc_env("as-shipped", "xautodl") == {}
-    assert malloc_env("system", "wsnas") == {"WSNAS_MALLOC": "system"}
-    assert malloc_env("tuned", "nni") == {"BENCH_TUNE_MALLOC": "1"} and malloc_env("tuned", "wsnas") == {}
+    def env(tool, **kw):
+        return {k: v for k, v in worker_env(BenchConfig(**kw), tool).items() if k != "WSNAS_CHANNELS_LAST"}
+
+    assert env("wsnas") == {} and env("xautodl") == {}
+    assert env("wsnas", malloc="system") == {"WSNAS_MALLOC": "system"}
+    assert env("nni", malloc="tuned") == {"BENCH_TUNE_MALLOC": "1"} and env("wsnas", malloc="tuned") == {}
     with pytest.raises(ValueError, match="unknown allocator mode 'jemalloc'; accepted: as-shipped, system, tuned"):
-        malloc_env("jemalloc", "wsnas")
+        env("wsnas", malloc="jemalloc")
+    cl = BenchConfig(channels_last=True)
+    assert worker_env(cl, "wsnas")["WSNAS_CHANNELS_LAST"] == "1" and worker_env(cl, "nni")["WSNAS_CHANNELS_LAST"] == "0"
     assert isinstance(tune_allocator_from_source(), bool)  # loads without the wsnas package's imports
-    args = harness.parse_args(["--malloc", "system"])
-    assert harness.config_from_args(args).malloc == "system"
+    cfg = harness.config_from_args(harness.parse_args(["--malloc", "system", "--channels-last"]))
+    assert cfg.malloc == "system" and cfg.channels_last
