@@ -67,6 +67,7 @@ class BenchConfig:
     seed: int = 0
     malloc: str = "as-shipped"       # the C allocator's settings per tool (MALLOC_MODES)
     channels_last: bool = False      # wsnas runs channels-last (its --channels-last)
+    precision: str = "fp32"          # wsnas's --precision (bf16: autocast)
 
     def to_dict(self) -> dict:
         return asdict(self)

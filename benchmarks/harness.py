@@ -416,7 +416,9 @@ def format_table(result: dict) -> str:
 
 
 def _memory_format(result: dict) -> str:
-    return "channels-last (--channels-last)" if result["config"].get("channels_last") else "NCHW (the default)"
+    fmt = "channels-last (--channels-last)" if result["config"].get("channels_last") else "NCHW (the default)"
+    precision = result["config"].get("precision", "fp32")
+    return fmt + ("" if precision == "fp32" else f"; --precision {precision} (the peers run fp32)")
 
 
 def format_markdown_section(result: dict, note: str | None = None) -> str:
@@ -432,7 +434,7 @@ def format_markdown_section(result: dict, note: str | None = None) -> str:
              f"- timing: {result['timing']}",
              f"- memory: {result['memory']}",
              f"- allocator: {MALLOC_NOTES[result['config'].get('malloc', 'as-shipped')]}",
-             f"- wsnas memory format: {_memory_format(result)}",
+             f"- wsnas options: {_memory_format(result)}",
              f"- sizes: NB201 supernet C={result['config']['channels']}, N={result['config']['cells_per_stage']}, "
              f"10 classes, 32x32x3 synthetic data, fp32; eval: {result['config']['eval_archs']} architectures x "
              f"{result['config']['eval_images']} images (batch {result['config']['eval_batch']}); epoch: "
@@ -521,6 +523,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--torch-index-url", default=None, help="pip index for the peers' torch (e.g. a CUDA build)")
     p.add_argument("--no-install", action="store_true", help="use the peers' environment as it is")
     p.add_argument("--channels-last", action="store_true", help="wsnas runs channels-last (its --channels-last)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="wsnas's --precision (default fp32; the peers always run fp32)")
     p.add_argument("--malloc", choices=MALLOC_MODES, default="as-shipped",
                    help="glibc allocator thresholds: as-shipped (default; wsnas tuned as its commands run, "
                         "peers with glibc's defaults), system (glibc's defaults for all) or tuned (wsnas's "
@@ -534,7 +538,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: torch sees no CUDA device here")
-    cfg = BenchConfig(device=device, threads=args.threads, malloc=args.malloc, channels_last=args.channels_last)
+    cfg = BenchConfig(device=device, threads=args.threads, malloc=args.malloc, channels_last=args.channels_last,
+                      precision=args.precision)
     if device == "cuda":
         cfg.eval_images = 10_000
         cfg.eval_batch = 500

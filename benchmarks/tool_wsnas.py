@@ -35,7 +35,8 @@ def _supernet(cfg: BenchConfig):
     space = get_space("nb201", channels=cfg.channels, cells_per_stage=cfg.cells_per_stage,
                       affine=False, track_running_stats=False)
     net = space.build_supernet(num_classes=NUM_CLASSES).to(cfg.device)
-    return space, prepare_model(net)  # as the trainer does: channels-last with --channels-last
+    # as the trainer does: channels-last with --channels-last, bf16 autocast with --precision bf16
+    return space, prepare_model(net, cfg.precision)
 
 
 def _strategy(name: str, space, net, cfg: BenchConfig):

@@ -123,3 +123,53 @@ def test_channels_last_flag_runs_a_supernet(tmp_path, capsys, monkeypatch):
                  "--store", str(tmp_path / "r.db"), "--run-dir", str(tmp_path / "run"), "--no-progress",
                  "--threads", "1"]) == 0
     assert channels_last() and "3 children evaluated" in capsys.readouterr().out
+
+
+def test_bf16_autocast_trains_close_to_fp32_and_is_part_of_the_settings(monkeypatch):
+    import torch
+
+    from wsnas.groundtruth.train import TrainConfig
+    from wsnas.runtime import CHANNELS_LAST_ENV, prepare_model
+
+    monkeypatch.setenv(CHANNELS_LAST_ENV, "0")
+    space, plain, fast = _nb201_pair()
+    prepare_model(prepare_model(fast, "bf16"), "bf16")
+    assert len(fast._forward_pre_hooks) == 1 and len(fast._forward_hooks) == 1
+    x, y = torch.randn(16, 3, 16, 16), torch.randint(0, 10, (16,))
+    arch = space.sample(1, 2)[0]
+    with torch.no_grad():
+        out = fast(x, arch)
+        assert out.dtype == torch.float32  # logits back in fp32
+        assert not torch.is_autocast_enabled("cpu")  # the context is left after the forward pass
+        torch.testing.assert_close(out, plain(x, arch), rtol=5e-2, atol=5e-2)
+        assert not torch.equal(out, plain(x, arch))  # bf16 really ran
+    assert _step(space, fast, x, y, arch) == pytest.approx(_step(space, plain, x, y, arch), rel=2e-2)
+    # fp32 keeps the identity runs had before the option; bf16 is part of it
+    assert "precision" not in TrainConfig().to_dict()
+    assert TrainConfig(precision="bf16").to_dict()["precision"] == "bf16"
+    with pytest.raises(WsnasError, match="precision 'fp16' not understood; accepted: fp32, bf16"):
+        TrainConfig(precision="fp16")
+
+
+def test_autocast_is_left_when_the_forward_pass_fails(monkeypatch):
+    import torch
+
+    from wsnas.runtime import prepare_model
+
+    _, _, net = _nb201_pair()
+    prepare_model(net, "bf16")
+    with pytest.raises(ValueError, match="a nb201 path has 6 specs"):
+        net(torch.randn(2, 3, 8, 8), ["not a spec"])
+    assert not torch.is_autocast_enabled("cpu") and net._wsnas_autocast == []
+
+
+def test_precision_flag_trains_a_bf16_supernet_and_is_part_of_its_identity(tmp_path, capsys):
+    from wsnas.cli import main
+
+    args = ["supernet", "--space", "nb201", "--space-option", "channels=4", "--space-option", "cells_per_stage=1",
+            "--strategy", "spos", "--sample", "3", "--epochs", "1", "--store", str(tmp_path / "r.db"),
+            "--run-dir", str(tmp_path / "run"), "--no-progress", "--threads", "1"]
+    assert main([*args, "--precision", "bf16"]) == 0
+    assert "3 children evaluated" in capsys.readouterr().out
+    assert main(args) == 2  # the same run in fp32 is another configuration
+    assert 'supernet.train.precision: "bf16" -> (absent)' in capsys.readouterr().err

@@ -105,14 +105,41 @@ def _to_channels_last(module, args):
     return None
 
 
-def prepare_model(model):
-    """``model`` ready to run in this process: channels-last when that is on (weights converted,
-    4-D inputs converted as they come in). Returns ``model``; calling it twice is harmless."""
-    if not channels_last() or getattr(model, "_wsnas_channels_last", False):
-        return model
+PRECISIONS = ("fp32", "bf16")
+
+
+def _autocast_enter(module, args):
+    device = args[0].device.type if args and hasattr(args[0], "device") else "cpu"
     import torch
 
-    model.to(memory_format=torch.channels_last)
-    model.register_forward_pre_hook(_to_channels_last)
-    model._wsnas_channels_last = True
+    ctx = torch.autocast(device, dtype=torch.bfloat16)
+    ctx.__enter__()
+    module._wsnas_autocast.append(ctx)
+
+
+def _autocast_exit(module, args, output):
+    module._wsnas_autocast.pop().__exit__(None, None, None)
+    if getattr(output, "is_floating_point", None) is not None and output.is_floating_point():
+        return output.float()  # the loss and the scores in fp32
+    return output
+
+
+def prepare_model(model, precision: str = "fp32"):
+    """``model`` ready to run in this process: channels-last when that is on (weights converted,
+    4-D inputs converted as they come in), and with ``precision="bf16"`` every forward pass under
+    bf16 autocast, its output returned in fp32. Returns ``model``; calling it again is harmless."""
+    import torch
+
+    if precision not in PRECISIONS:
+        from wsnas.errors import WsnasError
+
+        raise WsnasError(f"precision {precision!r} not understood; accepted: {', '.join(PRECISIONS)}")
+    if channels_last() and not getattr(model, "_wsnas_channels_last", False):
+        model.to(memory_format=torch.channels_last)
+        model.register_forward_pre_hook(_to_channels_last)
+        model._wsnas_channels_last = True
+    if precision == "bf16" and not hasattr(model, "_wsnas_autocast"):
+        model._wsnas_autocast = []
+        model.register_forward_pre_hook(_autocast_enter)
+        model.register_forward_hook(_autocast_exit, always_call=True)
     return model

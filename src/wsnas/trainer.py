@@ -175,7 +175,7 @@ class SupernetTrainer:
         torch.manual_seed(seed)
         self.supernet = space.build_supernet(num_classes=data.num_classes, in_channels=data.in_channels,
                                              **getattr(strategy, "supernet_options", {})).to(device)
-        prepare_model(self.supernet)  # channels-last when the command asked for it
+        prepare_model(self.supernet, t.precision)  # channels-last, bf16 autocast when asked for
         if self.replica is not None:
             distributed.convert_batchnorm(self.supernet)
             self.replica.broadcast_module(self.supernet)

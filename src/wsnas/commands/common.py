@@ -33,7 +33,7 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
                         "5000), augment=none")
 
 
-TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "lr_min", "momentum", "weight_decay", "grad_clip")
+TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "lr_min", "momentum", "weight_decay", "grad_clip", "precision")
 
 
 def add_training_options(g) -> None:
@@ -45,6 +45,10 @@ def add_training_options(g) -> None:
     g.add_argument("--momentum", type=float, help="SGD momentum")
     g.add_argument("--weight-decay", type=float, help="weight decay")
     g.add_argument("--grad-clip", type=float, help="clip the gradient norm at this value")
+    g.add_argument("--precision", choices=("fp32", "bf16"),
+                   help="fp32 (default) or bf16: forward passes under bf16 autocast (faster on CPUs with "
+                        "AVX512-BF16 or AMX and on recent GPUs; changes the results beyond rounding, so it is "
+                        "part of a run's settings)")
 
 
 # children scored per forward pass (wsnas.supernet.stacked) with --eval-arch-batch auto: stacking

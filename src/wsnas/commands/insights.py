@@ -84,6 +84,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("budget (defaults depend on --data and --quick)")
     g.add_argument("--gt-seeds", type=int, help="independent ground-truth trainings per child")
     g.add_argument("--gt-epochs", type=int, help="epochs of each ground-truth training")
+    g.add_argument("--precision", choices=("fp32", "bf16"),
+                   help="fp32 (default) or bf16 autocast for every training and evaluation of the study")
     g.add_argument("--epochs", type=int, help="epochs of each supernet (the sharing sweep on digits: 10, "
                                               "2 with --quick)")
     g.add_argument("--batch-size", type=int, help="batch size of supernets and ground truth")
@@ -116,8 +118,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> InsightsConfig:
     cfg = InsightsConfig.quick(args.data) if args.quick else InsightsConfig.for_dataset(args.data)
-    gt = cfg.groundtruth.with_overrides(epochs=args.gt_epochs, batch_size=args.batch_size)
-    sn = cfg.supernet.with_overrides(epochs=args.epochs, batch_size=args.batch_size)
+    gt = cfg.groundtruth.with_overrides(epochs=args.gt_epochs, batch_size=args.batch_size, precision=args.precision)
+    sn = cfg.supernet.with_overrides(epochs=args.epochs, batch_size=args.batch_size, precision=args.precision)
     instances = dict(cfg.instances)
     sweep: tuple = ()
     finetune_steps = cfg.finetune_steps

@@ -125,6 +125,7 @@ class InsightsConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["eval"] = self.eval.to_dict()
+        d["groundtruth"], d["supernet"] = self.groundtruth.to_dict(), self.supernet.to_dict()
         d["sweep"] = list(self.sweep)
         d["strategies"] = list(self.strategies)
         if not self.sweep and self.sharing == "full" and self.budget == "paper":

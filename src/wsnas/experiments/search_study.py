@@ -52,6 +52,7 @@ class SearchStudyConfig:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["strategies"], d["params"] = list(self.strategies), list(self.params)
+        d["search"], d["groundtruth"] = self.search.to_dict(), self.groundtruth.to_dict()
         return d
 
 

@@ -18,7 +18,7 @@ from torch import nn
 from wsnas.data import Dataset, Split, cutout, iterate_batches
 from wsnas.errors import WsnasError
 from wsnas.evaluator import EvalConfig, evaluate_archs
-from wsnas.runtime import prepare_model
+from wsnas.runtime import PRECISIONS, prepare_model
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class TrainConfig:
     auxiliary_weight: float = 0.0  # weight of an auxiliary head's loss, for networks that have one
     drop_path_prob: float = 0.0  # final drop-path probability, raised linearly from 0 per epoch
     cutout: int = 0  # side of the cutout square (0: off), after the dataset's own augmentation
+    precision: str = "fp32"  # fp32, or bf16: forward passes under bf16 autocast (wsnas.runtime)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -53,9 +54,14 @@ class TrainConfig:
             raise WsnasError(f"drop_path_prob must be in [0, 1), got {self.drop_path_prob}")
         if self.auxiliary_weight < 0 or self.cutout < 0:
             raise WsnasError("auxiliary_weight and cutout must be non-negative")
+        if self.precision not in PRECISIONS:
+            raise WsnasError(f"precision {self.precision!r} not understood; accepted: {', '.join(PRECISIONS)}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if self.precision == "fp32":  # the default leaves the identity of fp32 runs as it was
+            del d["precision"]
+        return d
 
     def with_overrides(self, **overrides) -> TrainConfig:
         """A copy with the given fields replaced; ``None`` values are ignored."""
@@ -127,7 +133,7 @@ def train_from_scratch(model: nn.Module, data: Dataset, cfg: TrainConfig, seed: 
     test splits, the number of epochs and the seconds taken.
     """
     device = data.train.x.device
-    prepare_model(model.to(device)).train()
+    prepare_model(model.to(device), cfg.precision).train()
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                           weight_decay=cfg.weight_decay)
     gen = torch.Generator(device="cpu").manual_seed(seed)
