@@ -40,14 +40,17 @@ def _trained(name, data):
 
 
 @pytest.mark.parametrize("name", sorted(SPACES))
-@pytest.mark.parametrize("bn_mode", ["running", "batch"])
+@pytest.mark.parametrize("bn_mode", ["running", "batch", "recal"])
 def test_stacked_scores_equal_one_at_a_time(data, name, bn_mode):
     space, net = _trained(name, data)
     archs = list(space.enumerate())[::97][:13] if len(space) > 64 else list(space.enumerate())[:13]
     state = {k: v.clone() for k, v in net.state_dict().items()}
-    plain = evaluate_archs(net, archs, data.valid, EvalConfig(bn_mode=bn_mode, batch_size=200))
+    # recal: 3 batches of 100, the last of 50 rows (another size, as the evaluation's last batch)
+    recal = [data.train.x[:100], data.train.x[100:200], data.train.x[200:250]] if bn_mode == "recal" else None
+    plain = evaluate_archs(net, archs, data.valid, EvalConfig(bn_mode=bn_mode, batch_size=200), recal=recal)
     # 5 per pass: chunks of 5, 5 and 3; batch 200: a last data batch of another size
-    fast = evaluate_archs(net, archs, data.valid, EvalConfig(bn_mode=bn_mode, batch_size=200, arch_batch=5))
+    fast = evaluate_archs(net, archs, data.valid, EvalConfig(bn_mode=bn_mode, batch_size=200, arch_batch=5),
+                          recal=recal)
     assert [a for a, _ in fast] == [a for a, _ in plain]
     assert [loss for _, loss in fast] == pytest.approx([loss for _, loss in plain], rel=1e-5, abs=1e-6)
     for key, value in net.state_dict().items():  # evaluation leaves the supernet as it was

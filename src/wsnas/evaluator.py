@@ -29,7 +29,7 @@ from wsnas.data import Split, iterate_batches
 from wsnas.errors import WsnasError
 from wsnas.spaces import Arch
 from wsnas.supernet.bank import bank_of
-from wsnas.supernet.stacked import grouped_batchnorm, stacked_loss_and_correct, stacked_path
+from wsnas.supernet.stacked import grouped_batchnorm, per_arch_batchnorm, stacked_loss_and_correct, stacked_path
 
 BN_MODES = ("running", "batch", "recal")
 
@@ -169,6 +169,35 @@ def _score(model: nn.Module, archs: Sequence[Arch | None], split: Split,
     return [(c / n, l / n) for c, l in zip(correct.tolist(), loss_sum.tolist())]
 
 
+@torch.no_grad()
+def _recal_stacked(model: nn.Module, archs: Sequence[Arch], split: Split, recal: Sequence[torch.Tensor],
+                   batch_size: int) -> list[tuple[float, float]]:
+    """``bn_mode="recal"`` for ``archs`` in one stacked pass: every child's BN statistics
+    re-estimated on the recalibration batches, then every child scored with its own."""
+    a = len(archs)
+    device = split.y.device
+    correct = torch.zeros(a, dtype=torch.long, device=device)
+    loss_sum = torch.zeros(a, dtype=torch.float64, device=device)
+
+    def stacked(x: torch.Tensor) -> torch.Tensor:
+        return x.repeat(a, *([1] * (x.dim() - 1)))
+
+    with per_arch_batchnorm(model, a) as bn:
+        model.train()
+        for x in recal:
+            bn.n = len(x)
+            model(stacked(x), stacked_path(model.space, archs, len(x)))
+        bn.recalibrating = False
+        model.eval()
+        for x, y in iterate_batches(split, batch_size, shuffle=False):
+            bn.n = len(y)
+            loss, right = stacked_loss_and_correct(model(stacked(x), stacked_path(model.space, archs, len(y))), y, a)
+            loss_sum += loss
+            correct += right
+    n = len(split)
+    return [(c / n, l / n) for c, l in zip(correct.tolist(), loss_sum.tolist())]
+
+
 def recalibration_batches(train: Split, cfg: EvalConfig, seed: int = 0) -> list[torch.Tensor]:
     """The fixed training batches (inputs only) every child's BN statistics are estimated on."""
     gen = torch.Generator(device="cpu").manual_seed(seed)
@@ -199,6 +228,10 @@ def evaluate_archs(model: nn.Module, archs: Sequence[Arch | None], split: Split,
             # statistics it updates meanwhile are restored on exit)
             model.train(cfg.bn_mode == "batch")
             return _score(model, archs, split, cfg.batch_size, cfg.arch_batch)
+        if cfg.arch_batch > 1 and replica is None and _can_stack(model, archs):
+            return [score for start in range(0, len(archs), cfg.arch_batch)
+                    for score in _recal_stacked(model, archs[start:start + cfg.arch_batch], split, recal,
+                                                cfg.batch_size)]
         results = []
         bank = bank_of(model)
         for arch in archs:

@@ -1,23 +1,26 @@
-"""Process-wide settings the ``wsnas`` commands apply: the C allocator's, and channels-last.
+"""How the ``wsnas`` commands run their networks: the C allocator, channels-last, bf16 autocast.
+
+**bf16 autocast** (``--precision bf16``, a training setting kept with the run, so not a process
+setting): :func:`prepare_model` wraps every forward pass of the model in ``torch.autocast`` with
+bf16 and returns the output in fp32.
 
 **Channels-last** (``--channels-last``, :func:`set_channels_last`): the networks a command
 trains and evaluates keep their weights and activations in NHWC order
-(``torch.channels_last``). On this project's 2-core CPU an NB201 single-path training step is
-about 20% faster (oneDNN's convolutions, and pooling and batch norm, are faster on NHWC); the
-results are the same up to floating-point rounding. Off by default, as PyTorch's. The setting
+(``torch.channels_last``). On this project's 2-core CPU NB201 training steps and evaluation
+take 16-38% less time (oneDNN's convolutions, and pooling and batch norm, are faster on NHWC);
+the results are the same up to floating-point rounding. Off by default, as PyTorch's. The setting
 is kept in ``WSNAS_CHANNELS_LAST`` so that the processes a command starts inherit it, and it
 travels with every Ray task (:func:`process_settings`).
 
-**The C allocator**:
-
-Training on a CPU frees and reallocates the same activation tensors (megabytes each) every
+**The C allocator**: training on a CPU frees and reallocates the same activation tensors (megabytes each) every
 step. With glibc's default thresholds such blocks are given back to the operating system when
 freed (``munmap``, heap trimming) and faulted back in, page by page and zeroed, on the next
 step: on this project's 2-core machine that was 10,000-60,000 page faults per NB201 training
 step, 10-25% of the step's time, and a step time that varied from process to process with the
 threshold glibc happened to settle on. :func:`tune_allocator` fixes the thresholds so that freed
 blocks stay in the process for reuse, as PyTorch's CUDA caching allocator keeps GPU memory: the
-peak memory is the same, but the process keeps (up to 2 GiB of) it after the peak.
+peak memory is about the same (1-3% higher peak RSS measured in the benchmark's training rows),
+but the process keeps (up to 2 GiB of) it after the peak.
 
 ``WSNAS_MALLOC=system`` leaves glibc's defaults; so does any ``MALLOC_*`` setting of the user's
 or a glibc ``malloc`` tunable. Elsewhere than glibc (macOS, musl) nothing is changed.

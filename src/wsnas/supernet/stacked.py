@@ -19,13 +19,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Stacked", "grouped_batchnorm", "run_stacked", "stacked_loss_and_correct", "stacked_path"]
+__all__ = ["Stacked", "grouped_batchnorm", "per_arch_batchnorm", "run_stacked", "stacked_loss_and_correct",
+           "stacked_path"]
+
+# the positions of the architectures whose rows the op running now sees (set by run_stacked);
+# unset: every stacked architecture, in order
+_ROWS: ContextVar[tuple[int, ...] | None] = ContextVar("wsnas_stacked_rows", default=None)
 
 
 class Stacked(NamedTuple):
@@ -53,7 +59,11 @@ def run_stacked(candidates: nn.ModuleDict, options: Sequence[str], x: torch.Tens
     out = None
     for option, archs in groups.items():
         rows = torch.cat([torch.arange(k * n, (k + 1) * n, device=x.device) for k in archs])
-        y = candidates[options[option]](x.index_select(0, rows))
+        token = _ROWS.set(tuple(archs))
+        try:
+            y = candidates[options[option]](x.index_select(0, rows))
+        finally:
+            _ROWS.reset(token)
         if out is None:
             out = y.new_empty((x.shape[0], *y.shape[1:]))
         out.index_copy_(0, rows, y)
@@ -93,6 +103,81 @@ def grouped_batchnorm(model: nn.Module, n: int) -> Iterator[None]:
     finally:
         for m in layers:
             del m.forward  # back to the class's forward
+
+
+class _PerArchStats:
+    """Running statistics of one BN layer per stacked architecture (cumulative averages)."""
+
+    def __init__(self, archs: int, bn: nn.modules.batchnorm._BatchNorm):
+        self.mean = bn.running_mean.new_zeros((archs, bn.num_features))
+        self.var = bn.running_var.new_zeros((archs, bn.num_features))
+        self.count = torch.zeros(archs, dtype=torch.long, device=bn.running_mean.device)
+
+
+class PerArchBN:
+    """What :func:`per_arch_batchnorm` yields: set ``n`` (rows per architecture) before every
+    forward pass, and ``recalibrating`` to False once the recalibration batches are through."""
+
+    def __init__(self, archs: int):
+        self.archs, self.n, self.recalibrating = archs, 0, True
+
+
+def _per_arch_forward(bn: nn.modules.batchnorm._BatchNorm, ctl: PerArchBN, stats: _PerArchStats | None):
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        n = ctl.n
+        g = x.shape[0] // n
+        rows = _ROWS.get() or tuple(range(ctl.archs))
+        if len(rows) != g:
+            raise RuntimeError(f"a BN layer saw {g} stacked architectures, expected {len(rows)}")
+        xs = x.reshape(g, n, *x.shape[1:])
+        dims = (1, *range(3, xs.dim()))
+        shape = (g, 1, -1) + (1,) * (x.dim() - 2)
+        if stats is not None and not ctl.recalibrating:  # each architecture's recalibrated statistics
+            idx = torch.tensor(rows, device=x.device)
+            count = stats.count[idx].unsqueeze(1)
+            seen = count > 0  # an architecture that never ran this layer keeps the reset values
+            mean = torch.where(seen, stats.mean[idx] / count.clamp(min=1), 0.0)
+            var = torch.where(seen, stats.var[idx] / count.clamp(min=1), 1.0)
+            y = (xs - mean.reshape(shape)) * torch.rsqrt(var.reshape(shape) + bn.eps)
+        else:
+            var, mean = torch.var_mean(xs, dim=dims, correction=0, keepdim=True)
+            y = (xs - mean) * torch.rsqrt(var + bn.eps)
+            if stats is not None:  # accumulate: the batch mean and unbiased variance, as PyTorch
+                idx = torch.tensor(rows, device=x.device)
+                m = xs[0].numel() // xs.shape[2]
+                stats.mean.index_add_(0, idx, mean.reshape(g, -1))
+                stats.var.index_add_(0, idx, var.reshape(g, -1) * (m / max(m - 1, 1)))
+                stats.count.index_add_(0, idx, torch.ones_like(idx))
+        y = y.reshape(x.shape)
+        if bn.affine:
+            aff = (1, -1) + (1,) * (x.dim() - 2)
+            y = y * bn.weight.reshape(aff) + bn.bias.reshape(aff)
+        return y
+
+    return forward
+
+
+@contextmanager
+def per_arch_batchnorm(model: nn.Module, archs: int) -> Iterator[PerArchBN]:
+    """BN recalibration of ``archs`` stacked architectures at once.
+
+    Inside, while ``recalibrating``, every BN layer normalises each architecture's rows with
+    their batch statistics and, if it keeps running statistics, accumulates them per
+    architecture (a cumulative average: ``momentum=None`` after a reset, as one-at-a-time
+    recalibration does); afterwards each architecture's rows are normalised with its own
+    averages. Layers without running statistics always use batch statistics. The layers' own
+    buffers are not touched.
+    """
+    ctl = PerArchBN(archs)
+    layers = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in layers:
+        stats = None if m.running_mean is None else _PerArchStats(archs, m)
+        m.forward = _per_arch_forward(m, ctl, stats)
+    try:
+        yield ctl
+    finally:
+        for m in layers:
+            del m.forward
 
 
 def stacked_loss_and_correct(logits: torch.Tensor, y: torch.Tensor, archs: int) -> tuple[torch.Tensor, torch.Tensor]:
