@@ -77,18 +77,24 @@ def _grouped_forward(bn: nn.modules.batchnorm._BatchNorm, n: int):
     def forward(x: torch.Tensor) -> torch.Tensor:
         if not (bn.training or bn.running_mean is None) or x.shape[0] == n:
             return plain(x)  # running statistics, or a single architecture: unchanged
-        g = x.shape[0] // n
-        xs = x.reshape(g, n, *x.shape[1:])
-        dims = (1, *range(3, xs.dim()))
-        var, mean = torch.var_mean(xs, dim=dims, correction=0, keepdim=True)
-        y = (xs - mean) * torch.rsqrt(var + bn.eps)
-        y = y.reshape(x.shape)
-        if bn.affine:
-            shape = (1, -1) + (1,) * (x.dim() - 2)
-            y = y * bn.weight.reshape(shape) + bn.bias.reshape(shape)
-        return y
+        y, _, _ = _normalise_groups(x.reshape(x.shape[0] // n, n, *x.shape[1:]), bn.eps)
+        return _scale_shift(bn, y.reshape(x.shape))
 
     return forward
+
+
+def _normalise_groups(xs: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``xs`` (groups x rows x C x ...) normalised with each group's batch statistics; with the
+    statistics (biased variance)."""
+    var, mean = torch.var_mean(xs, dim=(1, *range(3, xs.dim())), correction=0, keepdim=True)
+    return (xs - mean) * torch.rsqrt(var + eps), mean, var
+
+
+def _scale_shift(bn: nn.modules.batchnorm._BatchNorm, y: torch.Tensor) -> torch.Tensor:
+    if not bn.affine:
+        return y
+    shape = (1, -1) + (1,) * (y.dim() - 2)
+    return y * bn.weight.reshape(shape) + bn.bias.reshape(shape)
 
 
 @contextmanager
@@ -130,7 +136,6 @@ def _per_arch_forward(bn: nn.modules.batchnorm._BatchNorm, ctl: PerArchBN, stats
         if len(rows) != g:
             raise RuntimeError(f"a BN layer saw {g} stacked architectures, expected {len(rows)}")
         xs = x.reshape(g, n, *x.shape[1:])
-        dims = (1, *range(3, xs.dim()))
         shape = (g, 1, -1) + (1,) * (x.dim() - 2)
         if stats is not None and not ctl.recalibrating:  # each architecture's recalibrated statistics
             idx = torch.tensor(rows, device=x.device)
@@ -140,19 +145,14 @@ def _per_arch_forward(bn: nn.modules.batchnorm._BatchNorm, ctl: PerArchBN, stats
             var = torch.where(seen, stats.var[idx] / count.clamp(min=1), 1.0)
             y = (xs - mean.reshape(shape)) * torch.rsqrt(var.reshape(shape) + bn.eps)
         else:
-            var, mean = torch.var_mean(xs, dim=dims, correction=0, keepdim=True)
-            y = (xs - mean) * torch.rsqrt(var + bn.eps)
+            y, mean, var = _normalise_groups(xs, bn.eps)
             if stats is not None:  # accumulate: the batch mean and unbiased variance, as PyTorch
                 idx = torch.tensor(rows, device=x.device)
                 m = xs[0].numel() // xs.shape[2]
                 stats.mean.index_add_(0, idx, mean.reshape(g, -1))
                 stats.var.index_add_(0, idx, var.reshape(g, -1) * (m / max(m - 1, 1)))
                 stats.count.index_add_(0, idx, torch.ones_like(idx))
-        y = y.reshape(x.shape)
-        if bn.affine:
-            aff = (1, -1) + (1,) * (x.dim() - 2)
-            y = y * bn.weight.reshape(aff) + bn.bias.reshape(aff)
-        return y
+        return _scale_shift(bn, y.reshape(x.shape))
 
     return forward
 
