@@ -173,3 +173,26 @@ def test_precision_flag_trains_a_bf16_supernet_and_is_part_of_its_identity(tmp_p
     assert "3 children evaluated" in capsys.readouterr().out
     assert main(args) == 2  # the same run in fp32 is another configuration
     assert 'supernet.train.precision: "bf16" -> (absent)' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_finetuning_runs_at_the_supernets_precision(monkeypatch, precision):
+    import torch
+
+    import wsnas.finetune as finetune
+    from wsnas.data.registry import load_dataset
+    from wsnas.evaluator import EvalConfig
+    from wsnas.runtime import prepare_model
+    from wsnas.spaces import get_space
+
+    data = load_dataset("digits")
+    space = get_space("nb201", channels=4, cells_per_stage=1)
+    torch.manual_seed(0)
+    supernet = prepare_model(space.build_supernet(num_classes=data.num_classes, in_channels=data.in_channels),
+                             precision)
+    seen = []
+    monkeypatch.setattr(finetune, "prepare_model", lambda m, p="fp32": seen.append(p) or prepare_model(m, p))
+    batches = [(data.train.x[:32], data.train.y[:32])]
+    scores = finetune.finetune_child(supernet, space, space.sample(1, 0)[0], data, finetune.FinetuneConfig(steps=1),
+                                     batches, EvalConfig(batch_size=256))
+    assert seen == [precision] and len(scores) == 2

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from wsnas.data import Dataset, iterate_batches
 from wsnas.errors import WsnasError
 from wsnas.evaluator import EvalConfig, evaluate_archs, recalibration_batches
-from wsnas.runtime import prepare_model
+from wsnas.runtime import precision_of, prepare_model
 from wsnas.spaces import Arch, Space
 from wsnas.store import Store
 from wsnas.supernet import load_child_from_supernet
@@ -57,10 +57,11 @@ def finetune_batches(data: Dataset, cfg: FinetuneConfig) -> list[tuple[torch.Ten
 
 def finetune_child(supernet: nn.Module, space: Space, arch: Arch, data: Dataset,
                    cfg: FinetuneConfig, batches, eval_cfg: EvalConfig, recal=None) -> list[tuple[float, float]]:
-    """(accuracy, loss) on the validation split at steps 0..``cfg.steps`` of fine-tuning."""
+    """(accuracy, loss) on the validation split at steps 0..``cfg.steps`` of fine-tuning, at the
+    supernet's precision (``--precision``)."""
     device = data.train.x.device
     child = space.build_network(arch, num_classes=data.num_classes, in_channels=data.in_channels)
-    child = prepare_model(load_child_from_supernet(supernet, child.to(device)))
+    child = prepare_model(load_child_from_supernet(supernet, child.to(device)), precision_of(supernet))
     opt = torch.optim.SGD(child.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                           weight_decay=cfg.weight_decay)
     scores = evaluate_archs(child, [None], data.valid, eval_cfg, recal=recal)

@@ -127,6 +127,11 @@ def _autocast_exit(module, args, output):
     return output
 
 
+def precision_of(model) -> str:
+    """The precision :func:`prepare_model` gave ``model`` (fp32 when it was not prepared)."""
+    return "bf16" if hasattr(model, "_wsnas_autocast") else "fp32"
+
+
 def prepare_model(model, precision: str = "fp32"):
     """``model`` ready to run in this process: channels-last when that is on (weights converted,
     4-D inputs converted as they come in), and with ``precision="bf16"`` every forward pass under
