@@ -108,6 +108,16 @@ def _can_stack(model: nn.Module, archs: Sequence[Arch | None]) -> bool:
             and getattr(model, "supports_stacking", False) and bank_of(model) is None)
 
 
+def _stacked_logits(model: nn.Module, archs: Sequence[Arch], x: torch.Tensor,
+                    stem: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits of ``archs`` stacked along the batch (one copy of ``x``, or of its ``stem``, each)."""
+    a = len(archs)
+    path = stacked_path(model.space, archs, len(x))
+    if stem is not None:
+        return model(None, path, stem=stem.repeat(a, *([1] * (stem.dim() - 1))))
+    return model(x.repeat(a, *([1] * (x.dim() - 1))), path)
+
+
 @torch.no_grad()
 def _score_stacked(model: nn.Module, archs: Sequence[Arch], split: Split, batch_size: int,
                    arch_batch: int) -> list[tuple[float, float]]:
@@ -122,15 +132,9 @@ def _score_stacked(model: nn.Module, archs: Sequence[Arch], split: Split, batch_
         with grouped_batchnorm(model, n):
             for start in range(0, len(archs), arch_batch):
                 chunk = archs[start:start + arch_batch]
-                a = len(chunk)
-                path = stacked_path(model.space, chunk, n)
-                if stem is not None:
-                    logits = model(None, path, stem=stem.repeat(a, *([1] * (stem.dim() - 1))))
-                else:
-                    logits = model(x.repeat(a, *([1] * (x.dim() - 1))), path)
-                loss, right = stacked_loss_and_correct(logits, y, a)
-                loss_sum[start:start + a] += loss
-                correct[start:start + a] += right
+                loss, right = stacked_loss_and_correct(_stacked_logits(model, chunk, x, stem), y, len(chunk))
+                loss_sum[start:start + len(chunk)] += loss
+                correct[start:start + len(chunk)] += right
     n = len(split)
     return [(c / n, l / n) for c, l in zip(correct.tolist(), loss_sum.tolist())]
 
@@ -178,20 +182,16 @@ def _recal_stacked(model: nn.Module, archs: Sequence[Arch], split: Split, recal:
     device = split.y.device
     correct = torch.zeros(a, dtype=torch.long, device=device)
     loss_sum = torch.zeros(a, dtype=torch.float64, device=device)
-
-    def stacked(x: torch.Tensor) -> torch.Tensor:
-        return x.repeat(a, *([1] * (x.dim() - 1)))
-
     with per_arch_batchnorm(model, a) as bn:
         model.train()
         for x in recal:
             bn.n = len(x)
-            model(stacked(x), stacked_path(model.space, archs, len(x)))
+            _stacked_logits(model, archs, x)
         bn.recalibrating = False
         model.eval()
         for x, y in iterate_batches(split, batch_size, shuffle=False):
             bn.n = len(y)
-            loss, right = stacked_loss_and_correct(model(stacked(x), stacked_path(model.space, archs, len(y))), y, a)
+            loss, right = stacked_loss_and_correct(_stacked_logits(model, archs, x), y, a)
             loss_sum += loss
             correct += right
     n = len(split)

@@ -111,10 +111,20 @@ def _to_channels_last(module, args):
 PRECISIONS = ("fp32", "bf16")
 
 
+def check_precision(precision: str) -> str:
+    """``precision`` if it is one of :data:`PRECISIONS`; a one-line error otherwise."""
+    if precision not in PRECISIONS:
+        from wsnas.errors import WsnasError
+
+        raise WsnasError(f"precision {precision!r} not understood; accepted: {', '.join(PRECISIONS)}")
+    return precision
+
+
 def _autocast_enter(module, args):
-    device = args[0].device.type if args and hasattr(args[0], "device") else "cpu"
     import torch
 
+    # the model's device, not the first argument's: a stacked evaluation passes x=None and a stem
+    device = next(module.parameters()).device.type
     ctx = torch.autocast(device, dtype=torch.bfloat16)
     ctx.__enter__()
     module._wsnas_autocast.append(ctx)
@@ -138,10 +148,7 @@ def prepare_model(model, precision: str = "fp32"):
     bf16 autocast, its output returned in fp32. Returns ``model``; calling it again is harmless."""
     import torch
 
-    if precision not in PRECISIONS:
-        from wsnas.errors import WsnasError
-
-        raise WsnasError(f"precision {precision!r} not understood; accepted: {', '.join(PRECISIONS)}")
+    check_precision(precision)
     if channels_last() and not getattr(model, "_wsnas_channels_last", False):
         model.to(memory_format=torch.channels_last)
         model.register_forward_pre_hook(_to_channels_last)

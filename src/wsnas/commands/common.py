@@ -8,6 +8,7 @@ import os
 import torch
 
 from wsnas.errors import WsnasError
+from wsnas.runtime import PRECISIONS, set_channels_last
 from wsnas.spaces import SPACES, Arch, Space, get_space
 
 DEFAULT_STORE = "wsnas.db"
@@ -45,7 +46,7 @@ def add_training_options(g) -> None:
     g.add_argument("--momentum", type=float, help="SGD momentum")
     g.add_argument("--weight-decay", type=float, help="weight decay")
     g.add_argument("--grad-clip", type=float, help="clip the gradient norm at this value")
-    g.add_argument("--precision", choices=("fp32", "bf16"),
+    g.add_argument("--precision", choices=PRECISIONS,
                    help="fp32 (default) or bf16: forward passes under bf16 autocast (faster on CPUs with "
                         "AVX512-BF16 or AMX and on recent GPUs; changes the results beyond rounding, so it is "
                         "part of a run's settings)")
@@ -167,8 +168,6 @@ def space_from_args(args: argparse.Namespace) -> Space:
 
 
 def device_from_args(args: argparse.Namespace) -> torch.device:
-    from wsnas.runtime import set_channels_last
-
     set_channels_last(bool(getattr(args, "channels_last", False)))
     if getattr(args, "threads", None):
         if args.threads < 1:

@@ -66,6 +66,7 @@ from wsnas.experiments.insights import (
     report_dir,
     run_insights,
 )
+from wsnas.runtime import PRECISIONS
 from wsnas.store import Store
 
 
@@ -84,7 +85,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("budget (defaults depend on --data and --quick)")
     g.add_argument("--gt-seeds", type=int, help="independent ground-truth trainings per child")
     g.add_argument("--gt-epochs", type=int, help="epochs of each ground-truth training")
-    g.add_argument("--precision", choices=("fp32", "bf16"),
+    g.add_argument("--precision", choices=PRECISIONS,
                    help="fp32 (default) or bf16 autocast for every training and evaluation of the study")
     g.add_argument("--epochs", type=int, help="epochs of each supernet (the sharing sweep on digits: 10, "
                                               "2 with --quick)")

@@ -18,7 +18,7 @@ from torch import nn
 from wsnas.data import Dataset, Split, cutout, iterate_batches
 from wsnas.errors import WsnasError
 from wsnas.evaluator import EvalConfig, evaluate_archs
-from wsnas.runtime import PRECISIONS, prepare_model
+from wsnas.runtime import check_precision, prepare_model
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,7 @@ class TrainConfig:
             raise WsnasError(f"drop_path_prob must be in [0, 1), got {self.drop_path_prob}")
         if self.auxiliary_weight < 0 or self.cutout < 0:
             raise WsnasError("auxiliary_weight and cutout must be non-negative")
-        if self.precision not in PRECISIONS:
-            raise WsnasError(f"precision {self.precision!r} not understood; accepted: {', '.join(PRECISIONS)}")
+        check_precision(self.precision)
 
     def to_dict(self) -> dict:
         d = asdict(self)

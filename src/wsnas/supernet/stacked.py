@@ -137,8 +137,8 @@ def _per_arch_forward(bn: nn.modules.batchnorm._BatchNorm, ctl: PerArchBN, stats
             raise RuntimeError(f"a BN layer saw {g} stacked architectures, expected {len(rows)}")
         xs = x.reshape(g, n, *x.shape[1:])
         shape = (g, 1, -1) + (1,) * (x.dim() - 2)
+        idx = None if stats is None else torch.tensor(rows, device=x.device)
         if stats is not None and not ctl.recalibrating:  # each architecture's recalibrated statistics
-            idx = torch.tensor(rows, device=x.device)
             count = stats.count[idx].unsqueeze(1)
             seen = count > 0  # an architecture that never ran this layer keeps the reset values
             mean = torch.where(seen, stats.mean[idx] / count.clamp(min=1), 0.0)
@@ -147,7 +147,6 @@ def _per_arch_forward(bn: nn.modules.batchnorm._BatchNorm, ctl: PerArchBN, stats
         else:
             y, mean, var = _normalise_groups(xs, bn.eps)
             if stats is not None:  # accumulate: the batch mean and unbiased variance, as PyTorch
-                idx = torch.tensor(rows, device=x.device)
                 m = xs[0].numel() // xs.shape[2]
                 stats.mean.index_add_(0, idx, mean.reshape(g, -1))
                 stats.var.index_add_(0, idx, var.reshape(g, -1) * (m / max(m - 1, 1)))
