@@ -80,13 +80,13 @@ class BenchConfig:
 
 # as-shipped: each tool as its users run it (wsnas tunes glibc's allocator as its commands do, the
 # peers keep glibc's defaults); system: every tool with glibc's defaults; tuned: every tool with
-# wsnas's settings (wsnas.runtime)
+# wsnas's settings (wsnas.core.runtime)
 MALLOC_MODES = ("as-shipped", "system", "tuned")
 MALLOC_NOTES = {
     "as-shipped": "each tool as its users run it: wsnas with the allocator thresholds its commands set "
-                  "(wsnas.runtime), the peers with glibc's defaults",
+                  "(wsnas.core.runtime), the peers with glibc's defaults",
     "system": "every tool with glibc's default allocator thresholds (WSNAS_MALLOC=system)",
-    "tuned": "every tool with the allocator thresholds wsnas's commands set (wsnas.runtime)",
+    "tuned": "every tool with the allocator thresholds wsnas's commands set (wsnas.core.runtime)",
 }
 
 
@@ -104,7 +104,7 @@ def worker_env(cfg: BenchConfig, tool: str) -> dict:
 
 
 def tune_allocator_from_source() -> bool:
-    """wsnas.runtime.tune_allocator, loaded from the source tree (a peer's environment lacks wsnas)."""
+    """wsnas.core.runtime.tune_allocator, loaded from the source tree (a peer's environment lacks wsnas)."""
     import importlib.util
 
     path = Path(__file__).resolve().parent.parent / "src" / "wsnas" / "runtime.py"

@@ -33,10 +33,10 @@ from pathlib import Path
 import torch
 
 from wsnas.data.registry import load_dataset
-from wsnas.groundtruth.train import TrainConfig
 from wsnas.spaces import get_space
 from wsnas.strategies import get_strategy
-from wsnas.trainer import SupernetConfig, SupernetTrainer
+from wsnas.training.standalone import TrainConfig
+from wsnas.training.trainer import SupernetConfig, SupernetTrainer
 
 STRATEGIES = ("spos", "pada-tau0", "pada-path", "pada-data", "pada")
 # pada-tau0: PA&DA with all its bookkeeping but tau held at 0, so paths and data are drawn

@@ -18,9 +18,9 @@ from benchlib import (
 
 import wsnas
 from wsnas.commands.common import EVAL_ARCH_BATCH_CUDA
+from wsnas.core.runtime import prepare_model, tune_allocator
 from wsnas.data import Split, iterate_batches, load_cifar10
 from wsnas.evaluator import EvalConfig, evaluate_archs
-from wsnas.runtime import prepare_model, tune_allocator
 from wsnas.spaces import get_space
 from wsnas.strategies import get_strategy
 from wsnas.strategies.base import train_path

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
 
 from wsnas.data import Split, load_dataset
+from wsnas.experiments.insights import InsightsConfig, run_insights
 from wsnas.spaces import get_space
+from wsnas.store import Store
+from wsnas.training.standalone import TrainConfig
 
 
 def shrink(data, train: int = 192, valid: int = 64, test: int = 64):
@@ -54,13 +58,13 @@ def randomise_bn(net) -> None:
 
 
 class WorkerKiller:
-    """Arms the jobs' kill hook (wsnas.jobs.KILL_HOOK_ENV): the first job to start writes its
+    """Arms the jobs' kill hook (wsnas.execution.jobs.KILL_HOOK_ENV): the first job to start writes its
     worker's PID and waits; a thread SIGKILLs that worker, so the executor must rerun the job."""
 
     def __init__(self, kill_dir, monkeypatch):
         import threading
 
-        from wsnas.jobs import KILL_HOOK_ENV
+        from wsnas.execution.jobs import KILL_HOOK_ENV
 
         kill_dir.mkdir()
         monkeypatch.setenv(KILL_HOOK_ENV, str(kill_dir))
@@ -91,3 +95,32 @@ class WorkerKiller:
 @pytest.fixture
 def worker_killer(tmp_path, monkeypatch):
     return lambda: WorkerKiller(tmp_path / "kill", monkeypatch)
+
+
+# The insights report, read in tests/report and tests/commands: an inline PNG, and a whole tiny study.
+IMG_TAG = '<img src="data:image/png;base64,'
+
+
+def build_tiny_study(run_dir: Path, *, gt_seeds: int = 2, instances: dict | None = None,
+                     dense_last: int = 4, finetune_steps: int = 2,
+                     sweep: tuple = ("full", "group:2", "group:4", "group:4:random", "prefix:0", "prefix:4")) -> Path:
+    """Run a whole (tiny) insights study into ``run_dir``; returns the store's path."""
+    data = load_dataset("digits")
+    data = dataclasses.replace(data, **{
+        name: Split(getattr(data, name).x[:n].clone(), getattr(data, name).y[:n].clone())
+        for name, n in (("train", 128), ("valid", 64), ("test", 64))})
+    space = get_space("tiny64", channels=4, stem_channels=8)
+    train = TrainConfig(epochs=1, batch_size=64, eval_batch_size=256)
+    cfg = InsightsConfig(gt_seeds=gt_seeds, groundtruth=train,
+                         supernet=train.with_overrides(epochs=2),
+                         instances=instances or {"seeds": 2, "orders": 2, "shuffle": 0},
+                         dense_last=dense_last, finetune_steps=finetune_steps, sweep=sweep)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny networks: more threads only add contention on a busy machine
+    try:
+        with Store(run_dir / "results.db") as store:
+            run_insights(space, data, cfg, run_dir=run_dir, store=store, progress=False,
+                         log=lambda *_: None)
+    finally:
+        torch.set_num_threads(threads)
+    return run_dir / "results.db"

@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
 from wsnas.evaluator import EvalConfig, evaluate_archs, recalibration_batches
 
 

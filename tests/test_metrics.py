@@ -11,8 +11,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
 from wsnas.groundtruth.table import TruthTable
+from wsnas.groundtruth.truth import (
+    BUILTIN_TRUTHS,
+    align_predictions,
+    load_truth,
+    read_predictions_csv,
+    read_truth_csv,
+)
 from wsnas.metrics import (
     evaluate_rows,
     gt_tau,
@@ -23,13 +30,6 @@ from wsnas.metrics import (
     spearman,
     top_n_rank,
     truth_ranks,
-)
-from wsnas.tables import (
-    BUILTIN_TRUTHS,
-    align_predictions,
-    load_truth,
-    read_predictions_csv,
-    read_truth_csv,
 )
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

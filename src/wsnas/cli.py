@@ -2,7 +2,7 @@
 
 Each sub-command lives in ``wsnas.commands.<name>`` and exposes two functions:
 ``add_arguments(parser)`` to declare its options and ``run(args) -> int`` to execute.
-User errors (:class:`wsnas.errors.WsnasError`) are printed as one line without a traceback.
+User errors (:class:`wsnas.core.errors.WsnasError`) are printed as one line without a traceback.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import importlib
 import sys
 
 from wsnas import __version__
-from wsnas.errors import WsnasError
-from wsnas.runtime import tune_allocator
+from wsnas.core.errors import WsnasError
+from wsnas.core.runtime import tune_allocator
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -25,11 +25,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wsnas.core.errors import WsnasError
 from wsnas.data import Split, iterate_batches
-from wsnas.errors import WsnasError
+from wsnas.nn.stacked import grouped_batchnorm, per_arch_batchnorm, stacked_loss_and_correct, stacked_path
 from wsnas.spaces import Arch
 from wsnas.supernet.bank import bank_of
-from wsnas.supernet.stacked import grouped_batchnorm, per_arch_batchnorm, stacked_loss_and_correct, stacked_path
 
 BN_MODES = ("running", "batch", "recal")
 
@@ -43,7 +43,7 @@ class EvalConfig:
     batch_size: int = 512
     recal_batch_size: int = 256
     # architectures scored together in one forward pass (running and batch BN modes; see
-    # wsnas.supernet.stacked): the same numbers up to floating-point rounding, faster where
+    # wsnas.nn.stacked): the same numbers up to floating-point rounding, faster where
     # launches and Python dominate (small images, GPUs)
     arch_batch: int = 1
 
@@ -217,7 +217,7 @@ def evaluate_archs(model: nn.Module, archs: Sequence[Arch | None], split: Split,
 
     ``model`` is a supernet (give ``Arch`` objects) or a standalone network (give ``None``).
     ``recal`` holds the recalibration batches for ``bn_mode="recal"``
-    (see :func:`recalibration_batches`). ``replica`` (a :class:`wsnas.distributed.Replica`):
+    (see :func:`recalibration_batches`). ``replica`` (a :class:`wsnas.core.distributed.Replica`):
     data-parallel recalibration, every rank calling this in lockstep.
     """
     if cfg.bn_mode == "recal" and not recal:

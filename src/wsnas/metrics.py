@@ -20,7 +20,7 @@ Conventions shared by every function:
   children share the best rank of their group.
 * Ties in the predictions are broken by position: the earlier column (lower position in the
   array) counts as ranked higher. This keeps top-n selections deterministic.
-* Invalid shapes raise :class:`wsnas.errors.WsnasError` (a ``ValueError``).
+* Invalid shapes raise :class:`wsnas.core.errors.WsnasError` (a ``ValueError``).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
 
 __all__ = [
     "EvaluationResult",

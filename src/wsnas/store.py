@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 import wsnas
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
 from wsnas.groundtruth.table import TruthTable
 
 _SQLITE_HEADER = b"SQLite format 3\x00"

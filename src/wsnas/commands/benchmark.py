@@ -45,7 +45,7 @@ import json
 import math
 import sys
 
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
 from wsnas.groundtruth.benchmarks.nb201 import (
     BENCHMARK_COLUMNS,
     convert_benchmark,

@@ -7,8 +7,8 @@ import os
 
 import torch
 
-from wsnas.errors import WsnasError
-from wsnas.runtime import PRECISIONS, set_channels_last
+from wsnas.core.errors import WsnasError
+from wsnas.core.runtime import PRECISIONS, set_channels_last
 from wsnas.spaces import SPACES, Arch, Space, get_space
 
 DEFAULT_STORE = "wsnas.db"
@@ -52,7 +52,7 @@ def add_training_options(g) -> None:
                         "part of a run's settings)")
 
 
-# children scored per forward pass (wsnas.supernet.stacked) with --eval-arch-batch auto: stacking
+# children scored per forward pass (wsnas.nn.stacked) with --eval-arch-batch auto: stacking
 # pays where kernel launches dominate (CUDA); on a CPU the larger tensors cost more than the
 # calls they save (measured: 2-3x slower on this project's 2-core machine), so one at a time
 EVAL_ARCH_BATCH_CUDA = 16
@@ -123,7 +123,7 @@ def add_executor_options(p: argparse.ArgumentParser, what: str = "the ground-tru
 
 def executor_from_args(args: argparse.Namespace):
     """The executor the command line asks for (``local`` unless ``--executor`` says otherwise)."""
-    from wsnas.executor import get_executor
+    from wsnas.execution.executor import get_executor
 
     name = getattr(args, "executor", "local")
     if name in (None, "local"):

@@ -17,7 +17,7 @@ import argparse
 import json
 
 from wsnas.commands.common import add_space_options, space_from_args
-from wsnas.cost import DATASETS, cost_of
+from wsnas.spaces.cost import DATASETS, cost_of
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

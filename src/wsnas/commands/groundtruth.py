@@ -33,10 +33,10 @@ from wsnas.commands.common import (
     space_from_args,
     training_overrides,
 )
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
 from wsnas.groundtruth.run import run_groundtruth
-from wsnas.groundtruth.train import default_config
 from wsnas.store import Store
+from wsnas.training.standalone import default_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

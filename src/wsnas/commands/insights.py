@@ -54,7 +54,8 @@ from wsnas.commands.common import (
     executor_from_args,
     space_from_args,
 )
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
+from wsnas.core.runtime import PRECISIONS
 from wsnas.experiments.insights import (
     COMPARE_GRAD_WINDOW,
     COMPARE_STRATEGIES,
@@ -66,7 +67,6 @@ from wsnas.experiments.insights import (
     report_dir,
     run_insights,
 )
-from wsnas.runtime import PRECISIONS
 from wsnas.store import Store
 
 
@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     executor = executor_from_args(args)
     if args.truth != "store":
-        from wsnas.tables import load_truth
+        from wsnas.groundtruth.truth import load_truth
 
         load_truth(args.truth)  # fail early on a bad name
     device = device_from_args(args)

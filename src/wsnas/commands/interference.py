@@ -38,11 +38,11 @@ from wsnas.commands.common import (
     space_from_args,
     training_overrides,
 )
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
 from wsnas.evaluator import EvalConfig
 from wsnas.experiments.insights import SUPERNET_DEFAULTS
-from wsnas.groundtruth.train import TrainConfig
 from wsnas.strategies import STRATEGIES
+from wsnas.training.standalone import TrainConfig
 
 #: Default budgets: digits is sized to take about 2 minutes on a 2-core CPU (docs/interference.md).
 INTERFERENCE_DEFAULTS: dict[str, dict] = {
@@ -74,10 +74,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wsnas.interference import InterferenceConfig, run_interference, shared_choices
+    from wsnas.experiments.interference import InterferenceConfig, run_interference, shared_choices
     from wsnas.report.interference import interference_figure
     from wsnas.store import Store
-    from wsnas.trainer import SupernetConfig
+    from wsnas.training.trainer import SupernetConfig
 
     if args.probe_size is not None and args.probe_size < 1:
         raise WsnasError(f"--probe-size must be a positive number of images, got {args.probe_size}")

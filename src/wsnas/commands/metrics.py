@@ -24,9 +24,9 @@ import json
 import math
 from typing import Any
 
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
+from wsnas.groundtruth.truth import align_predictions, load_truth, read_predictions_csv
 from wsnas.metrics import EvaluationResult, evaluate_rows
-from wsnas.tables import align_predictions, load_truth, read_predictions_csv
 
 TOP_N = (1, 3)
 PRECISION_K = (5,)

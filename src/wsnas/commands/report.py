@@ -20,7 +20,7 @@ import argparse
 import json
 from pathlib import Path
 
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
 from wsnas.store import Store
 
 

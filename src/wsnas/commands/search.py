@@ -50,12 +50,12 @@ from wsnas.commands.common import (
     space_from_args,
     training_overrides,
 )
-from wsnas.errors import WsnasError
-from wsnas.search.archparams import PARAMS
-from wsnas.search.run import SEARCH_DEFAULTS, SearchConfig, run_search
+from wsnas.core.errors import WsnasError
 from wsnas.selection import SELECTIONS, PTConfig
+from wsnas.selection.search import SEARCH_DEFAULTS, SearchConfig, run_search
 from wsnas.store import Store
 from wsnas.strategies import get_strategy
+from wsnas.strategies.archparams import PARAMS
 
 DIFFERENTIABLE = ("darts", "gdas", "pcdarts")
 
@@ -148,14 +148,14 @@ def _truth(args, store: Store, space, data):
         return None, None
     if args.truth == "store":
         return store.truth_table(space=space.name, dataset=data.name), "store"
-    from wsnas.tables import load_truth
+    from wsnas.groundtruth.truth import load_truth
 
     return load_truth(args.truth), args.truth
 
 
 def _retrainer(args, space, data, store: Store):
     from wsnas.groundtruth.run import run_groundtruth
-    from wsnas.groundtruth.train import default_config
+    from wsnas.training.standalone import default_config
 
     cfg = default_config(data.name)
     if args.retrain_epochs is not None:

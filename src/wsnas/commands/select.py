@@ -17,14 +17,14 @@ import argparse
 from pathlib import Path
 
 from wsnas.commands.common import add_runtime_options, device_from_args
+from wsnas.core.errors import WsnasError
 from wsnas.data import load_dataset
-from wsnas.errors import WsnasError
-from wsnas.search.run import select_and_record
 from wsnas.selection import SELECTIONS, PTConfig
+from wsnas.selection.search import select_and_record
 from wsnas.spaces import get_space
 from wsnas.store import Store
 from wsnas.strategies import get_strategy
-from wsnas.trainer import SupernetConfig, SupernetTrainer
+from wsnas.training.trainer import SupernetConfig, SupernetTrainer
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         if args.truth == "store":
             truth, truth_source = store.truth_table(space=space.name, dataset=data.name), "store"
         elif args.truth:
-            from wsnas.tables import load_truth
+            from wsnas.groundtruth.truth import load_truth
 
             truth, truth_source = load_truth(args.truth), args.truth
         rows = select_and_record(trainer, data, methods, PTConfig(interval=args.pt_interval, seed=args.pt_seed),

@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
 from wsnas.store import Store
 
 DEFAULT_STORE = "wsnas.db"

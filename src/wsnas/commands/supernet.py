@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from wsnas import distributed, metrics
+from wsnas import metrics
 from wsnas.commands.common import (
     add_data_options,
     add_eval_options,
@@ -49,13 +49,14 @@ from wsnas.commands.common import (
     space_from_args,
     training_overrides,
 )
-from wsnas.errors import WsnasError
+from wsnas.core import distributed
+from wsnas.core.errors import WsnasError
 from wsnas.experiments.insights import SUPERNET_DEFAULTS
 from wsnas.store import Store
 from wsnas.strategies import STRATEGIES, strategy_for
 from wsnas.strategies.differentiable import STRATEGY_NAMES as DIFFERENTIABLE
 from wsnas.supernet.sharing import check_sharing, parse_sharing
-from wsnas.trainer import SupernetConfig, SupernetTrainer
+from wsnas.training.trainer import SupernetConfig, SupernetTrainer
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -153,6 +154,6 @@ def _truth(args, store: Store, space, data):
         return None
     if args.truth == "store":
         return store.truth_table(space=space.name, dataset=data.name, config_hash=args.truth_config)
-    from wsnas.tables import load_truth
+    from wsnas.groundtruth.truth import load_truth
 
     return load_truth(args.truth)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
 
 
 @dataclass

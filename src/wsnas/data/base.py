@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
 
 #: Names accepted by :meth:`Dataset.split`, in order.
 SPLIT_NAMES: tuple[str, ...] = ("train", "valid", "test")

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from wsnas.core.errors import WsnasError
 from wsnas.data.augment import apply_augmentation, check_augment
 from wsnas.data.base import Split
-from wsnas.errors import WsnasError
 
 
 def num_batches(n: int, batch_size: int, drop_last: bool) -> int:

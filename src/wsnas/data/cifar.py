@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from wsnas.core.errors import WsnasError
+from wsnas.core.safepickle import NUMPY_ARRAY_GLOBALS, restricted_load
 from wsnas.data.augment import check_augment
 from wsnas.data.base import Dataset, check_options, make_splits
 from wsnas.data.stratify import stratified_split
-from wsnas.errors import WsnasError
-from wsnas.safepickle import NUMPY_ARRAY_GLOBALS, restricted_load
 
 FOLDER_NAME = "cifar-10-batches-py"
 TRAIN_FILES: tuple[str, ...] = tuple(f"data_batch_{i}" for i in range(1, 6))

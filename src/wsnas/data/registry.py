@@ -7,10 +7,10 @@ from typing import Any, Protocol
 
 import torch
 
+from wsnas.core.errors import WsnasError
 from wsnas.data.base import Dataset, check_seed, resolve_device
 from wsnas.data.cifar import load_cifar10
 from wsnas.data.digits import load_digits_dataset
-from wsnas.errors import WsnasError
 
 
 class DatasetLoader(Protocol):

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from wsnas import metrics
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
 from wsnas.groundtruth.table import TruthTable
 from wsnas.store import Store
 
@@ -50,7 +50,7 @@ def experiment_truth(store: Store, run: dict) -> TruthTable:
     if spec == "store":
         return store.truth_table(space=cfg["space"]["space"], dataset=cfg["data"]["name"],
                                  config_hash=cfg["groundtruth"]["config_hash"])
-    from wsnas.tables import load_truth
+    from wsnas.groundtruth.truth import load_truth
 
     return load_truth(spec)
 

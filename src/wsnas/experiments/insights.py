@@ -33,18 +33,18 @@ from pathlib import Path
 
 import torch
 
+from wsnas.core.errors import WsnasError
 from wsnas.data import Dataset
-from wsnas.errors import WsnasError
 from wsnas.evaluator import EvalConfig
-from wsnas.executor import Executor
+from wsnas.execution.executor import Executor
 from wsnas.experiments.instances import Instance, load_final, run_instances
-from wsnas.finetune import FinetuneConfig, run_finetune
 from wsnas.groundtruth.run import groundtruth_config, run_groundtruth
-from wsnas.groundtruth.train import TrainConfig, default_config
 from wsnas.spaces import Space
 from wsnas.store import Store, config_hash
 from wsnas.supernet.sharing import BUDGETS, check_sharing, parse_sharing
-from wsnas.trainer import SupernetConfig
+from wsnas.training.finetune import FinetuneConfig, run_finetune
+from wsnas.training.standalone import TrainConfig, default_config
+from wsnas.training.trainer import SupernetConfig
 
 GROUPS = {"seeds": "round_robin", "orders": "fixed_order", "shuffle": "shuffle"}
 

@@ -1,9 +1,9 @@
 """Supernet instances of a study as independent executor jobs.
 
 A study (several seeds, orders, sharing settings) trains many supernets that do not depend on
-each other. Each one is a :class:`SupernetJob` handed to an :mod:`wsnas.executor`: in this
+each other. Each one is a :class:`SupernetJob` handed to an :mod:`wsnas.execution.executor`: in this
 process (``local``) or as a Ray task. The job trains its instance with a
-:class:`~wsnas.trainer.RowCollector` in place of the store, so the rows (predictions and the
+:class:`~wsnas.training.trainer.RowCollector` in place of the store, so the rows (predictions and the
 child each step trained) travel in its checkpoint and back to the driver, which alone writes
 the store. A job whose worker dies is retried and resumes from the instance's last checkpoint
 (``<run_dir>`` must be reachable by the workers: the same machine, or a shared file system);
@@ -20,13 +20,13 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from wsnas.data import Dataset
-from wsnas.executor import Executor, LocalExecutor
-from wsnas.jobs import DataSpec, Preloaded, job_data, job_space, kill_hook
+from wsnas.execution.executor import Executor, LocalExecutor
+from wsnas.execution.jobs import DataSpec, Preloaded, job_data, job_space, kill_hook
 from wsnas.spaces import Space
 from wsnas.store import Store
 from wsnas.strategies import strategy_for
 from wsnas.supernet.sharing import Sharing
-from wsnas.trainer import RowCollector, SupernetConfig, SupernetTrainer, trainer_config
+from wsnas.training.trainer import RowCollector, SupernetConfig, SupernetTrainer, trainer_config
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def run_instances(space: Space, data: Dataset, cfg: SupernetConfig, instances: S
 
 def load_final(instance: Instance, space: Space, data: Dataset, cfg: SupernetConfig) -> SupernetTrainer:
     """The trained instance, loaded from its last checkpoint (for fine-tuning or selection)."""
-    from wsnas.errors import WsnasError
+    from wsnas.core.errors import WsnasError
 
     trainer = build_trainer(instance, space, data, cfg)
     if not trainer.try_resume() or trainer.epoch < cfg.train.epochs:

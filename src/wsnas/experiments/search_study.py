@@ -15,18 +15,18 @@ from pathlib import Path
 
 import numpy as np
 
+from wsnas.core.errors import WsnasError
 from wsnas.data import Dataset
-from wsnas.errors import WsnasError
-from wsnas.executor import Executor, LocalExecutor
+from wsnas.execution.executor import Executor, LocalExecutor
+from wsnas.execution.jobs import DataSpec, Preloaded, job_data, job_space, kill_hook
 from wsnas.groundtruth.run import groundtruth_config, run_groundtruth
-from wsnas.groundtruth.train import TrainConfig, default_config
-from wsnas.jobs import DataSpec, Preloaded, job_data, job_space, kill_hook
-from wsnas.search.run import SEARCH_DEFAULTS, search_supernet_config, select_all, truth_of
 from wsnas.selection import PTConfig
+from wsnas.selection.search import SEARCH_DEFAULTS, search_supernet_config, select_all, truth_of
 from wsnas.spaces import Space, get_space
 from wsnas.store import Store, config_hash
 from wsnas.strategies import get_strategy
-from wsnas.trainer import RowCollector, SupernetTrainer, trainer_config
+from wsnas.training.standalone import TrainConfig, default_config
+from wsnas.training.trainer import RowCollector, SupernetTrainer, trainer_config
 
 STRATEGIES = ("darts", "gdas", "pcdarts")
 PARAMS = ("softmax", "gaea")

@@ -4,7 +4,7 @@ Each (architecture, seed) pair is one job. A job's result is committed to the st
 it finishes, keyed by its full identity (space, architecture, dataset, seed, epochs, config
 hash), so an interrupted run loses at most the job in flight and a rerun skips what is done.
 
-The jobs run on an :mod:`wsnas.executor`: in this process (the default) or as Ray tasks. A job
+The jobs run on an :mod:`wsnas.execution.executor`: in this process (the default) or as Ray tasks. A job
 is small (the space's settings, a dataset spec, the training config, the architecture and the
 seed); a worker rebuilds the space and loads the dataset once per process (:func:`train_job`),
 and only the driver writes the store.
@@ -22,12 +22,12 @@ import torch
 from tqdm.auto import tqdm
 
 from wsnas.data import Dataset
-from wsnas.executor import Executor, LocalExecutor
-from wsnas.groundtruth.train import TrainConfig, train_from_scratch
-from wsnas.jobs import DataSpec, Preloaded, job_data, job_space, kill_hook
+from wsnas.execution.executor import Executor, LocalExecutor
+from wsnas.execution.jobs import DataSpec, Preloaded, job_data, job_space, kill_hook
 from wsnas.metrics import kendall_tau
 from wsnas.spaces import Arch, Space
 from wsnas.store import Store, code_version, config_hash
+from wsnas.training.standalone import TrainConfig, train_from_scratch
 
 
 def groundtruth_config(space: Space, data: Dataset, cfg: TrainConfig) -> dict:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
 
 
 @dataclass

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
 from wsnas.store import Store
 
 __all__ = ["FIGURE_DIR", "write_insights_report"]
@@ -37,7 +37,7 @@ def write_insights_report(store: Store, experiment: str, out_dir: str | Path) ->
     documents, the PNG figures drawn (those without data are skipped), and one line per
     finding, ``"HOLDS: <claim> (<evidence>)"``, ``"DOES NOT HOLD: ..."``, or
     ``"UNDECIDED: ..."`` when a statistic the claim rests on is undefined on this data.
-    Paths are strings. Raises :class:`wsnas.errors.WsnasError` when the store has no such
+    Paths are strings. Raises :class:`wsnas.core.errors.WsnasError` when the store has no such
     experiment.
     """
     from wsnas.experiments.analysis import analyse_insights

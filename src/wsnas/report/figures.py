@@ -94,13 +94,13 @@ def _ceiling_tau(analysis: dict) -> float | None:
     return None if fmt(value) == "–" else float(value)
 
 
-def _figure(width: float, height: float) -> Figure:
+def new_figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height), dpi=_DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
+def save_figure(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # no "Software" entry: the same analysis gives byte-identical files
@@ -125,7 +125,7 @@ def scatter(analysis: dict, path: str | Path) -> Path | None:
     if name is None or not true_acc:
         return None
     instances = [i for i in groups[name]["instances"] if "final" in i]
-    fig = _figure(6.4, 4.8)
+    fig = new_figure(6.4, 4.8)
     ax = fig.add_subplot()
     colours = [f"C{j % 10}" for j in range(len(instances))]
     for inst, colour in zip(instances, colours):
@@ -143,7 +143,7 @@ def scatter(analysis: dict, path: str | Path) -> Path | None:
     ax.set_ylabel("supernet accuracy (%), shared weights, final epoch")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def gt_tau_epochs(analysis: dict, path: str | Path) -> Path | None:
@@ -152,7 +152,7 @@ def gt_tau_epochs(analysis: dict, path: str | Path) -> Path | None:
               for inst in group["instances"] if inst.get("epochs")]
     if not series:
         return None
-    fig = _figure(6.4, 4.2)
+    fig = new_figure(6.4, 4.2)
     ax = fig.add_subplot()
     labelled: set[str] = set()
     for name, group, colour, inst in series:
@@ -172,7 +172,7 @@ def gt_tau_epochs(analysis: dict, path: str | Path) -> Path | None:
     ax.set_title("GT-Tau of every supernet instance after each epoch", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def gt_tau_dense(analysis: dict, path: str | Path) -> Path | None:
@@ -181,7 +181,7 @@ def gt_tau_dense(analysis: dict, path: str | Path) -> Path | None:
               for inst in group["instances"] if inst.get("dense", {}).get("steps")]
     if not series:
         return None
-    fig = _figure(7.2, 4.2)
+    fig = new_figure(7.2, 4.2)
     ax = fig.add_subplot()
     labelled: set[str] = set()
     values = []
@@ -215,7 +215,7 @@ def gt_tau_dense(analysis: dict, path: str | Path) -> Path | None:
     ax.set_title(f"GT-Tau after each of the last {k} mini-batches", fontsize=10)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8, loc="best")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def rank_heatmap(analysis: dict, path: str | Path) -> Path | None:
@@ -229,7 +229,7 @@ def rank_heatmap(analysis: dict, path: str | Path) -> Path | None:
     archs = inter.get("archs") or [str(i) for i in range(ranks.shape[0])]
     steps = list(inter["steps"])
     n_children, n_steps = ranks.shape
-    fig = _figure(min(14.0, max(6.0, 2.5 + 0.09 * n_steps)), max(4.0, 1.6 + 0.115 * n_children))
+    fig = new_figure(min(14.0, max(6.0, 2.5 + 0.09 * n_steps)), max(4.0, 1.6 + 0.115 * n_children))
     ax = fig.add_subplot()
     image = ax.imshow(ranks, aspect="auto", interpolation="nearest", cmap="viridis_r",
                       vmin=1, vmax=n_children)
@@ -251,7 +251,7 @@ def rank_heatmap(analysis: dict, path: str | Path) -> Path | None:
                  f"({inter.get('run_id', '')})", fontsize=10)
     bar = fig.colorbar(image, ax=ax, label="rank (1 = best, at the top)", shrink=0.8)
     bar.ax.invert_yaxis()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def finetune(analysis: dict, path: str | Path) -> Path | None:
@@ -259,7 +259,7 @@ def finetune(analysis: dict, path: str | Path) -> Path | None:
     ft = analysis.get("finetune")
     if not ft or not ft.get("steps"):
         return None
-    fig = _figure(6.4, 4.2)
+    fig = new_figure(6.4, 4.2)
     ax = fig.add_subplot()
     steps = ft["steps"]
     lines = ax.plot(steps, np.asarray(ft["gt_tau"], dtype=float), color="C0", marker="o",
@@ -283,7 +283,7 @@ def finetune(analysis: dict, path: str | Path) -> Path | None:
     right.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(lines, [ln.get_label() for ln in lines], fontsize=8, loc="best")
     ax.set_title("Ranking quality while every child is fine-tuned alone", fontsize=10)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def interference_matrix(analysis: dict, path: str | Path) -> Path | None:
@@ -296,7 +296,7 @@ def interference_matrix(analysis: dict, path: str | Path) -> Path | None:
         return None
     n = delta.shape[0]
     archs = inter.get("archs") or [str(i) for i in range(n)]
-    fig = _figure(7.6, 6.6)
+    fig = new_figure(7.6, 6.6)
     ax = fig.add_subplot()
     bound = float(np.nanmax(np.abs(delta))) or 1.0
     cmap = matplotlib.colormaps["RdBu"].with_extremes(bad="0.85")  # grey: A never trained in the window
@@ -311,7 +311,7 @@ def interference_matrix(analysis: dict, path: str | Path) -> Path | None:
     ax.set_title(f"Interference: change of B's validation accuracy when A is trained "
                  f"({inter.get('run_id', '')})", fontsize=9)
     fig.colorbar(image, ax=ax, label="mean change of accuracy (percentage points)", shrink=0.8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def sharing_compute(analysis: dict, path: str | Path) -> Path | None:
@@ -320,7 +320,7 @@ def sharing_compute(analysis: dict, path: str | Path) -> Path | None:
     rows = [r for r in (sweep or {}).get("rows") or [] if fmt(r.get("gt_tau_mean_k")) != "–"]
     if not rows:
         return None
-    fig = _figure(10.0, 4.2)
+    fig = new_figure(10.0, 4.2)
     left, right = fig.subplots(1, 2)
     series = sweep.get("findings_input") or {}
     compute = {(1 if r["kind"] == "full" else r.get("groups")): r["compute"] for r in rows if r["kind"] != "prefix"}
@@ -359,7 +359,7 @@ def sharing_compute(analysis: dict, path: str | Path) -> Path | None:
     right.set_title("Prefix sharing", fontsize=10)
     right.xaxis.set_major_locator(MaxNLocator(integer=True))
     right.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def strategies(analysis: dict, path: str | Path) -> Path | None:
@@ -368,7 +368,7 @@ def strategies(analysis: dict, path: str | Path) -> Path | None:
     rows = ((analysis.get("comparison") or {}).get("rows")) or []
     if not rows:
         return None
-    fig = _figure(10.0, 4.2)
+    fig = new_figure(10.0, 4.2)
     left, right = fig.subplots(1, 2, width_ratios=(3, 2))
     drawn = False
     key = "gt_tau_mean_k" if all(fmt(r.get("gt_tau_mean_k")) != "–" for r in rows) else "gt_tau"
@@ -403,7 +403,7 @@ def strategies(analysis: dict, path: str | Path) -> Path | None:
                      else "final GT-Tau (dots: seeds, bar: mean)")
     right.set_title("Ranking quality", fontsize=10)
     right.grid(alpha=0.3, axis="y")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 #: File name -> figure function, in the order the report shows them.

@@ -1,4 +1,4 @@
-"""Heat maps of an interference matrix (see :mod:`wsnas.interference`).
+"""Heat maps of an interference matrix (see :mod:`wsnas.experiments.interference`).
 
 :func:`interference_figure` draws two panels side by side, rows = the child trained in a step
 (A), columns = the child measured (B), both in index order: the mean change of B's probe loss
@@ -33,7 +33,7 @@ def _limit(values: np.ndarray) -> float:
 def interference_figure(matrix: dict, path: str | Path, *, names: Sequence[str] | None = None,
                         title: str | None = None) -> Path:
     """Write the d_loss and cosine heat maps of ``matrix`` (from
-    :func:`wsnas.interference.interference_matrix`) as a PNG at ``path``; returns the path.
+    :func:`wsnas.experiments.interference.interference_matrix`) as a PNG at ``path``; returns the path.
 
     ``names`` labels every eighth child on the axes (e.g. the tiny64 digits ``111``..``444``).
     """

@@ -83,10 +83,10 @@ FIGURE_TEXT: dict[str, tuple[str, str]] = {
         "Right: GT-Tau of every seed (dots) and their mean (bar)."),
 }
 
-_VERDICTS = {True: ("HOLDS", "holds"), False: ("DOES NOT HOLD", "fails"),
+VERDICTS = {True: ("HOLDS", "holds"), False: ("DOES NOT HOLD", "fails"),
              None: ("UNDECIDED", "undecided")}
 
-_CSS = """
+CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
        max-width: 70em; padding: 0 1em; color: #1a1a1a; line-height: 1.45; }
 h1 { font-size: 1.6em; border-bottom: 2px solid #ddd; padding-bottom: .3em; }
@@ -135,7 +135,7 @@ class Finding:
 
     @property
     def verdict(self) -> str:
-        return _VERDICTS[self.holds][0]
+        return VERDICTS[self.holds][0]
 
 
 @dataclass
@@ -433,7 +433,7 @@ def build_report(a: dict, figures: dict[str, Path] | None = None) -> Report:
 # Markdown
 
 
-def _md(text: str) -> str:
+def escape_markdown(text: str) -> str:
     """Escape the characters Markdown would read as formatting or table syntax."""
     for ch in "\\`*_[]<>|":
         text = text.replace(ch, "\\" + ch)
@@ -441,42 +441,42 @@ def _md(text: str) -> str:
 
 
 def _md_cell(ours: str, paper: str) -> str:
-    return _md(ours) + (f" (paper {_md(paper)})" if paper and paper != "–" else "")
+    return escape_markdown(ours) + (f" (paper {escape_markdown(paper)})" if paper and paper != "–" else "")
 
 
 def to_markdown(report: Report, figure_dir: str = "figures") -> str:
     """The report as Markdown; figures are linked as ``figure_dir/<file>``."""
-    out = [f"# {_md(report.title)}", "", "## Setup", ""]
-    out += [f"- **{_md(k)}:** {_md(v)}" for k, v in report.setup]
+    out = [f"# {escape_markdown(report.title)}", "", "## Setup", ""]
+    out += [f"- **{escape_markdown(k)}:** {escape_markdown(v)}" for k, v in report.setup]
     for warning in report.warnings:
-        out += ["", f"> **Warning:** {_md(warning)}"]
+        out += ["", f"> **Warning:** {escape_markdown(warning)}"]
     out += ["", "## Findings on this data", "",
             "Each finding of the paper, checked on this study's numbers: the verdict is about "
             "this data, whatever the paper found.", ""]
     if not report.findings:
         out.append("- No finding could be checked on this data.")
     for f in report.findings:
-        out.append(f"- **{f.verdict}:** {_md(f.claim)}. Evidence: {_md(f.evidence)}.")
+        out.append(f"- **{f.verdict}:** {escape_markdown(f.claim)}. Evidence: {escape_markdown(f.evidence)}.")
     if report.not_checked:
         out += ["", "Not checked on this data:", ""]
-        out += [f"- {_md(n)}" for n in report.not_checked]
+        out += [f"- {escape_markdown(n)}" for n in report.not_checked]
     out += ["", "## Tables 1 and 2 of the paper, on this data", ""]
-    out.append("| " + " | ".join(_md(h) for h in report.header) + " |")
+    out.append("| " + " | ".join(escape_markdown(h) for h in report.header) + " |")
     out.append("|" + "---|" * len(report.header))
     for row in report.rows:
         out.append("| " + " | ".join(_md_cell(o, p) for o, p in row) + " |")
-    out += [""] + [f"- {_md(n)}" for n in report.table_notes]
+    out += [""] + [f"- {escape_markdown(n)}" for n in report.table_notes]
     for title, header, rows, notes in report.tables:
-        out += ["", f"## {_md(title)}", "", "| " + " | ".join(_md(h) for h in header) + " |",
+        out += ["", f"## {escape_markdown(title)}", "", "| " + " | ".join(escape_markdown(h) for h in header) + " |",
                 "|" + "---|" * len(header)]
         out += ["| " + " | ".join(_md_cell(o, p) for o, p in row) + " |" for row in rows]
-        out += [""] + [f"- {_md(n)}" for n in notes]
+        out += [""] + [f"- {escape_markdown(n)}" for n in notes]
     out += ["", "## Figures", ""]
     if not report.figures:
         out += ["No figure could be drawn: the study has no data for any of them.", ""]
     for name, title, caption in report.figures:
-        out += [f"### {_md(title)}", "", f"![{_md(title)}]({figure_dir}/{name})", "",
-                f"*{_md(caption)}*", ""]
+        out += [f"### {escape_markdown(title)}", "", f"![{escape_markdown(title)}]({figure_dir}/{name})", "",
+                f"*{escape_markdown(caption)}*", ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -484,11 +484,11 @@ def to_markdown(report: Report, figure_dir: str = "figures") -> str:
 # HTML
 
 
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
+def escape_html(text: object) -> str:
+    return html.escape_html(str(text), quote=True)
 
 
-def _png_data_uri(path: Path) -> str:
+def png_data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
@@ -497,51 +497,51 @@ def to_html(report: Report, figures: dict[str, Path]) -> str:
     n_images = len(report.figures)
     out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           f"<title>{_e(report.title)}</title>", f"<style>{_CSS}</style>", "</head>",
+           f"<title>{escape_html(report.title)}</title>", f"<style>{CSS}</style>", "</head>",
            f'<body data-images-total="{n_images}" data-images-loaded="0">',
-           f"<h1>{_e(report.title)}</h1>", "<h2>Setup</h2>", '<dl class="setup">']
-    out += [f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in report.setup]
+           f"<h1>{escape_html(report.title)}</h1>", "<h2>Setup</h2>", '<dl class="setup">']
+    out += [f"<dt>{escape_html(k)}</dt><dd>{escape_html(v)}</dd>" for k, v in report.setup]
     out.append("</dl>")
-    out += [f'<p class="warning"><strong>Warning:</strong> {_e(w)}</p>' for w in report.warnings]
+    out += [f'<p class="warning"><strong>Warning:</strong> {escape_html(w)}</p>' for w in report.warnings]
     out += ["<h2>Findings on this data</h2>",
             "<p>Each finding of the paper, checked on this study's numbers: the verdict is about "
             "this data, whatever the paper found.</p>", '<ul class="findings">']
     if not report.findings:
         out.append('<li class="undecided">No finding could be checked on this data.</li>')
     for f in report.findings:
-        css = _VERDICTS[f.holds][1]
-        out.append(f'<li class="{css}"><span class="verdict">{_e(f.verdict)}</span>'
-                   f"{_e(f.claim)}.<br><span class=\"evidence\">Evidence: {_e(f.evidence)}."
+        css = VERDICTS[f.holds][1]
+        out.append(f'<li class="{css}"><span class="verdict">{escape_html(f.verdict)}</span>'
+                   f"{escape_html(f.claim)}.<br><span class=\"evidence\">Evidence: {escape_html(f.evidence)}."
                    "</span></li>")
     out.append("</ul>")
     if report.not_checked:
         out += ["<p>Not checked on this data:</p>", "<ul>"]
-        out += [f"<li>{_e(n)}</li>" for n in report.not_checked]
+        out += [f"<li>{escape_html(n)}</li>" for n in report.not_checked]
         out.append("</ul>")
     tables = [("Tables 1 and 2 of the paper, on this data", report.header, report.rows, report.table_notes),
               *report.tables]
     for title, header, rows, notes in tables:
-        out += [f"<h2>{_e(title)}</h2>", "<table>", "<thead><tr>"]
-        out += [f"<th>{_e(h)}</th>" for h in header]
+        out += [f"<h2>{escape_html(title)}</h2>", "<table>", "<thead><tr>"]
+        out += [f"<th>{escape_html(h)}</th>" for h in header]
         out += ["</tr></thead>", "<tbody>"]
         for row in rows:
             cells = []
             for j, (ours, paper) in enumerate(row):
-                extra = f'<br><span class="paper">(paper {_e(paper)})</span>' if paper and paper != "–" else ""
+                extra = f'<br><span class="paper">(paper {escape_html(paper)})</span>' if paper and paper != "–" else ""
                 attr = "" if j == 0 else ' class="num"'
-                cells.append(f"<td{attr}>{_e(ours)}{extra}</td>")
+                cells.append(f"<td{attr}>{escape_html(ours)}{extra}</td>")
             out.append("<tr>" + "".join(cells) + "</tr>")
         out += ["</tbody>", "</table>", '<ul class="notes">']
-        out += [f"<li>{_e(n)}</li>" for n in notes]
+        out += [f"<li>{escape_html(n)}</li>" for n in notes]
         out.append("</ul>")
     out.append("<h2>Figures</h2>")
     if not report.figures:
         out.append("<p>No figure could be drawn: the study has no data for any of them.</p>")
     for name, title, caption in report.figures:
-        out += ["<figure>", f"<h3>{_e(title)}</h3>",
-                f'<img src="{_png_data_uri(figures[name])}" alt="{_e(title)}" '
-                f'data-figure="{_e(name)}">',
-                f"<figcaption>{_e(caption)}</figcaption>", "</figure>"]
+        out += ["<figure>", f"<h3>{escape_html(title)}</h3>",
+                f'<img src="{png_data_uri(figures[name])}" alt="{escape_html(title)}" '
+                f'data-figure="{escape_html(name)}">',
+                f"<figcaption>{escape_html(caption)}</figcaption>", "</figure>"]
     out += [f"<script>{_SCRIPT}</script>", "</body>", "</html>"]
     return "\n".join(out) + "\n"
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wsnas.report.figures import _figure, _save, fmt
-from wsnas.report.render import _CSS, _VERDICTS, _e, _md, _png_data_uri, finding_line
+from wsnas.report.figures import fmt, new_figure, save_figure
+from wsnas.report.render import CSS, VERDICTS, escape_html, escape_markdown, finding_line, png_data_uri
 from wsnas.store import Store
 
 _COLOURS = {"darts": "C0", "gdas": "C1", "pcdarts": "C2", "fixed": "C7"}
@@ -21,7 +21,7 @@ def _per_search_figure(a: dict, path: str | Path, key: str, *, scale: float, ref
     curves = [c for c in a["curves"] if any(v is not None for v in c.get(key) or [])]
     if not curves:
         return None
-    fig = _figure(7.0, 4.2)
+    fig = new_figure(7.0, 4.2)
     ax = fig.add_subplot()
     seen = set()
     for c in curves:
@@ -37,7 +37,7 @@ def _per_search_figure(a: dict, path: str | Path, key: str, *, scale: float, ref
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def entropy_figure(a: dict, path: str | Path) -> Path | None:
@@ -97,31 +97,34 @@ def write_search_report(store: Store, experiment: str, out_dir: str | Path) -> d
     notes = ["Mean true rank: the ground-truth rank of the selected child, averaged over seeds (best in "
              "brackets). Final entropy: mean Shannon entropy of the edges' op distributions after the last epoch "
              f"(uniform: {a['truth']['max_entropy']:.3f}). Search time: training only, measured here."]
-    md = [f"# {_md(title)}", "", "## Setup", ""] + [f"- {_md(x)}" for x in setup]
+    md = [f"# {escape_markdown(title)}", "", "## Setup", ""] + [f"- {escape_markdown(x)}" for x in setup]
     md += ["", "## Findings on this data", ""]
-    md += [f"- {_md(finding_line(f))}" for f in a["findings"]] or ["- No finding could be checked."]
-    md += ["", "## Comparison", "", "| " + " | ".join(_md(h) for h in header) + " |", "|" + "---|" * len(header)]
-    md += ["| " + " | ".join(_md(c) for c in r) + " |" for r in rows]
-    md += [""] + [f"- {_md(n)}" for n in notes]
+    md += [f"- {escape_markdown(finding_line(f))}" for f in a["findings"]] or ["- No finding could be checked."]
+    md += ["", "## Comparison", "", "| " + " | ".join(escape_markdown(h) for h in header) + " |",
+           "|" + "---|" * len(header)]
+    md += ["| " + " | ".join(escape_markdown(c) for c in r) + " |" for r in rows]
+    md += [""] + [f"- {escape_markdown(n)}" for n in notes]
     if fig:
         md += ["", "## Entropy during search", "", "![entropy](figures/entropy.png)"]
     if fig2:
         md += ["", "## The argmax's true accuracy during search", "", "![argmax](figures/argmax_truth.png)"]
-    html = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{_e(title)}</title>",
-            f"<style>{_CSS}</style></head><body>", f"<h1>{_e(title)}</h1>", "<h2>Setup</h2><ul>"]
-    html += [f"<li>{_e(x)}</li>" for x in setup] + ["</ul>", "<h2>Findings on this data</h2>",
-                                                   '<ul class="findings">']
+    html = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{escape_html(title)}</title>",
+            f"<style>{CSS}</style></head><body>", f"<h1>{escape_html(title)}</h1>", "<h2>Setup</h2><ul>"]
+    html += [f"<li>{escape_html(x)}</li>" for x in setup] + ["</ul>", "<h2>Findings on this data</h2>",
+                                                             '<ul class="findings">']
     for f in a["findings"]:
-        verdict, css = _VERDICTS[f.get("holds")]
-        html.append(f'<li class="{css}"><span class="verdict">{_e(verdict)}</span>{_e(f["claim"])}.<br>'
-                    f'<span class="evidence">Evidence: {_e(f["evidence"])}.</span></li>')
-    html += ["</ul>", "<h2>Comparison</h2>", "<table><thead><tr>"] + [f"<th>{_e(h)}</th>" for h in header]
-    html += ["</tr></thead><tbody>"] + ["<tr>" + "".join(f"<td>{_e(c)}</td>" for c in r) + "</tr>" for r in rows]
-    html += ["</tbody></table>", '<ul class="notes">'] + [f"<li>{_e(n)}</li>" for n in notes] + ["</ul>"]
+        verdict, css = VERDICTS[f.get("holds")]
+        html.append(f'<li class="{css}"><span class="verdict">{escape_html(verdict)}</span>'
+                    f'{escape_html(f["claim"])}.<br>'
+                    f'<span class="evidence">Evidence: {escape_html(f["evidence"])}.</span></li>')
+    html += ["</ul>", "<h2>Comparison</h2>", "<table><thead><tr>"] + [f"<th>{escape_html(h)}</th>" for h in header]
+    html += ["</tr></thead><tbody>"] + ["<tr>" + "".join(f"<td>{escape_html(c)}</td>" for c in r) + "</tr>"
+                                        for r in rows]
+    html += ["</tbody></table>", '<ul class="notes">'] + [f"<li>{escape_html(n)}</li>" for n in notes] + ["</ul>"]
     if fig:
-        html += ["<h2>Entropy during search</h2>", f'<img src="{_png_data_uri(fig)}" alt="entropy">']
+        html += ["<h2>Entropy during search</h2>", f'<img src="{png_data_uri(fig)}" alt="entropy">']
     if fig2:
-        html += ["<h2>The argmax's true accuracy during search</h2>", f'<img src="{_png_data_uri(fig2)}" alt="argmax">']
+        html += ["<h2>The argmax's true accuracy during search</h2>", f'<img src="{png_data_uri(fig2)}" alt="argmax">']
     html += ["</body></html>"]
     (out_dir / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     (out_dir / "report.html").write_text("\n".join(html) + "\n", encoding="utf-8")

@@ -13,7 +13,7 @@
   candidate inputs the incoming edge whose removal leaves the highest accuracy is removed,
   until two remain.
 
-Both work on a trained :class:`~wsnas.trainer.SupernetTrainer` whose strategy is differentiable
+Both work on a trained :class:`~wsnas.training.trainer.SupernetTrainer` whose strategy is differentiable
 (``strategy.arch``); a fixed-alpha supernet (``--fixed-alpha``: uniform mixing, never updated)
 followed by PT is the paper's fixed-alpha variant.
 """

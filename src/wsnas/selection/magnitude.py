@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
 from wsnas.spaces import Arch
 
 

@@ -9,12 +9,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from wsnas.core.errors import WsnasError
 from wsnas.data import Dataset, Split, iterate_batches
-from wsnas.errors import WsnasError
 from wsnas.evaluator import EvalConfig, evaluate_archs
-from wsnas.groundtruth.train import TrainConfig, cosine_lr
 from wsnas.selection.magnitude import select_magnitude
 from wsnas.spaces import Arch
+from wsnas.training.standalone import TrainConfig, cosine_lr
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def select_pt(trainer, data: Dataset, cfg: PTConfig = PTConfig(), *, progress: b
               log: Callable[[str], None] | None = None) -> Arch:
     """Decide every edge of ``trainer``'s differentiable strategy by perturbation; returns the arch.
 
-    ``trainer`` is a trained :class:`~wsnas.trainer.SupernetTrainer`; its supernet, architecture
+    ``trainer`` is a trained :class:`~wsnas.training.trainer.SupernetTrainer`; its supernet, architecture
     weights and decisions are modified in place (tuning continues training them).
     """
     strategy = trainer.strategy

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
 from wsnas.spaces.base import Arch, Choice, Space
 from wsnas.spaces.darts import DartsSpace
 from wsnas.spaces.nb201 import NB201Space

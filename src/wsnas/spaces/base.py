@@ -15,12 +15,13 @@ architecture, a supernet for all of them), but never trains anything.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
+from wsnas.spaces.arch import Arch, Choice
+from wsnas.spaces.relax import Relaxation
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -35,39 +36,6 @@ def check_enumerable(space: Space) -> None:
     if len(space) > MAX_ENUMERATE:
         raise WsnasError(f"{space.name} has {len(space):.3g} architectures, too many to list or "
                          "evaluate one by one; sample them instead (e.g. --sample 1000)")
-
-
-@dataclass(frozen=True)
-class Choice:
-    """One categorical decision: a name (e.g. an edge ``0->1``) and its options (op names)."""
-
-    name: str
-    options: tuple[str, ...]
-
-    def __post_init__(self) -> None:
-        if not self.options:
-            raise ValueError(f"choice {self.name!r} has no options")
-        if len(set(self.options)) != len(self.options):
-            raise ValueError(f"choice {self.name!r} has duplicate options {self.options}")
-
-    def option_index(self, option: str) -> int:
-        try:
-            return self.options.index(option)
-        except ValueError:
-            raise WsnasError(
-                f"unknown option {option!r} for {self.name}; accepted: {', '.join(self.options)}"
-            ) from None
-
-
-@dataclass(frozen=True)
-class Arch:
-    """One architecture: the option picked for every choice of a space, in choice order."""
-
-    space: str
-    ops: tuple[str, ...]
-
-    def __str__(self) -> str:  # the canonical string needs the space; this is for debugging
-        return f"{self.space}:{'/'.join(self.ops)}"
 
 
 class Space:
@@ -112,8 +80,6 @@ class Space:
 
     def relaxation(self):
         """The edges a differentiable search weighs (see :mod:`wsnas.spaces.relax`)."""
-        from wsnas.spaces.relax import Relaxation
-
         return Relaxation(self)
 
     def index(self, arch: Arch) -> int:
@@ -210,3 +176,21 @@ class Space:
     def build_supernet(self, *, num_classes: int, in_channels: int = 3) -> nn.Module:
         """A supernet holding every candidate op of every choice."""
         raise NotImplementedError
+
+
+def resolve_path(space, fixed, path, what: str) -> tuple:
+    """One spec per choice for a network's forward pass.
+
+    ``path`` is an ``Arch`` (its option indices), a sequence of specs, or ``None`` — allowed only
+    for a standalone network (``fixed`` is its architecture), whose blocks hold one candidate.
+    """
+    n = len(space.choices)
+    if isinstance(path, Arch):
+        return space.option_indices(path)
+    if path is None:
+        if fixed is None:
+            raise ValueError(f"the {what} supernet needs a path (an Arch or one spec per choice)")
+        return (None,) * n
+    if len(path) != n:
+        raise ValueError(f"a {what} path has {n} specs (one per choice), got {len(path)}")
+    return tuple(path)

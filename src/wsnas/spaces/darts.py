@@ -40,11 +40,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from wsnas.errors import WsnasError
-from wsnas.ops import DARTS_OPS, AvgPool3x3, BNConfig, FactorizedReduce, Identity, MaxPool3x3, ReLUConvBN, make_op
+from wsnas.core.errors import WsnasError
+from wsnas.nn.choice import ChoiceBlock, Spec
+from wsnas.nn.ops import DARTS_OPS, AvgPool3x3, BNConfig, FactorizedReduce, Identity, MaxPool3x3, ReLUConvBN, make_op
 from wsnas.spaces.base import Arch, Choice, Space
 from wsnas.spaces.relax import Edge, Relaxation
-from wsnas.supernet.choice import ChoiceBlock, Spec
 
 OPS = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect", "sep_conv_3x3", "sep_conv_5x5",
        "dil_conv_3x3", "dil_conv_5x5")

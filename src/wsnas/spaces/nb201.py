@@ -40,10 +40,10 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from wsnas.errors import WsnasError
-from wsnas.ops import AvgPool3x3, BNConfig, Identity, ReLUConvBN, Zero
-from wsnas.spaces.base import Arch, Choice, Space
-from wsnas.supernet.choice import ChoiceBlock, Spec, resolve_path
+from wsnas.core.errors import WsnasError
+from wsnas.nn.choice import ChoiceBlock, Spec
+from wsnas.nn.ops import AvgPool3x3, BNConfig, Identity, ReLUConvBN, Zero
+from wsnas.spaces.base import Arch, Choice, Space, resolve_path
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from), in choice order
@@ -248,7 +248,7 @@ class NB201Network(nn.Module):
     runs that cell's single path.
     """
 
-    #: ``forward`` takes :class:`~wsnas.supernet.stacked.Stacked` specs (batched evaluation)
+    #: ``forward`` takes :class:`~wsnas.nn.stacked.Stacked` specs (batched evaluation)
     supports_stacking = True
 
     def __init__(self, space: NB201Space, *, num_classes: int, in_channels: int, arch: Arch | None,

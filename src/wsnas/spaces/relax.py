@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wsnas.spaces.base import Arch, Space
+from wsnas.spaces.arch import Arch
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Relaxation:
     #: at most this many inputs per node survive selection (None: every edge is kept)
     inputs_per_node: int | None = None
 
-    def __init__(self, space: Space) -> None:
+    def __init__(self, space) -> None:  # a wsnas.spaces.Space
         self.space = space
         self.edges = tuple(_edge_of(c.name, c.options) for c in space.choices)
 

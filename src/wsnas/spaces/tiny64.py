@@ -30,10 +30,10 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from wsnas.errors import WsnasError
-from wsnas.ops import BNConfig, make_op
-from wsnas.spaces.base import Arch, Choice, Space
-from wsnas.supernet.choice import ChoiceBlock, Spec, resolve_path
+from wsnas.core.errors import WsnasError
+from wsnas.nn.choice import ChoiceBlock, Spec
+from wsnas.nn.ops import BNConfig, make_op
+from wsnas.spaces.base import Arch, Choice, Space, resolve_path
 
 EDGES = ("0->1", "0->2", "1->2")
 
@@ -152,7 +152,7 @@ class Tiny64Network(nn.Module):
     :class:`Arch` runs that child's single path.
     """
 
-    #: ``forward`` takes :class:`~wsnas.supernet.stacked.Stacked` specs (batched evaluation)
+    #: ``forward`` takes :class:`~wsnas.nn.stacked.Stacked` specs (batched evaluation)
     supports_stacking = True
 
     def __init__(self, space: Tiny64Space, *, num_classes: int, in_channels: int,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
 from wsnas.strategies.base import SinglePathStrategy, StepResult, Strategy
 from wsnas.strategies.differentiable import DartsStrategy, GdasStrategy, PcDartsStrategy
 from wsnas.strategies.pada import FairNasStrategy, PadaDataStrategy, PadaPathStrategy, PadaStrategy

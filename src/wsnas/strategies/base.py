@@ -18,6 +18,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -40,7 +41,7 @@ class Strategy(ABC):
     """Base class of every supernet-training strategy."""
 
     name: str = "strategy"
-    # set by the trainer in a data-parallel run (a wsnas.distributed.Replica), else None
+    # set by the trainer in a data-parallel run (a wsnas.core.distributed.Replica), else None
     replica = None
     # set by the trainer before setup: the run's number of epochs (schedules such as GDAS's)
     total_epochs: int | None = None
@@ -112,3 +113,16 @@ def train_path(strategy: Strategy, arch: Arch, x: torch.Tensor, y: torch.Tensor,
     strategy.optimizer.step()
     return StepResult(loss=loss.detach(), correct=(logits.detach().argmax(1) == y).sum(),
                       count=len(y), arch=arch, logits=logits.detach() if keep_logits else None)
+
+
+def rng_state(rng: np.random.Generator) -> dict:
+    """A numpy generator's state as plain Python values (checkpoints load with ``weights_only=True``)."""
+    state = rng.bit_generator.state
+    return {"bit_generator": state["bit_generator"], "state": {k: int(v) for k, v in state["state"].items()},
+            "has_uint32": int(state["has_uint32"]), "uinteger": int(state["uinteger"])}
+
+
+def rng_from_state(state: dict) -> dict:
+    """The numpy bit-generator state saved by :func:`rng_state`."""
+    return {"bit_generator": state["bit_generator"], "state": dict(state["state"]),
+            "has_uint32": state["has_uint32"], "uinteger": state["uinteger"]}

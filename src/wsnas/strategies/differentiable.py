@@ -31,10 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsnas.errors import WsnasError
-from wsnas.search.archparams import PARAMS, ArchParams
+from wsnas.core.errors import WsnasError
+from wsnas.nn.choice import Sampled
+from wsnas.strategies.archparams import PARAMS, ArchParams
 from wsnas.strategies.base import StepResult, Strategy
-from wsnas.supernet.choice import Sampled
 
 ARCH_DATA = ("bilevel", "single")
 # bilevel: the architecture batches come from the second half of the training split (DARTS) or

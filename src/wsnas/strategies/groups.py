@@ -20,10 +20,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
 from wsnas.spaces import Arch
-from wsnas.strategies.base import StepResult, Strategy, train_path
-from wsnas.strategies.uniform import _rng_from_state, _rng_state
+from wsnas.strategies.base import StepResult, Strategy, rng_from_state, rng_state, train_path
 from wsnas.supernet.sharing import Sharing, partition_children
 
 ORDERS = ("round_robin", "fixed_order", "shuffle", "uniform")
@@ -87,10 +86,10 @@ class GroupStrategy(Strategy):
 
     def state_dict(self) -> dict:
         return {"steps": self.steps, "positions": list(self.positions),
-                "orders": [list(o) for o in self.orders], "rng": _rng_state(self.rng)}
+                "orders": [list(o) for o in self.orders], "rng": rng_state(self.rng)}
 
     def load_state_dict(self, state: dict) -> None:
         self.steps = int(state["steps"])
         self.positions = [int(p) for p in state["positions"]]
         self.orders = [[int(i) for i in o] for o in state["orders"]]
-        self.rng.bit_generator.state = _rng_from_state(state["rng"])
+        self.rng.bit_generator.state = rng_from_state(state["rng"])

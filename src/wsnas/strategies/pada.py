@@ -33,11 +33,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
+from wsnas.nn.choice import ChoiceBlock
 from wsnas.spaces import Arch
-from wsnas.strategies.base import SinglePathStrategy, StepResult, Strategy, train_path
-from wsnas.strategies.uniform import _rng_from_state, _rng_state
-from wsnas.supernet.choice import ChoiceBlock
+from wsnas.strategies.base import SinglePathStrategy, StepResult, Strategy, rng_from_state, rng_state, train_path
 
 RUNNING = 0.5  # factor of the running mean of the op gradient norms
 
@@ -209,14 +208,14 @@ class PadaStrategy(SinglePathStrategy):
 
     def state_dict(self) -> dict:
         return {"probs": torch.from_numpy(self.probs.copy()), "norms": torch.from_numpy(self.norms.copy()),
-                "seen": torch.from_numpy(self.seen.copy()), "rng": _rng_state(self.rng), "epoch": self.epoch,
+                "seen": torch.from_numpy(self.seen.copy()), "rng": rng_state(self.rng), "epoch": self.epoch,
                 "importance": None if self.importance is None else self.importance.cpu()}
 
     def load_state_dict(self, state: dict) -> None:
         self.probs = state["probs"].numpy().copy()
         self.norms = state["norms"].numpy().copy()
         self.seen = state["seen"].numpy().copy()
-        self.rng.bit_generator.state = _rng_from_state(state["rng"])
+        self.rng.bit_generator.state = rng_from_state(state["rng"])
         self.epoch = int(state["epoch"])
         self.importance = None if state["importance"] is None else state["importance"].cpu().clone()
 
@@ -271,10 +270,10 @@ class FairNasStrategy(Strategy):
                           correct=torch.stack(correct).double().mean().round().long(), count=len(y))
 
     def state_dict(self) -> dict:
-        return {"rng": _rng_state(self.rng)}
+        return {"rng": rng_state(self.rng)}
 
     def load_state_dict(self, state: dict) -> None:
-        self.rng.bit_generator.state = _rng_from_state(state["rng"])
+        self.rng.bit_generator.state = rng_from_state(state["rng"])
 
 
 def _index(values: list[int], device: torch.device) -> torch.Tensor:

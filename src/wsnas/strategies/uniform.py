@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
 from wsnas.spaces import Arch
-from wsnas.strategies.base import SinglePathStrategy
+from wsnas.strategies.base import SinglePathStrategy, rng_from_state, rng_state
 
 
 class _Sampler(SinglePathStrategy):
@@ -41,11 +41,11 @@ class _Sampler(SinglePathStrategy):
         raise NotImplementedError
 
     def state_dict(self) -> dict:
-        return {"steps": self.steps, "rng": _rng_state(self.rng)}
+        return {"steps": self.steps, "rng": rng_state(self.rng)}
 
     def load_state_dict(self, state: dict) -> None:
         self.steps = int(state["steps"])
-        self.rng.bit_generator.state = _rng_from_state(state["rng"])
+        self.rng.bit_generator.state = rng_from_state(state["rng"])
 
 
 class UniformSampler(_Sampler):
@@ -112,14 +112,3 @@ class ShuffleSampler(_Cyclic):
 
     def _new_cycle(self) -> None:
         self.order = [int(i) for i in self.rng.permutation(self.n)]
-
-
-def _rng_state(rng: np.random.Generator) -> dict:
-    state = rng.bit_generator.state
-    return {"bit_generator": state["bit_generator"], "state": {k: int(v) for k, v in state["state"].items()},
-            "has_uint32": int(state["has_uint32"]), "uinteger": int(state["uinteger"])}
-
-
-def _rng_from_state(state: dict) -> dict:
-    return {"bit_generator": state["bit_generator"], "state": dict(state["state"]),
-            "has_uint32": state["has_uint32"], "uinteger": state["uinteger"]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from wsnas.supernet.choice import ChoiceBlock, Spec
+from wsnas.nn.choice import ChoiceBlock, Spec
 
 
 def child_state_dict(supernet: nn.Module, child: nn.Module) -> dict:

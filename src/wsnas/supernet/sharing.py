@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
 from wsnas.spaces import Space
 from wsnas.supernet.bank import WeightBank
 

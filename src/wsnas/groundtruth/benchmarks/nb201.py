@@ -31,9 +31,9 @@ seeds, ``is_random=False``):
   latencies (a missing latency is ``-1`` in the official files and is skipped);
   ``seeds`` counts the trials. A missing value is NaN (an empty cell in the CSV).
 
-Safety: every pickle is read with :func:`wsnas.safepickle.restricted_load`, which resolves
+Safety: every pickle is read with :func:`wsnas.core.safepickle.restricted_load`, which resolves
 only numpy scalars/dtypes/arrays, ``collections.OrderedDict`` and harmless builtins; any other
-global stops the load with a one-line :class:`~wsnas.errors.WsnasError`. Tensors (trained
+global stops the load with a one-line :class:`~wsnas.core.errors.WsnasError`. Tensors (trained
 weights, which the official results files do not contain) are refused too.
 
 Memory: a ``.pth`` is a single pickle, so it is unpickled whole (nothing is copied
@@ -60,9 +60,9 @@ from typing import IO, Any
 
 import numpy as np
 
-from wsnas.errors import WsnasError
+from wsnas.core.errors import WsnasError
+from wsnas.core.safepickle import BASIC_GLOBALS, NUMPY_ARRAY_GLOBALS, restricted_load
 from wsnas.groundtruth.table import TruthTable
-from wsnas.safepickle import BASIC_GLOBALS, NUMPY_ARRAY_GLOBALS, restricted_load
 
 __all__ = [
     "BENCHMARK_COLUMNS",

@@ -1,0 +1,141 @@
+"""A differentiable search end to end: search, selection, the selected architecture's ground truth.
+
+:func:`run_search` trains a supernet with a differentiable strategy (checkpointed every epoch
+and resumable, like every supernet run), then selects one architecture per selection method
+(magnitude first: it changes nothing; then PT, which tunes the supernet in memory) and records
+each in the store's ``selections`` table with its ground truth: from a truth table (built-in,
+CSV, benchmark or the store's own ground truth), or trained from scratch (``retrain``). The
+search's per-epoch diagnostics (entropy of the op distributions, parameter-free ops in the
+argmax, the argmax's index) are in ``run_metrics``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from wsnas.core.errors import WsnasError
+from wsnas.data import Dataset
+from wsnas.evaluator import EvalConfig
+from wsnas.groundtruth.table import TruthTable
+from wsnas.selection import SELECTIONS, PTConfig, select_magnitude, select_pt
+from wsnas.spaces import Arch, Space
+from wsnas.store import Store
+from wsnas.strategies import Strategy
+from wsnas.training.standalone import TrainConfig
+from wsnas.training.trainer import SupernetConfig, SupernetTrainer
+
+# The weight optimiser of the DARTS family (algorithms.md 3): SGD lr 0.025 cosine to 0.001,
+# momentum 0.9, weight decay 3e-4, gradient clipping at 5, batch 64; 50 epochs on CIFAR-10
+# (GAEA's NB201 setting: 25 epochs, the schedule set for 50). Digits: 20 epochs.
+SEARCH_DEFAULTS: dict[str, TrainConfig] = {
+    "cifar10": TrainConfig(epochs=50, batch_size=64, lr=0.025, lr_min=0.001, momentum=0.9, weight_decay=3e-4,
+                           grad_clip=5.0),
+    "digits": TrainConfig(epochs=20, batch_size=64, lr=0.025, lr_min=0.001, momentum=0.9, weight_decay=3e-4,
+                          grad_clip=5.0),
+}
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    train: TrainConfig = field(default_factory=lambda: SEARCH_DEFAULTS["digits"])
+    select: tuple[str, ...] = ("magnitude",)
+    pt: PTConfig = field(default_factory=PTConfig)
+
+    def __post_init__(self) -> None:
+        bad = [s for s in self.select if s not in SELECTIONS]
+        if bad or not self.select:
+            raise WsnasError(f"unknown selection {(bad or [''])[0]!r}; accepted: {', '.join(SELECTIONS)}")
+
+
+def search_supernet_config(train: TrainConfig) -> SupernetConfig:
+    """A search trains its supernet without scoring children along the way."""
+    return SupernetConfig(train=train, eval=EvalConfig(), dense_last=0, eval_every_epoch=False)
+
+
+def truth_of(truth: TruthTable | None, space: Space, arch: Arch) -> tuple[float | None, int | None]:
+    """The ground-truth accuracy and rank (1 = best) of ``arch`` in ``truth``, if it is there."""
+    if truth is None:
+        return None, None
+    name = space.format(arch)
+    try:
+        pos = truth.position(name)
+    except (KeyError, WsnasError):
+        return None, None
+    acc = float(truth.accuracy[pos])
+    if np.isnan(acc):
+        return None, None
+    return acc, int(truth.ranks()[pos])
+
+
+def run_search(space: Space, data: Dataset, strategy: Strategy, cfg: SearchConfig, *, seed: int, store: Store,
+               run_id: str, run_dir: str | Path, truth: TruthTable | None = None, truth_source: str | None = None,
+               retrain: Callable[[Arch], float] | None = None, progress: bool = True,
+               log: Callable[[str], None] = print) -> list[dict]:
+    """Search (or resume), then select with every method of ``cfg.select``; returns the selections."""
+    sn_cfg = search_supernet_config(cfg.train)
+    trainer = SupernetTrainer(space, data, strategy, sn_cfg, seed=seed, run_dir=run_dir, store=store,
+                              run_id=run_id, archs=[], progress=progress)
+    config = {**trainer.config(), "search": {"select": list(cfg.select), "pt": cfg.pt.to_dict()}}
+    store.ensure_run(run_id, "search", config, seed=seed)
+    done = {r["method"]: r for r in store.selections(run_id)}
+    if all(m in done for m in cfg.select) and (store.get_run(run_id) or {}).get("status") == "done":
+        return [done[m] for m in cfg.select]
+    resumed = trainer.try_resume()
+    store.set_run_status(run_id, "running")
+    start = time.perf_counter()
+    trainer.train()
+    if trainer.epoch and not resumed:
+        log(f"search {run_id}: {trainer.epoch} epochs in {time.perf_counter() - start:.0f} s, "
+            f"entropy {strategy.arch.entropy():.3f}")
+    out = select_and_record(trainer, data, cfg.select, cfg.pt, store=store, run_id=run_id, truth=truth,
+                            truth_source=truth_source, retrain=retrain, progress=progress)
+    store.set_run_status(run_id, "done")
+    return out
+
+
+def select_all(trainer: SupernetTrainer, data: Dataset, methods: Sequence[str], pt: PTConfig, *,
+               progress: bool = True) -> list[tuple[str, Arch, float]]:
+    """(method, architecture, seconds) for every method, magnitude first (PT changes the supernet)."""
+    out = []
+    for method in ordered(methods):
+        t0 = time.perf_counter()
+        if method == "magnitude":
+            arch = select_magnitude(trainer.strategy)
+        else:
+            arch = select_pt(trainer, data, pt, progress=progress)
+        out.append((method, arch, time.perf_counter() - t0))
+    return out
+
+
+def select_and_record(trainer: SupernetTrainer, data: Dataset, methods: Sequence[str], pt: PTConfig, *,
+                      store: Store, run_id: str, truth: TruthTable | None = None, truth_source: str | None = None,
+                      retrain: Callable[[Arch], float] | None = None, progress: bool = True) -> list[dict]:
+    """Select with every method (magnitude first) from a trained search and store each choice."""
+    space = trainer.space
+    out = []
+    for method, arch, seconds in select_all(trainer, data, methods, pt, progress=progress):
+        acc, rank = truth_of(truth, space, arch)
+        source = truth_source
+        if acc is None and retrain is not None:
+            acc, rank, source = retrain(arch), None, "retrained"
+        row = {"method": method, "arch": space.format(arch),
+               "arch_index": space.index(arch) if len(space) <= 10**7 else None,
+               "truth": acc, "truth_rank": rank, "truth_source": source if acc is not None else None,
+               "seconds": seconds}
+        store.add_selection(run_id, row)
+        out.append({"run_id": run_id, **row})
+    return out
+
+
+def ordered(methods: Sequence[str]) -> list[str]:
+    """Magnitude before PT: PT changes the supernet it selects from."""
+    return sorted(dict.fromkeys(methods), key=lambda m: SELECTIONS.index(m))
+
+
+__all__ = ["SEARCH_DEFAULTS", "SearchConfig", "ordered", "run_search", "search_supernet_config", "select_all",
+           "select_and_record", "truth_of"]

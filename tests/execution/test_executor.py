@@ -1,0 +1,146 @@
+"""Executors for independent jobs: local (in order, in process) and Ray (a worker killed mid-job)."""
+
+import importlib.util
+import os
+import time
+
+import pytest
+import torch
+
+from wsnas.cli import main
+from wsnas.core.errors import WsnasError
+from wsnas.data import load_dataset
+from wsnas.execution.executor import LocalExecutor, get_executor
+from wsnas.execution.jobs import KILL_HOOK_ENV
+from wsnas.groundtruth.run import run_groundtruth, train_one
+from wsnas.spaces import get_space
+from wsnas.store import Store
+from wsnas.training.standalone import default_config
+
+ARCHS = ["111", "222", "333", "444", "121", "212"]
+METRICS = ("train_acc", "train_loss", "valid_acc", "valid_loss", "test_acc", "test_loss", "epochs")
+HAS_RAY = importlib.util.find_spec("ray") is not None
+
+
+def _square(x):
+    return x * x
+
+
+@pytest.fixture(scope="module")
+def setup():
+    space = get_space("tiny64", channels=4, stem_channels=8)
+    data = load_dataset("digits", device="cpu", split_seed=0)
+    cfg = default_config("digits").with_overrides(epochs=1, batch_size=128)
+    return space, data, cfg, [space.resolve(a) for a in ARCHS]
+
+
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # a Ray job with one CPU trains on one thread: same arithmetic
+    yield
+    torch.set_num_threads(before)
+
+
+def _table(db):
+    with Store(db) as store:
+        rows = store.groundtruth()
+    keys = [(r["arch"], int(r["seed"])) for r in rows]
+    assert len(keys) == len(set(keys)), "duplicate rows"
+    return {(r["arch"], int(r["seed"])): tuple(r[m] for m in METRICS) for r in rows}
+
+
+def test_local_executor_runs_in_order_in_process():
+    seen = []
+    LocalExecutor().run(_square, [3, 1, 2], on_result=lambda job, res: seen.append((job, res, os.getpid())))
+    assert seen == [(3, 9, os.getpid()), (1, 1, os.getpid()), (2, 4, os.getpid())]
+    assert isinstance(get_executor("local"), LocalExecutor)
+    assert isinstance(get_executor(None), LocalExecutor)
+
+
+def test_local_groundtruth_equals_the_plain_loop(tmp_path, setup, one_thread):
+    """The default executor gives bit-identical numbers to training each job directly."""
+    space, data, cfg, archs = setup
+    with Store(tmp_path / "gt.db") as store:
+        summary = run_groundtruth(space, data, cfg, seeds=[0, 1], archs=archs[:3], store=store,
+                                  progress=False, executor=LocalExecutor())
+    assert (summary.trained, summary.skipped) == (6, 0)
+    table = _table(tmp_path / "gt.db")
+    for seed in (0, 1):
+        for arch in archs[:3]:
+            result = train_one(space, arch, data, cfg, seed)
+            assert table[(space.format(arch), seed)] == tuple(result[m] for m in METRICS)
+
+
+def test_unknown_executor_is_one_line_exit_2(capsys):
+    with pytest.raises(WsnasError, match="unknown executor 'dask'; accepted: local, ray"):
+        get_executor("dask")
+    assert main(["groundtruth", "--executor", "dask", "--archs", "111", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "wsnas groundtruth: error: unknown executor 'dask'; accepted: local, ray"
+    assert main(["insights", "--executor", "dask", "--quick"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "wsnas insights: error: unknown executor 'dask'; accepted: local, ray"
+
+
+def test_missing_ray_says_how_to_install(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    assert main(["groundtruth", "--executor", "ray", "--archs", "111", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pip install 'wsnas[ray]'" in err
+
+
+def test_bad_ray_resources_are_user_errors():
+    if not HAS_RAY:
+        pytest.skip("ray is not installed (pip install 'wsnas[ray]')")
+    with pytest.raises(WsnasError, match="cpus-per-job"):
+        get_executor("ray", cpus_per_job=0)
+    with pytest.raises(WsnasError, match="gpus-per-job"):
+        get_executor("ray", gpus_per_job=-1)
+
+
+@pytest.mark.skipif(not HAS_RAY, reason="ray is not installed (pip install 'wsnas[ray]'); CI installs it")
+def test_ray_survives_a_killed_worker_and_matches_local(tmp_path, setup, one_thread, monkeypatch, worker_killer):
+    space, data, cfg, archs = setup
+    local_db, ray_db = tmp_path / "local.db", tmp_path / "ray.db"
+    with Store(local_db) as store:
+        run_groundtruth(space, data, cfg, seeds=[0], archs=archs, store=store, progress=False)
+    expected = _table(local_db)
+
+    # The first job to start writes its worker's PID and waits; we SIGKILL that worker, Ray
+    # reruns the job elsewhere and the run still completes.
+    killer = worker_killer()
+    executor = get_executor("ray", cpus_per_job=1, num_cpus=2, max_retries=3)
+    start = time.perf_counter()
+    with Store(ray_db) as store:
+        summary = run_groundtruth(space, data, cfg, seeds=[0], archs=archs, store=store,
+                                  progress=False, executor=executor)
+    assert killer.join() not in (None, os.getpid()), "no worker was killed"
+    assert (summary.trained, summary.skipped, summary.total) == (len(archs), 0, len(archs))
+    assert _table(ray_db) == expected  # complete, duplicate-free, same numbers as local
+    assert time.perf_counter() - start < 60
+
+    monkeypatch.delenv(KILL_HOOK_ENV)
+    with Store(ray_db) as store:  # a rerun skips everything without starting Ray
+        again = run_groundtruth(space, data, cfg, seeds=[0], archs=archs, store=store, progress=False,
+                                executor=executor)
+    assert (again.trained, again.skipped) == (0, len(archs))
+
+
+@pytest.mark.skipif(not HAS_RAY, reason="ray is not installed (pip install 'wsnas[ray]'); CI installs it")
+def test_ray_keeps_finished_results_and_reports_a_failed_job_in_one_line():
+    def fails_on_two(x):  # nested, so that Ray pickles it by value (tests/ is not importable)
+        if x == 2:
+            raise WsnasError("job two is broken")
+        return x
+
+    got = []
+    executor = get_executor("ray", num_cpus=2, max_retries=0)
+    with pytest.raises(WsnasError) as info:
+        executor.run(fails_on_two, [1, 2, 3], on_result=lambda job, result: got.append(result))
+    assert sorted(got) == [1, 3]
+    message = str(info.value)
+    assert len(message.splitlines()) == 1
+    assert "1 of 3 jobs failed" in message and "job two is broken" in message

@@ -1,0 +1,78 @@
+"""Architecture selection: magnitude vs perturbation (DARTS-PT), and a DARTS-space search end to end."""
+
+import torch
+import torch.nn.functional as F
+
+from wsnas.data import iterate_batches
+from wsnas.evaluator import EvalConfig
+from wsnas.selection import PTConfig, select_magnitude, select_pt
+from wsnas.spaces import get_space
+from wsnas.strategies import get_strategy
+from wsnas.training.standalone import TrainConfig
+from wsnas.training.trainer import SupernetConfig, SupernetTrainer
+
+
+def _trainer(space, data, tmp_path, strategy, epochs=1, batch_size=32):
+    cfg = SupernetConfig(train=TrainConfig(epochs=epochs, batch_size=batch_size), eval=EvalConfig(batch_size=64),
+                         dense_last=0, eval_every_epoch=False)
+    return SupernetTrainer(space, data, strategy, cfg, seed=0, run_dir=tmp_path, progress=False, archs=[])
+
+
+def test_pt_and_magnitude_differ_by_design(small_space, small_digits, tmp_path):
+    """Edge 0: the largest weight sits on an op whose output is zero (removing it changes nothing),
+    while a lighter op carries the signal the network was trained on: magnitude picks the heavy
+    op, PT the one whose removal hurts."""
+    trainer = _trainer(small_space, small_digits, tmp_path, get_strategy("darts"))
+    net, strategy = trainer.supernet, trainer.strategy
+    arch = small_space.parse("333")  # sep_conv_5x5 on every edge
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    gen = torch.Generator().manual_seed(0)
+    net.train()
+    for _ in range(8):
+        for x, y in iterate_batches(small_digits.train, 32, shuffle=True, generator=gen):
+            loss = F.cross_entropy(net(x, arch), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        for cell in net.cells:
+            for name in ("sep_conv_3x3", "dil_conv_5x5"):
+                for p in cell.edges[0].candidates[name].parameters():
+                    p.zero_()
+        logits = torch.full((3, 4), -10.0)
+        logits[:, 2] = 10.0
+        logits[0] = torch.tensor([-10.0, 2.0, 0.0, -10.0])  # edge 0: sep_conv_3x3 (zero output) heaviest
+        strategy.arch.alpha.copy_(logits)
+    assert small_space.format(select_magnitude(strategy)) == "233"
+    chosen = select_pt(trainer, small_digits, PTConfig(tune=False), progress=False)
+    assert small_space.format(chosen) == "333"
+    assert strategy.decided == {0: 2, 1: 2, 2: 2}
+
+
+def test_pt_with_tuning_decides_every_edge_in_a_seeded_order(small_space, small_digits, tmp_path):
+    picks = []
+    for run in ("a", "b"):
+        trainer = _trainer(small_space, small_digits, tmp_path / run, get_strategy("darts", fixed_alpha=True))
+        trainer.train()
+        assert trainer.strategy.arch_data is None and float(trainer.strategy.arch.alpha.detach().abs().max()) == 0.0
+        lines = []
+        arch = select_pt(trainer, small_digits, PTConfig(interval=1, batch_size=64), progress=False,
+                         log=lines.append)
+        picks.append((small_space.format(arch), lines))
+        assert len(trainer.strategy.decided) == 3 and len(lines) == 3
+    assert picks[0] == picks[1]
+
+
+def test_darts_space_search_emits_a_genotype_the_evaluation_network_builds(small_digits, tmp_path):
+    space = get_space("darts", search_channels=4, search_layers=3, channels=4, layers=3, auxiliary=False)
+    for name, options in (("darts", {}), ("pcdarts", {"k": 2}), ("gdas", {})):
+        trainer = _trainer(space, small_digits, tmp_path / name, get_strategy(name, **options), batch_size=64)
+        trainer.train()
+        for arch in (select_magnitude(trainer.strategy),
+                     select_pt(trainer, small_digits, PTConfig(tune=False), progress=False)):
+            text = space.format(arch)
+            assert text.startswith("Genotype(normal=[") and "none" not in text
+            net = space.build_network(space.parse(text), num_classes=10, in_channels=1)
+            assert net(small_digits.valid.x[:2]).shape == (2, 10)
+        removed = [e for e, op in trainer.strategy.decided.items() if op is None]
+        assert len(removed) == 2 * (1 + 2 + 3)  # nodes keep 2 of their 2, 3, 4, 5 inputs

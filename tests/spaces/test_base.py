@@ -1,0 +1,107 @@
+import csv
+from importlib import resources
+
+import pytest
+import torch
+
+from wsnas.core.errors import WsnasError
+from wsnas.spaces import SPACES, get_space
+from wsnas.spaces.base import Arch
+
+
+@pytest.fixture
+def space():
+    return get_space("tiny64")
+
+
+def test_tiny64_bijection_all_64(space):
+    assert len(space) == 64
+    seen = set()
+    for i in range(64):
+        arch = space.from_index(i)
+        name = space.format(arch)
+        assert space.index(space.parse(name)) == i
+        assert space.parse(name) == arch
+        seen.add(name)
+    assert len(seen) == 64
+    assert [space.format(a) for a in space.enumerate()] == [space.format(space.from_index(i)) for i in range(64)]
+
+
+def test_tiny64_index_formula_and_published_order(space):
+    for d01 in range(1, 5):
+        for d02 in range(1, 5):
+            for d12 in range(1, 5):
+                name = f"{d01}{d02}{d12}"
+                assert space.index(space.parse(name)) == 16 * (d01 - 1) + 4 * (d02 - 1) + (d12 - 1)
+    assert space.format(space.from_index(0)) == "111"
+    assert space.format(space.from_index(63)) == "444"
+    # identical to the order of the published ground-truth file, ops included
+    ref = resources.files("wsnas.groundtruth.benchmarks") / "tiny64_cifar10_groundtruth.csv"
+    with ref.open() as f:
+        for row in csv.DictReader(f):
+            arch = space.from_index(int(row["index"]))
+            assert space.format(arch) == row["arch"]
+            assert arch.ops == (row["edge_0_1"], row["edge_0_2"], row["edge_1_2"])
+
+
+def test_op_names_and_options():
+    assert get_space("tiny64").ops[3] == "dil_conv_5x5"
+    s3 = get_space("tiny64", dil="3x3")
+    assert s3.ops == ("max_pool_3x3", "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3")
+    assert s3.parse("max_pool_3x3, dil_conv_3x3, sep_conv_5x5") == s3.parse("143")
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("4341", "must be 3 digits"),
+    ("45", "must be 3 digits"),
+    ("", "must be 3 digits"),
+    ("435", "bad op '5' on edge 1->2"),
+    ("0ab", "bad op '0' on edge 0->1"),
+    ("max_pool_3x3,conv9", "has 2 ops"),
+    ("max_pool_3x3,conv9,sep_conv_3x3", "unknown option 'conv9'"),
+])
+def test_parse_errors_are_one_line_and_name_the_bad_part(space, text, fragment):
+    with pytest.raises(WsnasError) as info:
+        space.parse(text)
+    msg = str(info.value)
+    assert fragment in msg and "\n" not in msg
+
+
+def test_accepted_values_named_in_errors(space):
+    with pytest.raises(WsnasError, match="1=max_pool_3x3, 2=sep_conv_3x3, 3=sep_conv_5x5, 4=dil_conv_5x5"):
+        space.parse("519")
+    with pytest.raises(WsnasError, match="accepted: max_pool_3x3, sep_conv_3x3"):
+        space.parse("a,b,c")
+    with pytest.raises(WsnasError, match="out of range .* 0..63"):
+        space.from_index(64)
+    with pytest.raises(WsnasError, match="unknown space 'nope'; accepted: tiny64"):
+        get_space("nope")
+    with pytest.raises(WsnasError, match="unknown combine 'max'"):
+        get_space("tiny64", combine="max")
+    with pytest.raises(WsnasError, match="bad option for space"):
+        get_space("tiny64", colour="red")
+
+
+def test_validate_and_resolve(space):
+    assert space.resolve("434") == space.resolve(59) == space.resolve(space.parse("434"))
+    with pytest.raises(WsnasError):
+        space.validate(Arch("tiny64", ("max_pool_3x3",)))
+    with pytest.raises(WsnasError):
+        space.validate(Arch("other", space.parse("111").ops))
+
+
+def test_sample_is_seeded_uniform_and_distinct(space):
+    a = space.sample(20, seed=3)
+    assert a == space.sample(20, seed=3)
+    assert a != space.sample(20, seed=4)
+    assert len(set(a)) == 20
+    with pytest.raises(WsnasError, match="cannot sample 65"):
+        space.sample(65, seed=0)
+    counts = torch.zeros(64)
+    for arch in space.sample(64 * 200, seed=1, replace=True):
+        counts[space.index(arch)] += 1
+    assert counts.min() > 120 and counts.max() < 290  # uniform: 200 expected each
+
+
+def test_registry_lists_spaces():
+    assert "tiny64" in SPACES

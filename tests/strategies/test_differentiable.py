@@ -1,0 +1,187 @@
+"""Differentiable search: architecture parameters (softmax / GAEA), DARTS, GDAS, relaxations."""
+
+import numpy as np
+import pytest
+import torch
+
+from wsnas.core.errors import WsnasError
+from wsnas.evaluator import EvalConfig
+from wsnas.nn.choice import ChoiceBlock, Sampled
+from wsnas.spaces import get_space
+from wsnas.strategies import get_strategy
+from wsnas.strategies.archparams import ArchParams, ExponentiatedGradient
+from wsnas.training.standalone import TrainConfig
+from wsnas.training.trainer import CHECKPOINT, SupernetConfig, SupernetTrainer
+
+
+# ------------------------------------------------------------------ GAEA's update
+def test_exponentiated_gradient_matches_a_hand_computation():
+    theta = torch.nn.Parameter(torch.tensor([[0.5, 0.3, 0.2], [0.25, 0.25, 0.5]]))
+    theta.grad = torch.tensor([[1.0, -2.0, 0.0], [0.0, 0.0, 100.0]])
+    ExponentiatedGradient([theta], lr=0.1).step()
+    row0 = np.array([0.5 * np.exp(-0.1), 0.3 * np.exp(0.2), 0.2])
+    row1 = np.array([0.25, 0.25, max(0.5 * np.exp(-10.0), 1e-5)])
+    expected = np.stack([row0 / row0.sum(), row1 / row1.sum()])
+    np.testing.assert_allclose(theta.detach().numpy(), expected, rtol=1e-6)
+
+
+def test_simplex_invariants_hold_after_every_step():
+    arch = ArchParams(6, ("none", "a", "b", "c", "d"), param="gaea", exclude=("none",), nodes=[[0], [1, 2], [3, 4, 5]])
+    opt = arch.make_optimizer()
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        opt.zero_grad()
+        loss = (arch.weights() * torch.randn(6, 5, generator=gen) * 30).sum() + \
+            (arch.edge_weights() * torch.randn(6, generator=gen) * 30).sum()
+        loss.backward()
+        opt.step()
+        w = arch.alpha.detach()
+        torch.testing.assert_close(w.sum(1), torch.ones(6))
+        assert bool((w[:, 0] == 0).all()) and bool((w[:, 1:] >= 1e-5).all())
+        for b in arch.beta:
+            torch.testing.assert_close(b.detach().sum(), torch.tensor(1.0))
+            assert bool((b.detach() >= 1e-5).all())
+    assert arch.entropy() < np.log(4)  # it moved away from uniform
+
+
+def test_softmax_params_and_errors():
+    arch = ArchParams(3, ("a", "b"), seed=1)
+    torch.testing.assert_close(arch.weights().sum(1), torch.ones(3))
+    assert abs(arch.entropy() - np.log(2)) < 1e-4
+    assert isinstance(arch.make_optimizer(), torch.optim.Adam)
+    with pytest.raises(WsnasError, match="accepted: softmax, gaea"):
+        ArchParams(3, ("a", "b"), param="adam")
+    with pytest.raises(WsnasError, match="cannot exclude unknown op 'c'"):
+        ArchParams(3, ("a", "b"), exclude=("c",))
+
+
+# ------------------------------------------------------------------ relaxations
+def test_darts_relaxation_selects_two_inputs_per_node_and_never_none():
+    space = get_space("darts")
+    relax = space.relaxation()
+    assert len(relax.edges) == 28 and [len(v) for v in relax.nodes().values()] == [2, 3, 4, 5] * 2
+    w = np.full((28, 8), 0.01)
+    w[:, 0] = 0.9  # none is the strongest everywhere: never picked
+    w[2, 4] = 0.5  # node 3 (edges 2, 3, 4): input 0 with sep_conv_3x3 ...
+    w[4, 7] = 0.4  # ... and input 2 with dil_conv_5x5
+    genotype = space.genotype(relax.discretize(w))
+    assert ("sep_conv_3x3", 0) in genotype.normal[2:4] and ("dil_conv_5x5", 2) in genotype.normal[2:4]
+    assert all(op != "none" for op, _ in genotype.normal + genotype.reduce)
+    rows = relax.arch_rows(relax.discretize(w))
+    assert sum(r is not None for r in rows) == 16
+
+
+def test_gdas_sample_runs_only_the_sampled_op():
+    calls = []
+
+    def build(name):
+        m = torch.nn.Identity()
+        m.register_forward_hook(lambda *_: calls.append(name))
+        return m
+
+    block = ChoiceBlock(("a", "b", "c"), build)
+    w = torch.tensor(1.0, requires_grad=True)
+    out = block(torch.ones(2), Sampled(1, w))
+    out.sum().backward()
+    assert calls == ["b"] and float(w.grad) == 2.0
+
+
+# ------------------------------------------------------------------ strategies in the trainer
+def _trainer(space, data, run_dir, strategy, epochs=2):
+    cfg = SupernetConfig(train=TrainConfig(epochs=epochs, batch_size=32), eval=EvalConfig(batch_size=64),
+                         dense_last=0)
+    return SupernetTrainer(space, data, strategy, cfg, seed=0, run_dir=run_dir, progress=False,
+                           archs=list(space.enumerate())[:4])
+
+
+@pytest.mark.parametrize("name, options", [
+    ("darts", {}), ("darts", {"param": "gaea"}), ("darts", {"order": 2}), ("darts", {"single_level": True}),
+    ("darts", {"arch_split": "valid"}),
+    ("gdas", {}), ("gdas", {"param": "gaea"}), ("pcdarts", {}), ("pcdarts", {"param": "gaea", "k": 2}),
+])
+def test_strategies_train_search_and_resume_exactly(small_space, small_digits, tmp_path, name, options):
+    whole = _trainer(small_space, small_digits, tmp_path / "a", get_strategy(name, **options))
+    start = whole.strategy.arch.alpha.detach().clone()
+    whole.train()
+    assert not torch.equal(start, whole.strategy.arch.alpha.detach())  # the architecture moved
+    if options.get("single_level") or options.get("arch_split") == "valid":
+        assert whole.steps_per_epoch == 6  # all 192 training images at batch 32
+        assert whole.arch_split is (small_digits.valid if options.get("arch_split") else small_digits.train)
+    else:
+        assert whole.steps_per_epoch == 3  # bilevel: half of them, the other half for the architecture
+
+    class Stop(Exception):
+        pass
+
+    part = _trainer(small_space, small_digits, tmp_path / "b", get_strategy(name, **options))
+
+    def stop(step, _):
+        if step == part.steps_per_epoch + 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        part.train(on_step=stop)
+    resumed = _trainer(small_space, small_digits, tmp_path / "b", get_strategy(name, **options))
+    assert (tmp_path / "b" / CHECKPOINT).exists() and resumed.try_resume()
+    resumed.train()
+    assert torch.equal(whole.strategy.arch.alpha, resumed.strategy.arch.alpha)
+    for (k, a), (_, b) in zip(whole.supernet.state_dict().items(), resumed.supernet.state_dict().items()):
+        assert torch.equal(a, b), k
+    metrics = whole.strategy.epoch_metrics()
+    assert 0 <= metrics["entropy"] <= np.log(4) + 1e-6 and 0 <= metrics["param_free_ops"] <= 3
+
+
+def test_gaea_entropy_falls_faster_than_softmax(small_space, small_digits, tmp_path):
+    entropies = {}
+    for param in ("softmax", "gaea"):
+        t = _trainer(small_space, small_digits, tmp_path / param, get_strategy("darts", param=param), epochs=3)
+        t.train()
+        entropies[param] = t.strategy.arch.entropy()
+    assert entropies["gaea"] < entropies["softmax"]
+
+
+def test_second_order_gradient_differs_from_first_order(small_space, small_digits):
+    grads = {}
+    for order in (1, 2):
+        torch.manual_seed(0)
+        net = small_space.build_supernet(num_classes=10, in_channels=1)
+        opt = torch.optim.SGD(net.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
+        s = get_strategy("darts", order=order)
+        s.setup(net, small_space, opt, seed=0)
+        x, y = small_digits.train.x[:32], small_digits.train.y[:32]
+        xv, yv = small_digits.train.x[32:64], small_digits.train.y[32:64]
+        s.arch_optimizer.zero_grad()
+        if order == 1:
+            loss, _ = s._loss(s.mixed_path(s.arch.weights()), xv, yv)
+            s._arch_grads(loss)
+        else:
+            before = [p.detach().clone() for p in net.parameters()]
+            s._unrolled_grads(xv, yv, x, y)
+            assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))  # weights restored
+        grads[order] = s.arch.alpha.grad.clone()
+    assert not torch.allclose(grads[1], grads[2])
+    assert bool(torch.isfinite(grads[2]).all())
+    # with a small step the unrolled gradient stays close to the first-order one
+    assert float(torch.nn.functional.cosine_similarity(grads[1].flatten(), grads[2].flatten(), dim=0)) > 0.5
+
+
+def test_partial_channels_mixed_op():
+    from wsnas.nn.choice import channel_shuffle
+
+    x = torch.arange(8.0).view(1, 8, 1, 1)
+    assert channel_shuffle(x, 2).flatten().tolist() == [0, 4, 1, 5, 2, 6, 3, 7]
+    block = ChoiceBlock(("a", "b"), lambda name: torch.nn.Identity() if name == "a" else torch.nn.Identity(),
+                        partial=4)
+    out = block(x, torch.tensor([0.5, 0.25]))
+    # channels 0-1 go through the ops (weights sum 0.75), 2-7 bypass them, then shuffled in 4 groups
+    expected = channel_shuffle(torch.cat([0.75 * x[:, :2], x[:, 2:]], 1), 4)
+    assert torch.equal(out, expected)
+    for name in ("tiny64", "nb201", "darts"):
+        space = get_space(name, **({"search_layers": 5} if name == "darts" else {}))
+        net = space.build_supernet(num_classes=10, in_channels=3, partial_channels=4)
+        relax = space.relaxation()
+        w = torch.softmax(torch.randn(len(relax.edges), len(relax.options)), -1)
+        logits = net(torch.randn(2, 3, 16, 16), relax.path(list(w.unbind(0))))
+        assert logits.shape == (2, 10)
+    with pytest.raises(WsnasError, match="must divide"):
+        get_space("tiny64").build_supernet(num_classes=10, partial_channels=3)

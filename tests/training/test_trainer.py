@@ -1,0 +1,106 @@
+import pytest
+import torch
+
+from wsnas.core.errors import WsnasError
+from wsnas.evaluator import EvalConfig
+from wsnas.store import Store
+from wsnas.strategies import get_strategy
+from wsnas.training.standalone import TrainConfig
+from wsnas.training.trainer import CHECKPOINT, SupernetConfig, SupernetTrainer
+
+
+def _cfg(epochs=3, dense_last=5, bn_mode="running"):
+    return SupernetConfig(train=TrainConfig(epochs=epochs, batch_size=64),
+                          eval=EvalConfig(bn_mode=bn_mode, batch_size=64), dense_last=dense_last)
+
+
+def _trainer(space, data, tmp_path, strategy="uniform", store=None, run_id=None, **kw):
+    return SupernetTrainer(space, data, get_strategy(strategy), _cfg(**kw), seed=7,
+                           run_dir=tmp_path, store=store, run_id=run_id, progress=False,
+                           archs=list(space.enumerate())[:8])
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "shuffle"])
+def test_interrupted_and_resumed_equals_uninterrupted(small_space, small_digits, tmp_path, strategy):
+    full = _trainer(small_space, small_digits, tmp_path / "a", strategy)
+    full.train()
+
+    class Stop(Exception):
+        pass
+
+    part = _trainer(small_space, small_digits, tmp_path / "b", strategy)
+    steps = part.steps_per_epoch
+
+    def stop_mid_second_epoch(step, _):
+        if step == steps + 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        part.train(on_step=stop_mid_second_epoch)
+    assert part.epoch == 1 and (tmp_path / "b" / CHECKPOINT).exists()
+
+    resumed = _trainer(small_space, small_digits, tmp_path / "b", strategy)
+    assert resumed.try_resume() and resumed.epoch == 1
+    resumed.train()
+    for (k, a), (_, b) in zip(full.supernet.state_dict().items(), resumed.supernet.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert full.history[-1]["train_loss"] == resumed.history[-1]["train_loss"]
+
+
+def test_predictions_and_steps_are_stored(small_space, small_digits, tmp_path):
+    with Store(tmp_path / "r.db") as store:
+        trainer = _trainer(small_space, small_digits, tmp_path / "run", "round_robin",
+                           store=store, run_id="sn", dense_last=5)
+        store.ensure_run("sn", "supernet", trainer.config(), seed=7)
+        trainer.train()
+        labels = store.checkpoints("sn")
+        total = trainer.total_steps
+        assert [lab for lab in labels if lab.startswith("epoch:")] == ["epoch:1", "epoch:2", "epoch:3"]
+        assert sorted(int(lab[5:]) for lab in labels if lab.startswith("step:")) == list(
+            range(total - 4, total + 1))
+        _, archs, matrix = store.prediction_matrix("sn")
+        assert matrix.shape == (8, 8) and archs[0] == "111"
+        steps = store.train_steps("sn")
+        assert [r["step"] for r in steps] == list(range(1, total + 1))
+        assert [r["arch_index"] for r in steps] == [i % 64 for i in range(total)]
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings(small_space, small_digits, tmp_path):
+    _trainer(small_space, small_digits, tmp_path, epochs=1, dense_last=0).train()
+    other = _trainer(small_space, small_digits, tmp_path, epochs=2, dense_last=0)
+    with pytest.raises(WsnasError, match="belongs to a run with other settings"):
+        other.try_resume()
+    (tmp_path / CHECKPOINT).write_bytes(b"garbage")
+    with pytest.raises(WsnasError, match="cannot be read"):
+        _trainer(small_space, small_digits, tmp_path, epochs=1, dense_last=0).try_resume()
+
+
+def test_epoch_metrics_and_gradient_variance_survive_a_resume(small_space, small_digits, tmp_path):
+    def trainer(run_dir, store, run_id):
+        cfg = SupernetConfig(train=TrainConfig(epochs=2, batch_size=32), eval=EvalConfig(batch_size=64),
+                             dense_last=0, grad_window=4)
+        t = SupernetTrainer(small_space, small_digits, get_strategy("uniform"), cfg, seed=1, run_dir=run_dir,
+                            store=store, run_id=run_id, progress=False, archs=list(small_space.enumerate())[:4])
+        store.ensure_run(run_id, "supernet", t.config(), seed=1)
+        return t
+
+    class Stop(Exception):
+        pass
+
+    with Store(tmp_path / "r.db") as store:
+        whole = trainer(tmp_path / "a", store, "a")
+        whole.train()
+        part = trainer(tmp_path / "b", store, "b")
+        with pytest.raises(Stop):
+            part.train(on_step=lambda step, _: (_ for _ in ()).throw(Stop) if step == 9 else None)
+        resumed = trainer(tmp_path / "b", store, "b")
+        assert resumed.try_resume() and resumed.gradvar.total_steps == resumed.steps_per_epoch
+        resumed.train()
+        rows = {n: [(r["step"], r["value"]) for r in store.run_metrics("a", name=n)]
+                for n in ("grad_variance", "grad_relative_variance", "train_loss", "epoch_seconds")}
+        assert len(rows["grad_variance"]) == whole.total_steps // 4
+        assert [s for s, _ in rows["train_loss"]] == [whole.steps_per_epoch, whole.total_steps]
+        assert len(rows["epoch_seconds"]) == 2 and all(v > 0 for _, v in rows["epoch_seconds"])
+        assert all(0 <= v <= 1 for _, v in rows["grad_relative_variance"])
+        for name in ("grad_variance", "train_loss"):
+            assert [(r["step"], r["value"]) for r in store.run_metrics("b", name=name)] == rows[name]
