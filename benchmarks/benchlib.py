@@ -107,7 +107,7 @@ def tune_allocator_from_source() -> bool:
     """wsnas.core.runtime.tune_allocator, loaded from the source tree (a peer's environment lacks wsnas)."""
     import importlib.util
 
-    path = Path(__file__).resolve().parent.parent / "src" / "wsnas" / "runtime.py"
+    path = Path(__file__).resolve().parent.parent / "src" / "wsnas" / "core" / "runtime.py"
     spec = importlib.util.spec_from_file_location("wsnas_runtime", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
