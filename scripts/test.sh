@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install wsnas with its test dependencies and the ray extra into .venv, lint, and run the test suite.
+# Install wsnas with its test dependencies and the ray extra into .venv, lint (ruff, import-linter), and run the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh test ray
@@ -10,4 +10,6 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
         || echo "could not install chromium; the browser test will be skipped"
 fi
 .venv/bin/ruff check src tests benchmarks
+# the import layers of docs/architecture.md (contracts in pyproject.toml): an upward import fails here
+.venv/bin/lint-imports --no-cache
 exec .venv/bin/python -m pytest "$@"
