@@ -485,7 +485,7 @@ def to_markdown(report: Report, figure_dir: str = "figures") -> str:
 
 
 def escape_html(text: object) -> str:
-    return html.escape_html(str(text), quote=True)
+    return html.escape(str(text), quote=True)
 
 
 def png_data_uri(path: Path) -> str:
