@@ -16,6 +16,7 @@ import pytest
 
 import wsnas
 import wsnas.store as store_module
+import wsnas.store.writer as store_writer
 from wsnas import cli
 from wsnas.core.errors import WsnasError
 from wsnas.store import SCHEMA_VERSION, Store, code_version, config_hash
@@ -129,8 +130,8 @@ def test_older_file_is_upgraded_in_place(tmp_path, monkeypatch):
     with Store(path) as s:
         s.add_groundtruth(gt_row("111", 0, 0, 0.5))
     step = ("CREATE TABLE notes (run_id TEXT REFERENCES runs (run_id), text TEXT)",)
-    monkeypatch.setattr(store_module, "_MIGRATIONS", [*store_module._MIGRATIONS, step])
-    monkeypatch.setattr(store_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setattr(store_writer, "_MIGRATIONS", [*store_writer._MIGRATIONS, step])
+    monkeypatch.setattr(store_writer, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     with Store(path) as s:
         assert s.schema_version == SCHEMA_VERSION + 1
         assert s.tables() == {"runs": 0, "groundtruth": 1, "predictions": 0, "train_steps": 0,
