@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 
 import wsnas
-import wsnas.store as store_module
-import wsnas.store.writer as store_writer
+import wsnas.store.schema as store_schema
 from wsnas import cli
 from wsnas.core.errors import WsnasError
 from wsnas.store import SCHEMA_VERSION, Store, code_version, config_hash
@@ -130,8 +129,8 @@ def test_older_file_is_upgraded_in_place(tmp_path, monkeypatch):
     with Store(path) as s:
         s.add_groundtruth(gt_row("111", 0, 0, 0.5))
     step = ("CREATE TABLE notes (run_id TEXT REFERENCES runs (run_id), text TEXT)",)
-    monkeypatch.setattr(store_writer, "_MIGRATIONS", [*store_writer._MIGRATIONS, step])
-    monkeypatch.setattr(store_writer, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setattr(store_schema, "_MIGRATIONS", [*store_schema._MIGRATIONS, step])
+    monkeypatch.setattr(store_schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     with Store(path) as s:
         assert s.schema_version == SCHEMA_VERSION + 1
         assert s.tables() == {"runs": 0, "groundtruth": 1, "predictions": 0, "train_steps": 0,
@@ -383,7 +382,7 @@ def test_export_csv(store, tmp_path):
     assert store.export_csv("groundtruth", out) == 2
     with open(out, newline="") as handle:
         lines = list(csv.reader(handle))
-    assert lines[0] == list(store_module._GT_COLUMNS)
+    assert lines[0] == list(store_schema._GT_COLUMNS)
     first = dict(zip(lines[0], lines[1], strict=True))
     assert first["arch"] == "112" and first["arch_index"] == "1" and first["test_acc"] == "0.75"
     assert first["train_acc"] == "" and first["config_hash"] == HASH
@@ -536,7 +535,7 @@ def test_cli_export(tmp_path, wsnas_main, capsys):
     assert wsnas_main(["store", "--store", str(path), "export", "groundtruth",
                        "--out", str(out)]) == 0
     assert "wrote 2 rows of groundtruth" in capsys.readouterr().out
-    assert read_text(out).splitlines()[0] == ",".join(store_module._GT_COLUMNS)
+    assert read_text(out).splitlines()[0] == ",".join(store_schema._GT_COLUMNS)
 
     wide = tmp_path / "wide.csv"
     assert wsnas_main(["store", "--store", str(path), "export", "predictions",
