@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from store_rows import HASH, gt_row
 
@@ -19,48 +18,22 @@ def test_groundtruth_done(store):
     assert store.groundtruth_done("tiny64", "digits", 3, "0" * 16) == set()
 
 
-
-def test_truth_table_means_per_seed_and_order(store):
-    # inserted out of index order; arch 113 has no seed-1 result
+def test_groundtruth_values_of_one_metric_skip_missing_values(store):
     store.add_groundtruth_many([
-        gt_row("113", 7, 0, 0.9), gt_row("111", 2, 0, 0.5), gt_row("112", 4, 0, 0.6),
-        gt_row("111", 2, 1, 0.7), gt_row("112", 4, 1, 0.8),
+        gt_row("113", 7, 0, 0.9), gt_row("111", 2, 1, 0.7), gt_row("111", 2, 0, 0.5),
+        gt_row("112", 4, 0, 0.6, train_acc=0.95), gt_row("111", 2, 2, 0.4, dataset="cifar10"),
     ])
-    table = store.truth_table()
-    assert (table.space, table.dataset) == ("tiny64", "digits")
-    assert table.archs == ["111", "112", "113"]
-    assert table.indices == [2, 4, 7]
-    np.testing.assert_allclose(table.accuracy, [0.6, 0.7, 0.9])
-    assert sorted(table.per_seed) == [0, 1]
-    np.testing.assert_allclose(table.per_seed[0], [0.5, 0.6, 0.9])
-    np.testing.assert_allclose(table.per_seed[1], [0.7, 0.8, np.nan])
-    assert table.position("112") == 1 and table.position(7) == 2
-    assert HASH in table.source and "2 seeds" in table.source
-
-    valid = store.truth_table(metric="valid_acc")
-    np.testing.assert_allclose(valid.accuracy, [0.3, 0.35, 0.45])
-    with pytest.raises(WsnasError, match="'test_loss' is not one of valid_acc, test_acc"):
-        store.truth_table(metric="test_loss")
-    with pytest.raises(WsnasError, match="no train_acc values"):
-        store.truth_table(metric="train_acc")
-
-
-def test_truth_table_ambiguity_and_empty_errors(store):
-    with pytest.raises(WsnasError, match="no ground truth yet"):
-        store.truth_table()
-    store.add_groundtruth_many([gt_row("111", 0, 0, 0.5), gt_row("111", 0, 0, 0.6,
-                                                                  dataset="cifar10")])
-    with pytest.raises(WsnasError) as info:
-        store.truth_table(space="tiny64")
-    message = str(info.value)
-    assert "2 combinations" in message
-    assert f"(tiny64, cifar10, {HASH}, 3 epochs)" in message
-    assert f"(tiny64, digits, {HASH}, 3 epochs)" in message
-    assert "choose one with the dataset option" in message
-    assert store.truth_table(dataset="cifar10").accuracy.tolist() == [0.6]
-
-    with pytest.raises(WsnasError) as info:
-        store.truth_table(space="nb201", dataset="cifar10")
-    message = str(info.value)
-    assert "space='nb201', dataset='cifar10', config_hash=any" in message
-    assert "the store has space='tiny64'" in message
+    # filtered, by arch_index, arch then seed, whatever the insertion order
+    assert store.groundtruth_values("test_acc", dataset="digits", config_hash=HASH, epochs=3) == [
+        {"arch": "111", "arch_index": 2, "seed": 0, "value": 0.5},
+        {"arch": "111", "arch_index": 2, "seed": 1, "value": 0.7},
+        {"arch": "112", "arch_index": 4, "seed": 0, "value": 0.6},
+        {"arch": "113", "arch_index": 7, "seed": 0, "value": 0.9},
+    ]
+    assert [r["value"] for r in store.groundtruth_values("test_acc")] == [0.5, 0.7, 0.4, 0.6, 0.9]
+    assert [r["value"] for r in store.groundtruth_values("valid_acc", space="tiny64", dataset="cifar10")] == [0.2]
+    # rows without a value of the metric are left out
+    assert store.groundtruth_values("train_acc") == [{"arch": "112", "arch_index": 4, "seed": 0, "value": 0.95}]
+    assert store.groundtruth_values("test_acc", epochs=9) == []
+    with pytest.raises(WsnasError, match="'test_loss' is not one of valid_acc, test_acc, train_acc"):
+        store.groundtruth_values("test_loss")

@@ -14,7 +14,7 @@ Guarantees:
   crash neither loses nor duplicates rows, and :meth:`Store.groundtruth_done` tells it what to
   skip.
 * **Versioned schema.** The ``meta`` table records ``schema_version``; files written by an older
-  wsnas are upgraded in place by ``_MIGRATIONS``; a file from a newer wsnas is refused.
+  wsnas are upgraded in place by ``schema._MIGRATIONS``; a file from a newer wsnas is refused.
 
 The package: ``schema.py`` (tables, schema version, upgrade steps, opening a file), ``base.py``
 (the connection and its write transaction), ``writer.py`` (inserts and upserts with their
@@ -27,7 +27,10 @@ Typical use::
         done = store.groundtruth_done("tiny64", "digits", 10, config_hash(config))
         ...
         store.add_groundtruth({"space": "tiny64", "arch": "123", "arch_index": 5, ...})
-        table = store.truth_table(space="tiny64", dataset="digits")
+        rows = store.groundtruth(space="tiny64", dataset="digits")
+
+The ground truth as a ranking is built from these rows in the layer above, by
+:func:`wsnas.groundtruth.truth.truth_from_store`; the store imports nothing above it.
 """
 
 from __future__ import annotations

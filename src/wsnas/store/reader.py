@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from wsnas.core.errors import WsnasError
-from wsnas.groundtruth.table import TruthTable
 from wsnas.store.base import StoreBase
 from wsnas.store.schema import (
     _GT_COLUMNS,
@@ -33,10 +32,6 @@ def _where(**filters: Any) -> tuple[str, list[Any]]:
     return " WHERE " + " AND ".join(f"{k} = ?" for k in used), list(used.values())
 
 
-def _describe_filters(**filters: Any) -> str:
-    return ", ".join(f"{k}={'any' if v is None else repr(v)}" for k, v in filters.items())
-
-
 class StoreReader(StoreBase):
     """The queries of a store (mixed into :class:`wsnas.store.Store`)."""
 
@@ -49,7 +44,7 @@ class StoreReader(StoreBase):
         """The ``meta`` table: ``schema_version``, ``created_by``, ``created_at``, ..."""
         return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
 
-    # -- runs -------------------------------------------------------------------------------
+    # -- runs ----------------------------------------------------------------------------------
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """The run with this id (as :meth:`ensure_run` returns it), or None."""
@@ -62,7 +57,7 @@ class StoreReader(StoreBase):
         rows = self.conn.execute(f"SELECT * FROM runs{where} ORDER BY created_at, rowid", params)
         return [self._run_dict(r) for r in rows]
 
-    # -- ground truth -----------------------------------------------------------------------
+    # -- ground truth --------------------------------------------------------------------------
 
     def groundtruth_done(self, space: str, dataset: str, epochs: int,
                          config_hash: str) -> set[tuple[str, int]]:
@@ -96,69 +91,23 @@ class StoreReader(StoreBase):
             "ORDER BY space, dataset, config_hash, epochs", params)
         return [dict(r) for r in rows]
 
-    def truth_table(self, space: str | None = None, dataset: str | None = None,
-                    config_hash: str | None = None, metric: str = "test_acc", *,
-                    epochs: int | None = None) -> TruthTable:
-        """The stored ground truth as a :class:`TruthTable`: the mean over seeds per architecture.
-
-        The filters must leave exactly one (space, dataset, config_hash, epochs) combination;
-        ``per_seed`` holds each seed's accuracies (NaN where a seed lacks an architecture), rows
-        are sorted by ``arch_index``. Rows without a value for ``metric`` are ignored.
-        """
+    def groundtruth_values(self, metric: str, space: str | None = None, dataset: str | None = None,
+                           config_hash: str | None = None, epochs: int | None = None
+                           ) -> list[dict[str, Any]]:
+        """Every stored value of one accuracy ``metric`` as ``arch, arch_index, seed, value``,
+        optionally filtered, by arch_index, arch then seed; rows without a value are left out."""
         if metric not in ACCURACY_METRICS:
             raise WsnasError(f"ground-truth metric {metric!r} is not one of "
                              f"{', '.join(ACCURACY_METRICS)}")
-        filters = {"space": space, "dataset": dataset, "config_hash": config_hash,
-                   "epochs": epochs}
-        combos = self.groundtruth_summary(**filters)
-        if not combos:
-            available = self.groundtruth_summary()
-            have = ("; the store has " + ", ".join(
-                f"space={c['space']!r} dataset={c['dataset']!r} config_hash={c['config_hash']!r}"
-                for c in available[:5]) + (", ..." if len(available) > 5 else "")
-                if available else "; the store has no ground truth yet")
-            raise WsnasError(f"no ground truth in {str(self.path)!r} matches "
-                             f"{_describe_filters(**filters)}{have}")
-        if len(combos) > 1:
-            varying = [k for k in filters if len({c[k] for c in combos}) > 1]
-            listed = ", ".join(
-                f"({c['space']}, {c['dataset']}, {c['config_hash']}, {c['epochs']} epochs)"
-                for c in combos[:6]) + (", ..." if len(combos) > 6 else "")
-            raise WsnasError(
-                f"ground truth in {str(self.path)!r} matching {_describe_filters(**filters)} has "
-                f"{len(combos)} combinations of (space, dataset, config_hash, epochs): {listed}; "
-                f"choose one with the {' and '.join(varying)} option")
-        chosen = {k: combos[0][k] for k in filters}
-        where, params = _where(**chosen)
+        where, params = _where(space=space, dataset=dataset, config_hash=config_hash,
+                               epochs=epochs)
+        where += " AND" if where else " WHERE"
         rows = self.conn.execute(
             f"SELECT arch, arch_index, seed, {metric} AS value FROM groundtruth{where} "
-            f"AND {metric} IS NOT NULL ORDER BY arch_index, arch, seed", params).fetchall()
-        if not rows:
-            raise WsnasError(f"the ground truth for {_describe_filters(**chosen)} has no {metric} "
-                             f"values; choose another metric of {', '.join(ACCURACY_METRICS)}")
-        archs: list[str] = []
-        indices: list[int] = []
-        position: dict[str, int] = {}
-        for r in rows:
-            if r["arch"] not in position:
-                position[r["arch"]] = len(archs)
-                archs.append(r["arch"])
-                indices.append(int(r["arch_index"]))
-        seeds = sorted({int(r["seed"]) for r in rows})
-        per_seed = {s: np.full(len(archs), np.nan) for s in seeds}
-        for r in rows:
-            per_seed[int(r["seed"])][position[r["arch"]]] = r["value"]
-        stacked = np.vstack([per_seed[s] for s in seeds])
-        counts = np.sum(~np.isnan(stacked), axis=0)  # >= 1: every arch has a value somewhere
-        accuracy = np.nansum(stacked, axis=0) / counts
-        return TruthTable(
-            space=chosen["space"], dataset=chosen["dataset"], archs=archs, indices=indices,
-            accuracy=accuracy, per_seed=per_seed,
-            source=(f"{self.path} (config_hash {chosen['config_hash']}, {chosen['epochs']} "
-                    f"epochs, {metric}, {len(seeds)} seed{'s' if len(seeds) != 1 else ''})"),
-        )
+            f"{metric} IS NOT NULL ORDER BY arch_index, arch, seed", params)
+        return [dict(r) for r in rows]
 
-    # -- predictions ------------------------------------------------------------------------
+    # -- predictions ---------------------------------------------------------------------------
 
     def predictions(self, run_id: str, checkpoint: str | None = None) -> list[dict[str, Any]]:
         """A run's prediction rows (all columns), optionally of one checkpoint, as inserted."""
@@ -209,7 +158,7 @@ class StoreReader(StoreBase):
         labels, archs, _, matrix = self._matrix(run_id, metric)
         return labels, archs, matrix
 
-    # -- training steps ---------------------------------------------------------------------
+    # -- training steps ------------------------------------------------------------------------
 
     def train_steps(self, run_id: str) -> list[dict[str, Any]]:
         """A run's training steps in step order."""
@@ -219,7 +168,7 @@ class StoreReader(StoreBase):
             "ORDER BY step", (run_id,))
         return [dict(r) for r in rows]
 
-    # -- interference -----------------------------------------------------------------------
+    # -- interference --------------------------------------------------------------------------
 
     def interference(self, run_id: str) -> list[dict[str, Any]]:
         """A run's interference rows by step then other_index (NULL values read back as None)."""
@@ -229,7 +178,7 @@ class StoreReader(StoreBase):
             "ORDER BY step, other_index", (run_id,))
         return [dict(r) for r in rows]
 
-    # -- run metrics ------------------------------------------------------------------------
+    # -- run metrics ---------------------------------------------------------------------------
 
     def run_metrics(self, run_id: str, name: str | None = None) -> list[dict[str, Any]]:
         """A run's metric rows (all names, or one), by name then step."""
@@ -240,7 +189,7 @@ class StoreReader(StoreBase):
             params)
         return [dict(r) for r in rows]
 
-    # -- selections -------------------------------------------------------------------------
+    # -- selections ----------------------------------------------------------------------------
 
     def selections(self, run_id: str | None = None) -> list[dict[str, Any]]:
         """Selections of one search run, or of all, by run then method."""
@@ -249,7 +198,7 @@ class StoreReader(StoreBase):
             f"SELECT {', '.join(_SELECTION_COLUMNS)} FROM selections{where} ORDER BY run_id, method", params)
         return [dict(r) for r in rows]
 
-    # -- generic ----------------------------------------------------------------------------
+    # -- generic -------------------------------------------------------------------------------
 
     def tables(self) -> dict[str, int]:
         """Every results table (not ``meta``) with its row count, in creation order."""

@@ -57,7 +57,7 @@ _MIGRATIONS: list[tuple[str, ...]] = [
             created_at TEXT NOT NULL,
             UNIQUE (space, arch, dataset, seed, epochs, config_hash)
         )""",
-        # groundtruth_done, groundtruth() and truth_table() filter on these columns.
+        # groundtruth_done, groundtruth() and groundtruth_values() filter on these columns.
         "CREATE INDEX groundtruth_by_config ON groundtruth (space, dataset, config_hash, epochs)",
         """CREATE TABLE predictions (
             run_id TEXT NOT NULL REFERENCES runs (run_id),
@@ -130,7 +130,7 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 #: Status values a run can have; a new run starts as ``created``.
 RUN_STATUSES = ("created", "running", "done", "failed", "interrupted")
 
-#: Ground-truth metrics that :meth:`Store.truth_table` can rank by.
+#: Ground-truth accuracy columns (fractions in [0, 1]); a ground truth ranks by one of them.
 ACCURACY_METRICS = ("valid_acc", "test_acc", "train_acc")
 
 _GT_COLUMNS = (

@@ -195,7 +195,7 @@ def _config_diff(old: Any, new: Any, limit: int = 4) -> str:
 class StoreWriter(StoreBase):
     """The inserts and upserts of a store (mixed into :class:`wsnas.store.Store`)."""
 
-    # -- runs -------------------------------------------------------------------------------
+    # -- runs ----------------------------------------------------------------------------------
 
     def ensure_run(self, run_id: str, kind: str, config: Mapping[str, Any],
                    seed: int | None = None) -> dict[str, Any]:
@@ -246,7 +246,7 @@ class StoreWriter(StoreBase):
             conn.execute("UPDATE runs SET status = ?, updated_at = ? WHERE run_id = ?",
                          (status, _now(), run_id))
 
-    # -- ground truth -----------------------------------------------------------------------
+    # -- ground truth --------------------------------------------------------------------------
 
     _GT_INSERT = (
         f"INSERT INTO groundtruth ({', '.join(_GT_COLUMNS)}) "
@@ -277,7 +277,7 @@ class StoreWriter(StoreBase):
                 added += conn.execute(self._GT_INSERT, record).rowcount
         return added
 
-    # -- predictions ------------------------------------------------------------------------
+    # -- predictions ---------------------------------------------------------------------------
 
     _PRED_UPSERT = (
         f"INSERT INTO predictions ({', '.join(_PRED_COLUMNS)}) "
@@ -312,7 +312,7 @@ class StoreWriter(StoreBase):
                              f"VALUES ({', '.join('?' * len(columns))})", records)
         return len(records)
 
-    # -- training steps ---------------------------------------------------------------------
+    # -- training steps ------------------------------------------------------------------------
 
     def add_train_steps(self, run_id: str, rows: Iterable[Mapping[str, Any]]) -> int:
         """Record which child each mini-batch trained (``step``, ``epoch``, ``arch``,
@@ -330,7 +330,7 @@ class StoreWriter(StoreBase):
             ))
         return self._replace_rows("train_steps", _STEP_COLUMNS, records)
 
-    # -- interference -----------------------------------------------------------------------
+    # -- interference --------------------------------------------------------------------------
 
     def add_interference(self, run_id: str, rows: Iterable[Mapping[str, Any]]) -> int:
         """Record interference rows in one transaction; a repeated (step, other_index) is replaced.
@@ -361,7 +361,7 @@ class StoreWriter(StoreBase):
             ))
         return self._replace_rows("interference", _INTERFERENCE_COLUMNS, records)
 
-    # -- run metrics ------------------------------------------------------------------------
+    # -- run metrics ---------------------------------------------------------------------------
 
     def add_run_metrics(self, run_id: str, rows: Iterable[Mapping[str, Any]]) -> int:
         """Record named per-step scalars of a run (``name``, ``step``, ``epoch``, ``value``) in
@@ -384,7 +384,7 @@ class StoreWriter(StoreBase):
             ))
         return self._replace_rows("run_metrics", _METRIC_COLUMNS, records)
 
-    # -- selections -------------------------------------------------------------------------
+    # -- selections ----------------------------------------------------------------------------
 
     def add_selection(self, run_id: str, row: Mapping[str, Any]) -> None:
         """Record the architecture ``method`` selected after search run ``run_id`` (replaces an
