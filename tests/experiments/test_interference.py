@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from conftest import randomise_bn
 
-import wsnas.store as store_module
+import wsnas.store.schema as store_module
 from wsnas.cli import main
 from wsnas.core.errors import WsnasError
 from wsnas.evaluator import EvalConfig

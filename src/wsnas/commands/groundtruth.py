@@ -79,8 +79,10 @@ def run(args: argparse.Namespace) -> int:
     with Store(args.store) as store:
         summary = run_groundtruth(space, data, cfg, seeds=seeds, archs=archs, store=store,
                                   progress=not args.no_progress, executor=executor)
-        table = store.truth_table(space=space.name, dataset=data.name,
-                                  config_hash=summary.config_hash)
+        from wsnas.groundtruth.truth import truth_from_store
+
+        table = truth_from_store(store, space=space.name, dataset=data.name,
+                                 config_hash=summary.config_hash)
     seconds = time.perf_counter() - start
     names = {space.format(a) for a in archs}
     order = sorted((i for i, a in enumerate(table.archs) if a in names),

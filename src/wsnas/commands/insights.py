@@ -184,9 +184,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     executor = executor_from_args(args)
     if args.truth != "store":
-        from wsnas.groundtruth.truth import load_truth
+        from wsnas.groundtruth.truth import resolve_truth
 
-        load_truth(args.truth)  # fail early on a bad name
+        resolve_truth(args.truth)  # fail early on a bad name
     device = device_from_args(args)
     data = data_from_args(args, device)
     run_dir = Path(args.run_dir)

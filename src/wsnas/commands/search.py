@@ -128,7 +128,9 @@ def run(args: argparse.Namespace) -> int:
     run_id = args.run or f"search/{space.name}/{label}/{args.seed}"
     run_dir = Path(args.run_dir or Path("wsnas-runs") / run_id)
     with Store(args.store) as store:
-        truth, source = _truth(args, store, space, data)
+        from wsnas.groundtruth.truth import resolve_truth
+
+        truth, source = resolve_truth(args.truth, store=store, space=space.name, dataset=data.name)
         retrain = _retrainer(args, space, data, store) if args.retrain else None
         rows = run_search(space, data, strategy, cfg, seed=args.seed, store=store, run_id=run_id, run_dir=run_dir,
                           truth=truth, truth_source=source, retrain=retrain, progress=not args.no_progress)
@@ -141,16 +143,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"search cost: {cost:.0f} s of training")
     print(f"run {run_id}: selections and diagnostics in {args.store}, checkpoint in {run_dir}")
     return 0
-
-
-def _truth(args, store: Store, space, data):
-    if args.truth is None:
-        return None, None
-    if args.truth == "store":
-        return store.truth_table(space=space.name, dataset=data.name), "store"
-    from wsnas.groundtruth.truth import load_truth
-
-    return load_truth(args.truth), args.truth
 
 
 def _retrainer(args, space, data, store: Store):

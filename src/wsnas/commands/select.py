@@ -63,13 +63,9 @@ def run(args: argparse.Namespace) -> int:
         if not trainer.try_resume() or trainer.epoch < trainer.cfg.train.epochs:
             raise WsnasError(f"no finished search checkpoint in {run_dir}; run `wsnas search` to finish it or give "
                              "--run-dir")
-        truth, truth_source = None, None
-        if args.truth == "store":
-            truth, truth_source = store.truth_table(space=space.name, dataset=data.name), "store"
-        elif args.truth:
-            from wsnas.groundtruth.truth import load_truth
+        from wsnas.groundtruth.truth import resolve_truth
 
-            truth, truth_source = load_truth(args.truth), args.truth
+        truth, truth_source = resolve_truth(args.truth or None, store=store, space=space.name, dataset=data.name)
         rows = select_and_record(trainer, data, methods, PTConfig(interval=args.pt_interval, seed=args.pt_seed),
                                  store=store, run_id=args.run, truth=truth, truth_source=truth_source,
                                  progress=not args.no_progress)

@@ -122,7 +122,10 @@ def _run(args: argparse.Namespace, device, replica: distributed.Replica | None) 
         trainer.train()
         return 0
     with Store(args.store) as store:
-        truth = _truth(args, store, space, data)
+        from wsnas.groundtruth.truth import resolve_truth
+
+        truth, _ = resolve_truth(args.truth, store=store, space=space.name, dataset=data.name,
+                                 config_hash=args.truth_config)
         trainer = SupernetTrainer(space, data, strategy, cfg, seed=args.seed, run_dir=run_dir, store=store,
                                   run_id=run_id, archs=archs, progress=not args.no_progress,
                                   replica=replica, sharing=sharing)
@@ -147,13 +150,3 @@ def _run(args: argparse.Namespace, device, replica: distributed.Replica | None) 
               f"Spearman {metrics.spearman(row, gt):.4f}, T1R {metrics.top_n_rank(row, gt, 1)}, "
               f"T3R {metrics.top_n_rank(row, gt, 3)}")
     return 0
-
-
-def _truth(args, store: Store, space, data):
-    if args.truth is None:
-        return None
-    if args.truth == "store":
-        return store.truth_table(space=space.name, dataset=data.name, config_hash=args.truth_config)
-    from wsnas.groundtruth.truth import load_truth
-
-    return load_truth(args.truth)

@@ -46,13 +46,11 @@ def _f(x) -> float | None:
 def experiment_truth(store: Store, run: dict) -> TruthTable:
     """The ground truth an experiment is compared against (stored, or a built-in table)."""
     cfg = run["config"]
-    spec = cfg.get("truth", "store")
-    if spec == "store":
-        return store.truth_table(space=cfg["space"]["space"], dataset=cfg["data"]["name"],
-                                 config_hash=cfg["groundtruth"]["config_hash"])
-    from wsnas.groundtruth.truth import load_truth
+    from wsnas.groundtruth.truth import resolve_truth
 
-    return load_truth(spec)
+    truth, _ = resolve_truth(cfg.get("truth", "store"), store=store, space=cfg["space"]["space"],
+                             dataset=cfg["data"]["name"], config_hash=cfg["groundtruth"]["config_hash"])
+    return truth
 
 
 def _aligned(truth: TruthTable, archs: list[str], matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

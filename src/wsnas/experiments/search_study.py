@@ -88,7 +88,9 @@ def run_search_study(space: Space, data: Dataset, cfg: SearchStudyConfig, *, sto
     log(f"[1/2] ground truth: {len(space)} children x {cfg.gt_seeds} seeds")
     gt = run_groundtruth(space, data, cfg.groundtruth, seeds=list(range(cfg.gt_seeds)), archs=list(space.enumerate()),
                          store=store, progress=progress, executor=executor)
-    truth = store.truth_table(space=space.name, dataset=data.name, config_hash=gt.config_hash)
+    from wsnas.groundtruth.truth import truth_from_store
+
+    truth = truth_from_store(store, space=space.name, dataset=data.name, config_hash=gt.config_hash)
     log(f"[2/2] searches: {len(runs)} ({cfg.search.epochs} epochs each), selections magnitude and PT")
     sn_cfg = search_supernet_config(cfg.search)
     executor = executor or LocalExecutor()
@@ -168,8 +170,10 @@ def analyse_search_study(store: Store, experiment: str = "search") -> dict:
     if run is None or run["kind"] != "search-study":
         raise WsnasError(f"no search study {experiment!r} in {store.path}")
     cfg = run["config"]
-    truth = store.truth_table(space=cfg["space"]["space"], dataset=cfg["data"]["name"],
-                              config_hash=cfg["groundtruth"]["config_hash"])
+    from wsnas.groundtruth.truth import truth_from_store
+
+    truth = truth_from_store(store, space=cfg["space"]["space"], dataset=cfg["data"]["name"],
+                             config_hash=cfg["groundtruth"]["config_hash"])
     settings: dict[str, dict] = {}
     curves = []
     for r in cfg["runs"]:

@@ -3,7 +3,10 @@
 * :func:`read_predictions_csv` reads a matrix of predicted scores (rows = ranking instances,
   e.g. one per global step; columns = architectures).
 * :func:`align_predictions` maps the prediction columns onto the rows of a ground truth.
+* :func:`truth_from_store` builds the ground truth trained here from a results store.
 * :func:`load_truth` loads a ground truth from a built-in table, a CSV file or a results store.
+* :func:`resolve_truth` turns a ``--truth`` option (``store`` or anything :func:`load_truth`
+  accepts) into a ground truth; every command and experiment goes through it.
 
 Accuracies may be given as fractions or as percentages: when any value of a table is greater
 than 1.0 the whole table is taken to be in percent and divided by 100. For predictions this
@@ -18,21 +21,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from wsnas.core.errors import WsnasError
 from wsnas.groundtruth.table import TruthTable
+from wsnas.store import ACCURACY_METRICS, Store
 
 __all__ = [
     "BUILTIN_TRUTHS",
     "BuiltinTruth",
     "LABEL_COLUMN_NAMES",
+    "STORE_TRUTH",
     "TRUTH_VALUE_COLUMNS",
     "align_predictions",
     "load_truth",
     "read_predictions_csv",
     "read_truth_csv",
+    "resolve_truth",
+    "truth_from_store",
 ]
 
 #: Header names (case-insensitive) that mark the first column of a predictions CSV as the
@@ -44,6 +52,10 @@ LABEL_COLUMN_NAMES = frozenset({
 
 #: Value columns tried, in order, when a ground-truth CSV is read without an explicit metric.
 TRUTH_VALUE_COLUMNS = ("test_acc_mean", "test_acc", "accuracy", "valid_acc")
+
+#: The ``--truth`` value that means the ground truth trained here (``wsnas groundtruth``) and kept
+#: in the results store the command works on.
+STORE_TRUTH = "store"
 
 #: File name endings read as a results store (``wsnas.store``).
 STORE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
@@ -380,6 +392,81 @@ def _load_builtin(name: str, metric: str | None) -> TruthTable:
 
 
 # --------------------------------------------------------------------------------------------
+# ground truth trained here (``wsnas groundtruth``), read from a results store
+
+
+def _describe_filters(**filters: Any) -> str:
+    return ", ".join(f"{k}={'any' if v is None else repr(v)}" for k, v in filters.items())
+
+
+def truth_from_store(store: Store, space: str | None = None, dataset: str | None = None,
+                     config_hash: str | None = None, metric: str = "test_acc", *,
+                     epochs: int | None = None) -> TruthTable:
+    """The ground truth stored in ``store`` as a :class:`TruthTable`: the mean over seeds per
+    architecture.
+
+    The filters must leave exactly one (space, dataset, config_hash, epochs) combination;
+    ``per_seed`` holds each seed's accuracies (NaN where a seed lacks an architecture), rows
+    are sorted by ``arch_index``. Rows without a value for ``metric`` (one of
+    :data:`wsnas.store.ACCURACY_METRICS`) are ignored.
+
+    Raises:
+        WsnasError: an unknown metric, no stored ground truth matches, the filters leave several
+            combinations (the message lists them and names the option that tells them apart),
+            or the chosen one has no value of ``metric``.
+    """
+    if metric not in ACCURACY_METRICS:
+        raise WsnasError(f"ground-truth metric {metric!r} is not one of "
+                         f"{', '.join(ACCURACY_METRICS)}")
+    filters = {"space": space, "dataset": dataset, "config_hash": config_hash,
+               "epochs": epochs}
+    combos = store.groundtruth_summary(**filters)
+    if not combos:
+        available = store.groundtruth_summary()
+        have = ("; the store has " + ", ".join(
+            f"space={c['space']!r} dataset={c['dataset']!r} config_hash={c['config_hash']!r}"
+            for c in available[:5]) + (", ..." if len(available) > 5 else "")
+            if available else "; the store has no ground truth yet")
+        raise WsnasError(f"no ground truth in {str(store.path)!r} matches "
+                         f"{_describe_filters(**filters)}{have}")
+    if len(combos) > 1:
+        varying = [k for k in filters if len({c[k] for c in combos}) > 1]
+        listed = ", ".join(
+            f"({c['space']}, {c['dataset']}, {c['config_hash']}, {c['epochs']} epochs)"
+            for c in combos[:6]) + (", ..." if len(combos) > 6 else "")
+        raise WsnasError(
+            f"ground truth in {str(store.path)!r} matching {_describe_filters(**filters)} has "
+            f"{len(combos)} combinations of (space, dataset, config_hash, epochs): {listed}; "
+            f"choose one with the {' and '.join(varying)} option")
+    chosen = {k: combos[0][k] for k in filters}
+    rows = store.groundtruth_values(metric, **chosen)
+    if not rows:
+        raise WsnasError(f"the ground truth for {_describe_filters(**chosen)} has no {metric} "
+                         f"values; choose another metric of {', '.join(ACCURACY_METRICS)}")
+    archs: list[str] = []
+    indices: list[int] = []
+    position: dict[str, int] = {}
+    for r in rows:
+        if r["arch"] not in position:
+            position[r["arch"]] = len(archs)
+            archs.append(r["arch"])
+            indices.append(int(r["arch_index"]))
+    seeds = sorted({int(r["seed"]) for r in rows})
+    per_seed = {s: np.full(len(archs), np.nan) for s in seeds}
+    for r in rows:
+        per_seed[int(r["seed"])][position[r["arch"]]] = r["value"]
+    stacked = np.vstack([per_seed[s] for s in seeds])
+    counts = np.sum(~np.isnan(stacked), axis=0)  # >= 1: every arch has a value somewhere
+    accuracy = np.nansum(stacked, axis=0) / counts
+    return TruthTable(
+        space=chosen["space"], dataset=chosen["dataset"], archs=archs, indices=indices,
+        accuracy=accuracy, per_seed=per_seed,
+        source=(f"{store.path} (config_hash {chosen['config_hash']}, {chosen['epochs']} "
+                f"epochs, {metric}, {len(seeds)} seed{'s' if len(seeds) != 1 else ''})"),
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # converted NAS-Bench-201 / NATS-Bench tables (``wsnas benchmark convert``)
 
 #: Prefix of a ground-truth spec naming a converted benchmark table:
@@ -416,7 +503,7 @@ def load_truth(spec: str, *, metric: str | None = None, dataset: str | None = No
 
     1. a key of :data:`BUILTIN_TRUTHS` (e.g. ``tiny64-cifar10``, case-insensitive);
     2. an existing file ending in ``.db``, ``.sqlite`` or ``.sqlite3``: a results store,
-       read with ``wsnas.store.Store(path).truth_table(dataset=..., metric=...)``
+       read with :func:`truth_from_store` (``dataset`` filters it)
        (``metric`` defaults to ``"test_acc"``);
     3. an existing ``.csv`` file: read by :func:`read_truth_csv` (``metric`` chooses the
        value column, ``dataset`` is recorded on the table).
@@ -442,11 +529,38 @@ def load_truth(spec: str, *, metric: str | None = None, dataset: str | None = No
         raise WsnasError(f"ground truth {spec!r} {what}; {accepted}")
     suffix = path.suffix.lower()
     if suffix in STORE_SUFFIXES:
-        from wsnas.store import Store  # lazy: the store is only needed for this branch
-
         with Store(path, create=False) as store:
-            return store.truth_table(dataset=dataset, metric=metric or "test_acc")
+            return truth_from_store(store, dataset=dataset, metric=metric or "test_acc")
     if suffix == ".csv":
         return read_truth_csv(path, metric=metric, dataset=dataset)
     raise WsnasError(f"ground truth {spec!r} has an unsupported file kind {suffix or '(none)'!r}; "
                      f"{accepted}")
+
+
+def resolve_truth(spec: str | None, *, store: Store | None = None, space: str | None = None,
+                  dataset: str | None = None, config_hash: str | None = None,
+                  metric: str | None = None) -> tuple[TruthTable | None, str | None]:
+    """The ground truth a ``--truth`` option names, with its source label.
+
+    * ``None``: no ground truth, ``(None, None)``.
+    * ``"store"`` (:data:`STORE_TRUTH`): the ground truth trained here, read from ``store`` by
+      :func:`truth_from_store`, filtered by ``space``, ``dataset`` and ``config_hash``
+      (``metric`` defaults to ``test_acc``); the label is ``"store"``.
+    * anything else: :func:`load_truth` (a built-in name, a CSV file, a results-store file or
+      ``nb201-DATASET[@EPOCHS][:PATH]``) with ``metric``; the label is ``spec`` as given.
+      ``space``, ``dataset`` and ``config_hash`` do not apply to it.
+
+    Raises:
+        WsnasError: the spec names nothing loadable (the message names it and what is
+            accepted), the stored ground truth is missing or ambiguous, or ``"store"`` was given
+            without a store.
+    """
+    if spec is None:
+        return None, None
+    if spec == STORE_TRUTH:
+        if store is None:
+            raise WsnasError(f"ground truth {spec!r} reads the results store, but there is none here; "
+                             "name a built-in table, a CSV file or a results-store file instead")
+        return truth_from_store(store, space=space, dataset=dataset, config_hash=config_hash,
+                                metric=metric or "test_acc"), STORE_TRUTH
+    return load_truth(spec, metric=metric), spec

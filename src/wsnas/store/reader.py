@@ -1,0 +1,208 @@
+"""The store's readers: runs, ground truth, predictions and the per-step tables, as plain rows.
+
+Every reader is a query on the open connection; none writes. Ground-truth rows are turned into a
+ranking by :func:`wsnas.groundtruth.truth.truth_from_store`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from wsnas.core.errors import WsnasError
+from wsnas.store.base import StoreBase
+from wsnas.store.schema import (
+    _GT_COLUMNS,
+    _INTERFERENCE_COLUMNS,
+    _METRIC_COLUMNS,
+    _PRED_COLUMNS,
+    _PRED_METRICS,
+    _SELECTION_COLUMNS,
+    _STEP_COLUMNS,
+    ACCURACY_METRICS,
+)
+
+
+def _where(**filters: Any) -> tuple[str, list[Any]]:
+    """A ``WHERE`` clause (or ``""``) that keeps rows equal to every filter that is not None."""
+    used = {k: v for k, v in filters.items() if v is not None}
+    if not used:
+        return "", []
+    return " WHERE " + " AND ".join(f"{k} = ?" for k in used), list(used.values())
+
+
+class StoreReader(StoreBase):
+    """The queries of a store (mixed into :class:`wsnas.store.Store`)."""
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open file (always the current one once opened)."""
+        return int(self.meta()["schema_version"])
+
+    def meta(self) -> dict[str, str]:
+        """The ``meta`` table: ``schema_version``, ``created_by``, ``created_at``, ..."""
+        return dict(self.conn.execute("SELECT key, value FROM meta").fetchall())
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """The run with this id (as :meth:`ensure_run` returns it), or None."""
+        row = self.conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return None if row is None else self._run_dict(row)
+
+    def list_runs(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """All runs, or those of one kind, oldest first."""
+        where, params = _where(kind=kind)
+        rows = self.conn.execute(f"SELECT * FROM runs{where} ORDER BY created_at, rowid", params)
+        return [self._run_dict(r) for r in rows]
+
+    # -- ground truth --------------------------------------------------------------------------
+
+    def groundtruth_done(self, space: str, dataset: str, epochs: int,
+                         config_hash: str) -> set[tuple[str, int]]:
+        """The ``(arch, seed)`` pairs already recorded for this space, dataset and config."""
+        rows = self.conn.execute(
+            "SELECT arch, seed FROM groundtruth WHERE space = ? AND dataset = ? AND epochs = ? "
+            "AND config_hash = ?", (space, dataset, epochs, config_hash))
+        return {(r["arch"], int(r["seed"])) for r in rows}
+
+    def groundtruth(self, space: str | None = None, dataset: str | None = None,
+                    config_hash: str | None = None, epochs: int | None = None
+                    ) -> list[dict[str, Any]]:
+        """Ground-truth rows (all columns), optionally filtered, by config then arch_index."""
+        where, params = _where(space=space, dataset=dataset, config_hash=config_hash,
+                               epochs=epochs)
+        rows = self.conn.execute(
+            f"SELECT {', '.join(_GT_COLUMNS)} FROM groundtruth{where} "
+            "ORDER BY space, dataset, config_hash, epochs, arch_index, arch, seed", params)
+        return [dict(r) for r in rows]
+
+    def groundtruth_summary(self, space: str | None = None, dataset: str | None = None,
+                            config_hash: str | None = None, epochs: int | None = None
+                            ) -> list[dict[str, Any]]:
+        """One entry per (space, dataset, config_hash, epochs): counts of archs, seeds, rows."""
+        where, params = _where(space=space, dataset=dataset, config_hash=config_hash,
+                               epochs=epochs)
+        rows = self.conn.execute(
+            "SELECT space, dataset, config_hash, epochs, COUNT(DISTINCT arch) AS archs, "
+            f"COUNT(DISTINCT seed) AS seeds, COUNT(*) AS rows FROM groundtruth{where} "
+            "GROUP BY space, dataset, config_hash, epochs "
+            "ORDER BY space, dataset, config_hash, epochs", params)
+        return [dict(r) for r in rows]
+
+    def groundtruth_values(self, metric: str, space: str | None = None, dataset: str | None = None,
+                           config_hash: str | None = None, epochs: int | None = None
+                           ) -> list[dict[str, Any]]:
+        """Every stored value of one accuracy ``metric`` as ``arch, arch_index, seed, value``,
+        optionally filtered, by arch_index, arch then seed; rows without a value are left out."""
+        if metric not in ACCURACY_METRICS:
+            raise WsnasError(f"ground-truth metric {metric!r} is not one of "
+                             f"{', '.join(ACCURACY_METRICS)}")
+        where, params = _where(space=space, dataset=dataset, config_hash=config_hash,
+                               epochs=epochs)
+        where += " AND" if where else " WHERE"
+        rows = self.conn.execute(
+            f"SELECT arch, arch_index, seed, {metric} AS value FROM groundtruth{where} "
+            f"{metric} IS NOT NULL ORDER BY arch_index, arch, seed", params)
+        return [dict(r) for r in rows]
+
+    # -- predictions ---------------------------------------------------------------------------
+
+    def predictions(self, run_id: str, checkpoint: str | None = None) -> list[dict[str, Any]]:
+        """A run's prediction rows (all columns), optionally of one checkpoint, as inserted."""
+        self._require_run(run_id)
+        where, params = _where(run_id=run_id, checkpoint=checkpoint)
+        rows = self.conn.execute(
+            f"SELECT {', '.join(_PRED_COLUMNS)} FROM predictions{where} ORDER BY rowid", params)
+        return [dict(r) for r in rows]
+
+    def checkpoints(self, run_id: str) -> list[str]:
+        """A run's checkpoint labels in the order they were first recorded."""
+        self._require_run(run_id)
+        rows = self.conn.execute(
+            "SELECT checkpoint FROM predictions WHERE run_id = ? GROUP BY checkpoint "
+            "ORDER BY MIN(rowid)", (run_id,))
+        return [r[0] for r in rows]
+
+    def _matrix(self, run_id: str, metric: str) -> tuple[list[str], list[str], list[int],
+                                                         np.ndarray]:
+        if metric not in _PRED_METRICS:
+            raise WsnasError(f"prediction metric {metric!r} is not one of "
+                             f"{', '.join(_PRED_METRICS)}")
+        labels = self.checkpoints(run_id)
+        if not labels:
+            raise WsnasError(f"run {run_id!r} in {str(self.path)!r} has no predictions yet")
+        columns = self.conn.execute(
+            "SELECT arch, MIN(arch_index) AS arch_index FROM predictions WHERE run_id = ? "
+            "GROUP BY arch ORDER BY arch_index, arch", (run_id,)).fetchall()
+        archs = [r["arch"] for r in columns]
+        indices = [int(r["arch_index"]) for r in columns]
+        row_of = {c: i for i, c in enumerate(labels)}
+        col_of = {a: j for j, a in enumerate(archs)}
+        matrix = np.full((len(labels), len(archs)), np.nan)
+        for r in self.conn.execute(
+                f"SELECT checkpoint, arch, {metric} AS value FROM predictions WHERE run_id = ?",
+                (run_id,)):
+            if r["value"] is not None:
+                matrix[row_of[r["checkpoint"]], col_of[r["arch"]]] = r["value"]
+        return labels, archs, indices, matrix
+
+    def prediction_matrix(self, run_id: str, metric: str = "accuracy"
+                          ) -> tuple[list[str], list[str], np.ndarray]:
+        """A run's predictions as (checkpoint labels, archs by arch_index, matrix).
+
+        ``matrix[i, j]`` is ``metric`` (``accuracy`` or ``loss``) of ``archs[j]`` at checkpoint
+        ``labels[i]``; NaN where it was not recorded.
+        """
+        labels, archs, _, matrix = self._matrix(run_id, metric)
+        return labels, archs, matrix
+
+    # -- training steps ------------------------------------------------------------------------
+
+    def train_steps(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's training steps in step order."""
+        self._require_run(run_id)
+        rows = self.conn.execute(
+            f"SELECT {', '.join(_STEP_COLUMNS)} FROM train_steps WHERE run_id = ? "
+            "ORDER BY step", (run_id,))
+        return [dict(r) for r in rows]
+
+    # -- interference --------------------------------------------------------------------------
+
+    def interference(self, run_id: str) -> list[dict[str, Any]]:
+        """A run's interference rows by step then other_index (NULL values read back as None)."""
+        self._require_run(run_id)
+        rows = self.conn.execute(
+            f"SELECT {', '.join(_INTERFERENCE_COLUMNS)} FROM interference WHERE run_id = ? "
+            "ORDER BY step, other_index", (run_id,))
+        return [dict(r) for r in rows]
+
+    # -- run metrics ---------------------------------------------------------------------------
+
+    def run_metrics(self, run_id: str, name: str | None = None) -> list[dict[str, Any]]:
+        """A run's metric rows (all names, or one), by name then step."""
+        self._require_run(run_id)
+        where, params = _where(run_id=run_id, name=name)
+        rows = self.conn.execute(
+            f"SELECT {', '.join(_METRIC_COLUMNS)} FROM run_metrics{where} ORDER BY name, step",
+            params)
+        return [dict(r) for r in rows]
+
+    # -- selections ----------------------------------------------------------------------------
+
+    def selections(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Selections of one search run, or of all, by run then method."""
+        where, params = _where(run_id=run_id)
+        rows = self.conn.execute(
+            f"SELECT {', '.join(_SELECTION_COLUMNS)} FROM selections{where} ORDER BY run_id, method", params)
+        return [dict(r) for r in rows]
+
+    # -- generic -------------------------------------------------------------------------------
+
+    def tables(self) -> dict[str, int]:
+        """Every results table (not ``meta``) with its row count, in creation order."""
+        names = [r[0] for r in self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'meta' "
+            "AND substr(name, 1, 7) != 'sqlite_' ORDER BY rowid")]
+        return {n: self.conn.execute(f'SELECT COUNT(*) FROM "{n}"').fetchone()[0] for n in names}

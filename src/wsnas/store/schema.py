@@ -1,0 +1,247 @@
+"""The store's schema: its tables, their version, the steps that upgrade older files, and opening.
+
+* ``_MIGRATIONS`` defines every table; :data:`SCHEMA_VERSION` is the number of its steps.
+* :func:`open_schema` creates the schema in a new file or upgrades an older file in place, in one
+  transaction; :func:`read_schema_version` refuses a file from a newer wsnas.
+* :func:`configure` sets what crash safety rests on: the WAL journal and ``synchronous=FULL``;
+  :func:`transaction` is the one way the store writes (``BEGIN IMMEDIATE``, all or nothing).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import wsnas
+from wsnas.core.errors import WsnasError
+from wsnas.store.provenance import _now, code_version
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+# _MIGRATIONS[v] upgrades a file from schema version v to v + 1; the current version is the
+# number of migrations. Never edit a released step: append a new one (ALTER TABLE, new tables,
+# new indices), so that every older file can be brought forward in place.
+_MIGRATIONS: list[tuple[str, ...]] = [
+    # 0 -> 1: runs, ground truth and predictions.
+    (
+        """CREATE TABLE runs (
+            run_id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            config_json TEXT NOT NULL,
+            seed INTEGER,
+            code_version TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX runs_by_kind ON runs (kind)",
+        """CREATE TABLE groundtruth (
+            space TEXT NOT NULL,
+            arch TEXT NOT NULL,
+            arch_index INTEGER NOT NULL,
+            dataset TEXT NOT NULL,
+            seed INTEGER NOT NULL,
+            epochs INTEGER NOT NULL,
+            config_hash TEXT NOT NULL,
+            config_json TEXT NOT NULL,
+            valid_acc REAL,
+            valid_loss REAL,
+            test_acc REAL,
+            test_loss REAL,
+            train_acc REAL,
+            train_loss REAL,
+            seconds REAL,
+            code_version TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            UNIQUE (space, arch, dataset, seed, epochs, config_hash)
+        )""",
+        # groundtruth_done, groundtruth() and groundtruth_values() filter on these columns.
+        "CREATE INDEX groundtruth_by_config ON groundtruth (space, dataset, config_hash, epochs)",
+        """CREATE TABLE predictions (
+            run_id TEXT NOT NULL REFERENCES runs (run_id),
+            checkpoint TEXT NOT NULL,
+            epoch INTEGER,
+            step INTEGER,
+            arch TEXT NOT NULL,
+            arch_index INTEGER NOT NULL,
+            accuracy REAL,
+            loss REAL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, checkpoint, arch)
+        )""",
+        # which child each mini-batch of a supernet run trained, with its batch loss/accuracy
+        """CREATE TABLE train_steps (
+            run_id TEXT NOT NULL REFERENCES runs (run_id),
+            step INTEGER NOT NULL,
+            epoch INTEGER NOT NULL,
+            arch TEXT,
+            arch_index INTEGER,
+            loss REAL,
+            accuracy REAL,
+            PRIMARY KEY (run_id, step)
+        )""",
+    ),
+    # 1 -> 2: interference between children, and generic per-step run metrics.
+    (
+        # after the mini-batch of `step` trained child `trained_index`, the change of another
+        # child's loss and accuracy on a fixed probe batch, and the cosine of their gradients
+        """CREATE TABLE interference (
+            run_id TEXT NOT NULL REFERENCES runs (run_id),
+            step INTEGER NOT NULL,
+            trained_index INTEGER NOT NULL,
+            other_index INTEGER NOT NULL,
+            trained_arch TEXT,
+            other_arch TEXT,
+            d_loss REAL,
+            d_acc REAL,
+            cosine REAL,
+            PRIMARY KEY (run_id, step, other_index)
+        )""",
+        # one named scalar per step of a run (gradient variance, entropy, ...)
+        """CREATE TABLE run_metrics (
+            run_id TEXT NOT NULL REFERENCES runs (run_id),
+            name TEXT NOT NULL,
+            step INTEGER NOT NULL,
+            epoch INTEGER,
+            value REAL,
+            PRIMARY KEY (run_id, name, step)
+        )""",
+    ),
+    # 2 -> 3: the architectures selected after a search, with their ground truth.
+    (
+        """CREATE TABLE selections (
+            run_id TEXT NOT NULL REFERENCES runs (run_id),
+            method TEXT NOT NULL,
+            arch TEXT NOT NULL,
+            arch_index INTEGER,
+            truth REAL,
+            truth_rank INTEGER,
+            truth_source TEXT,
+            seconds REAL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, method)
+        )""",
+    ),
+]
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+#: Status values a run can have; a new run starts as ``created``.
+RUN_STATUSES = ("created", "running", "done", "failed", "interrupted")
+
+#: Ground-truth accuracy columns (fractions in [0, 1]); a ground truth ranks by one of them.
+ACCURACY_METRICS = ("valid_acc", "test_acc", "train_acc")
+
+_GT_COLUMNS = (
+    "space", "arch", "arch_index", "dataset", "seed", "epochs", "config_hash", "config_json",
+    "valid_acc", "valid_loss", "test_acc", "test_loss", "train_acc", "train_loss", "seconds",
+    "code_version", "created_at",
+)
+_GT_FLOATS = ("valid_loss", "test_loss", "train_loss", "seconds")
+_PRED_COLUMNS = (
+    "run_id", "checkpoint", "epoch", "step", "arch", "arch_index", "accuracy", "loss",
+    "created_at",
+)
+_PRED_METRICS = ("accuracy", "loss")
+
+_STEP_COLUMNS = ("run_id", "step", "epoch", "arch", "arch_index", "loss", "accuracy")
+_INTERFERENCE_COLUMNS = ("run_id", "step", "trained_index", "other_index", "trained_arch",
+                         "other_arch", "d_loss", "d_acc", "cosine")
+_METRIC_COLUMNS = ("run_id", "name", "step", "epoch", "value")
+_SELECTION_COLUMNS = ("run_id", "method", "arch", "arch_index", "truth", "truth_rank", "truth_source",
+                      "seconds", "created_at")
+
+
+# ----------------------------------------------------------------------------------------------
+# Opening a file
+# ----------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction: commits when the block ends, rolls back if it raises.
+
+    ``BEGIN IMMEDIATE`` takes the write lock up front, so the reads inside the block see the
+    state the writes apply to.
+    """
+    with conn:
+        conn.execute("BEGIN IMMEDIATE")
+        yield conn
+
+
+def check_header(path: Path) -> None:
+    """Refuse an existing file that is not an SQLite database (an empty file is accepted)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(_SQLITE_HEADER))
+    except OSError as exc:
+        raise WsnasError(f"cannot read the results store {str(path)!r}: "
+                         f"{exc.strerror}") from None
+    if head and head != _SQLITE_HEADER:
+        raise WsnasError(f"{str(path)!r} is not an SQLite database, so not a wsnas "
+                         "results store; give another --store path (a new file is created)")
+
+
+def configure(conn: sqlite3.Connection, path: Path, busy_timeout: float) -> None:
+    """WAL journal, ``synchronous=FULL``, foreign keys, and the lock wait in seconds."""
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise WsnasError(f"results store {str(path)!r} cannot use SQLite's WAL journal "
+                         f"(got {mode!r}); put it on a local file system")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+
+
+def read_schema_version(conn: sqlite3.Connection, path: Path) -> int | None:
+    """The file's schema version; None for a database without tables (a new file)."""
+    names = sorted(r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master "
+        "WHERE type = 'table' AND substr(name, 1, 7) != 'sqlite_'"))
+    if not names:
+        return None
+    name = str(path)
+    if "meta" not in names:
+        raise WsnasError(f"{name!r} is an SQLite database but not a wsnas results store "
+                         f"(tables {', '.join(names)} and no 'meta'); give another --store "
+                         "path")
+    try:
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.OperationalError:
+        raise WsnasError(f"{name!r} has a 'meta' table that is not a wsnas one; it is not a "
+                         "wsnas results store: give another --store path") from None
+    value = str(meta.get("schema_version", ""))
+    if not value.isdigit():
+        raise WsnasError(f"results store {name!r} has no valid schema_version in its meta "
+                         f"table (found {meta.get('schema_version')!r}); it is damaged or not "
+                         "a wsnas store")
+    version = int(value)
+    if version > SCHEMA_VERSION:
+        raise WsnasError(
+            f"results store {name!r} has schema version {version} (written by "
+            f"{meta.get('created_by', 'an unknown wsnas')}), newer than version "
+            f"{SCHEMA_VERSION} that wsnas {wsnas.__version__} reads; upgrade wsnas")
+    return version
+
+
+def open_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """Create the schema in a new file, or upgrade an older one, in one transaction."""
+    if read_schema_version(conn, path) == SCHEMA_VERSION:
+        return
+    with transaction(conn):
+        version = read_schema_version(conn, path)  # again, now under the write lock
+        if version is None:
+            conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
+                ("schema_version", "0"), ("created_by", f"wsnas {code_version()}"),
+                ("created_at", _now())])
+            version = 0
+        elif version < SCHEMA_VERSION:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                         ("upgraded_by", f"wsnas {code_version()}"))
+        for step in _MIGRATIONS[version:]:
+            for statement in step:
+                conn.execute(statement)
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                     (str(SCHEMA_VERSION),))

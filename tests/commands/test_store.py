@@ -1,0 +1,93 @@
+"""Tests of the ``wsnas store`` command: info and export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from store_rows import HASH, gt_row, pred, read_text
+
+import wsnas.store.schema as store_schema
+from wsnas import cli
+from wsnas.store import SCHEMA_VERSION, Store
+
+
+@pytest.fixture
+def wsnas_main(monkeypatch):
+    """``wsnas.cli.main`` with only the store command registered, independent of the others."""
+    monkeypatch.setattr(cli, "COMMANDS", {"store": cli.COMMANDS["store"]})
+    return cli.main
+
+
+def filled_store(path: Path) -> None:
+    with Store(path) as s:
+        s.add_groundtruth_many([gt_row("111", 0, 0, 0.5), gt_row("112", 1, 0, 0.75)])
+        s.ensure_run("uniform-s0", "supernet", {"strategy": "uniform"}, seed=0)
+        s.add_predictions("uniform-s0", [pred("epoch:1", "111", 0, 0.5),
+                                         pred("epoch:1", "112", 1, 0.25)])
+        s.set_run_status("uniform-s0", "done")
+
+
+def test_cli_info(tmp_path, wsnas_main, capsys):
+    path = tmp_path / "study.db"
+    filled_store(path)
+    assert wsnas_main(["store", "--store", str(path), "info"]) == 0
+    out = capsys.readouterr().out
+    assert f"store: {path.resolve()}" in out
+    assert f"schema version: {SCHEMA_VERSION}" in out
+    lines = [line.split() for line in out.splitlines()]
+    assert ["runs", "1"] in lines and ["groundtruth", "2"] in lines
+    assert ["predictions", "2"] in lines
+    assert ["tiny64", "digits", HASH, "3", "2", "1"] in lines
+    run_line = next(line for line in lines if line and line[0] == "uniform-s0")
+    assert run_line[1:3] == ["supernet", "done"]
+
+
+def test_cli_info_of_an_empty_store(tmp_path, wsnas_main, capsys):
+    path = tmp_path / "new.db"
+    Store(path).close()
+    assert wsnas_main(["store", "--store", str(path), "info"]) == 0
+    assert "runs: none" in capsys.readouterr().out
+
+
+def test_cli_export(tmp_path, wsnas_main, capsys):
+    path = tmp_path / "study.db"
+    filled_store(path)
+    out = tmp_path / "gt.csv"
+    assert wsnas_main(["store", "--store", str(path), "export", "groundtruth",
+                       "--out", str(out)]) == 0
+    assert "wrote 2 rows of groundtruth" in capsys.readouterr().out
+    assert read_text(out).splitlines()[0] == ",".join(store_schema._GT_COLUMNS)
+
+    wide = tmp_path / "wide.csv"
+    assert wsnas_main(["store", "--store", str(path), "export", "predictions",
+                       "--run", "uniform-s0", "--wide", "--out", str(wide)]) == 0
+    assert "wrote 1 checkpoint of run 'uniform-s0'" in capsys.readouterr().out
+    assert read_text(wide) == ",0,1\nepoch:1,0.5,0.25\n"
+
+    assert wsnas_main(["store", "--store", str(path), "export", "groundtruth", "--wide",
+                       "--out", str(wide)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wsnas store: error: --wide") and err.count("\n") == 1
+
+    assert wsnas_main(["store", "--store", str(path), "export", "results",
+                       "--out", str(wide)]) == 2
+    assert "unknown table 'results'" in capsys.readouterr().err
+
+
+def test_cli_missing_store_is_a_one_line_error(tmp_path, wsnas_main, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WSNAS_STORE", raising=False)
+    for argv in (["store", "info"], ["store", "export", "runs", "--out", "runs.csv"]):
+        assert wsnas_main(argv) == 2
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err.count("\n") == 1
+        assert "wsnas store: error: results store 'wsnas.db' does not exist" in captured.err
+    assert not (tmp_path / "wsnas.db").exists() and not (tmp_path / "runs.csv").exists()
+
+
+def test_help_describes_the_command():
+    from wsnas.commands import store as command
+
+    assert "wsnas store export predictions --run" in command.__doc__
