@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from wsnas.data import iterate_batches
 from wsnas.evaluator import EvalConfig
-from wsnas.selection import PTConfig, select_magnitude, select_pt
+from wsnas.selection import PTConfig, get_selector, select_magnitude, select_pt
 from wsnas.spaces import get_space
 from wsnas.strategies import get_strategy
 from wsnas.training.standalone import TrainConfig
@@ -44,7 +44,8 @@ def test_pt_and_magnitude_differ_by_design(small_space, small_digits, tmp_path):
         logits[0] = torch.tensor([-10.0, 2.0, 0.0, -10.0])  # edge 0: sep_conv_3x3 (zero output) heaviest
         strategy.arch.alpha.copy_(logits)
     assert small_space.format(select_magnitude(strategy)) == "233"
-    chosen = select_pt(trainer, small_digits, PTConfig(tune=False), progress=False)
+    assert small_space.format(get_selector("magnitude").select(trainer, small_digits)) == "233"
+    chosen = get_selector("pt", tune=False).select(trainer, small_digits, progress=False)  # select_pt, untuned
     assert small_space.format(chosen) == "333"
     assert strategy.decided == {0: 2, 1: 2, 2: 2}
 

@@ -51,7 +51,7 @@ from wsnas.commands.common import (
     training_overrides,
 )
 from wsnas.core.errors import WsnasError
-from wsnas.selection import SELECTIONS, PTConfig
+from wsnas.selection import PTConfig, selection_names, selector_class
 from wsnas.selection.search import SEARCH_DEFAULTS, SearchConfig, run_search
 from wsnas.store import Store
 from wsnas.strategies import get_strategy
@@ -78,7 +78,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="never update the architecture (uniform mixing); use with --select pt")
     p.add_argument("--arch-lr", type=float, default=None,
                    help="architecture step size (default: Adam 3e-4; GAEA 0.1, GAEA-GDAS 0.01)")
-    p.add_argument("--select", default="magnitude,pt", help=f"selection methods: {', '.join(SELECTIONS)}")
+    p.add_argument("--select", default="magnitude,pt", help=f"selection methods: {', '.join(selection_names())}")
     p.add_argument("--pt-interval", type=int, default=5, help="PT: tuning epochs between decisions (default 5)")
     p.add_argument("--pt-seed", type=int, default=0, help="PT: seed of the order edges are decided in")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, data order and sampling (default 0)")
@@ -119,8 +119,9 @@ def run(args: argparse.Namespace) -> int:
     base = SEARCH_DEFAULTS.get(args.data, SEARCH_DEFAULTS["cifar10"])
     cfg = SearchConfig(train=base.with_overrides(**training_overrides(args)), select=select,
                        pt=PTConfig(interval=args.pt_interval, seed=args.pt_seed))
-    if args.fixed_alpha and "pt" not in select:
-        raise WsnasError("--fixed-alpha keeps the architecture uniform: select with --select pt")
+    blind = [m for m in selection_names() if not selector_class(m).needs_alpha]
+    if args.fixed_alpha and not set(select) & set(blind):
+        raise WsnasError(f"--fixed-alpha keeps the architecture uniform: select with --select {' or '.join(blind)}")
     device = device_from_args(args)
     data = data_from_args(args, device)
     label = f"{args.strategy}-{args.param}" + ("-single" if args.single_level else "") + \

@@ -1,4 +1,5 @@
-"""Select an architecture from a finished search run: magnitude (argmax) or perturbation (PT).
+"""Select an architecture from a finished search run: magnitude (argmax), perturbation (PT), or
+any other registered selection method (see `wsnas.selection`).
 
 The search run is read back from the store (its space, data, strategy and settings) and its
 last checkpoint; each selection is stored in the store's selections table (replacing an earlier
@@ -19,7 +20,7 @@ from pathlib import Path
 from wsnas.commands.common import add_runtime_options, device_from_args
 from wsnas.core.errors import WsnasError
 from wsnas.data import load_dataset
-from wsnas.selection import SELECTIONS, PTConfig
+from wsnas.selection import get_selectors, selection_names
 from wsnas.selection.search import select_and_record
 from wsnas.spaces import get_space
 from wsnas.store import Store
@@ -30,7 +31,7 @@ from wsnas.training.trainer import SupernetConfig, SupernetTrainer
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", required=True, help="the search run id (see `wsnas store info`)")
     p.add_argument("--run-dir", default=None, help="its checkpoint directory (default wsnas-runs/<run id>)")
-    p.add_argument("--method", default="pt", help=f"selection methods, comma-separated: {', '.join(SELECTIONS)}")
+    p.add_argument("--method", default="pt", help=f"selection methods, comma-separated: {', '.join(selection_names())}")
     p.add_argument("--pt-interval", type=int, default=5, help="PT: tuning epochs between decisions (default 5)")
     p.add_argument("--pt-seed", type=int, default=0, help="PT: seed of the order edges are decided in")
     p.add_argument("--truth", default=None, help="ground truth: 'store', a built-in table, a CSV, nb201-DATASET")
@@ -39,10 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    methods = tuple(m.strip() for m in args.method.split(",") if m.strip())
-    bad = [m for m in methods if m not in SELECTIONS]
-    if bad or not methods:
-        raise WsnasError(f"unknown selection {(bad or [''])[0]!r}; accepted: {', '.join(SELECTIONS)}")
+    methods = [m.strip() for m in args.method.split(",") if m.strip()]
+    selectors = get_selectors(methods, {"pt": {"interval": args.pt_interval, "seed": args.pt_seed}})
     device = device_from_args(args)
     with Store(args.store, create=False) as store:
         run = store.get_run(args.run)
@@ -66,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         from wsnas.groundtruth.truth import resolve_truth
 
         truth, truth_source = resolve_truth(args.truth or None, store=store, space=space.name, dataset=data.name)
-        rows = select_and_record(trainer, data, methods, PTConfig(interval=args.pt_interval, seed=args.pt_seed),
+        rows = select_and_record(trainer, data, selectors,
                                  store=store, run_id=args.run, truth=truth, truth_source=truth_source,
                                  progress=not args.no_progress)
     for r in rows:

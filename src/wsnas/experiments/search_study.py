@@ -1,10 +1,12 @@
 """The differentiable-search comparison on the 64-child space, against its full ground truth.
 
 For every seed: DARTS, GDAS and PC-DARTS, each with the softmax and the GAEA parametrisation,
-each followed by magnitude and perturbation (PT) selection; and a fixed-alpha supernet (DARTS,
-uniform mixing never updated) followed by PT. Every selected child is looked up in the ground
-truth trained here (every child from scratch, ``gt_seeds`` seeds, reused from the store), so
-the study reports its true rank. :func:`analyse_search_study` reads only the store.
+each followed by every registered selection method (:func:`wsnas.selection.selection_names`:
+magnitude and perturbation, PT); and a fixed-alpha supernet (DARTS, uniform mixing never
+updated) followed by the methods that do not need learned architecture weights (PT). Every
+selected child is looked up in the ground truth trained here (every child from scratch,
+``gt_seeds`` seeds, reused from the store), so the study reports its true rank.
+:func:`analyse_search_study` reads only the store.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from wsnas.data import Dataset
 from wsnas.execution.executor import Executor, LocalExecutor
 from wsnas.execution.jobs import DataSpec, Preloaded, job_data, job_space, kill_hook
 from wsnas.groundtruth.run import groundtruth_config, run_groundtruth
-from wsnas.selection import PTConfig
+from wsnas.selection import PTConfig, get_selectors, ordered, selection_label, selection_names, selector_class
 from wsnas.selection.search import SEARCH_DEFAULTS, search_supernet_config, select_all, truth_of
 from wsnas.spaces import Space, get_space
 from wsnas.store import Store, config_hash
@@ -59,15 +61,16 @@ class SearchStudyConfig:
 def study_runs(experiment: str, cfg: SearchStudyConfig) -> list[dict]:
     """Every search of the study: run id, strategy, options and seed."""
     runs = []
+    blind = [m for m in selection_names() if not selector_class(m).needs_alpha]  # for fixed alpha
     for seed in range(cfg.seeds):
         for strategy in cfg.strategies:
             for param in cfg.params:
                 runs.append({"run_id": f"{experiment}/{strategy}-{param}/{seed}", "strategy": strategy,
-                             "options": {"param": param}, "seed": seed, "select": ["magnitude", "pt"],
+                             "options": {"param": param}, "seed": seed, "select": list(selection_names()),
                              "label": f"{strategy}-{param}"})
-        if cfg.fixed_alpha:
+        if cfg.fixed_alpha and blind:
             runs.append({"run_id": f"{experiment}/fixed-alpha/{seed}", "strategy": "darts",
-                         "options": {"fixed_alpha": True}, "seed": seed, "select": ["pt"], "label": "fixed-alpha"})
+                         "options": {"fixed_alpha": True}, "seed": seed, "select": blind, "label": "fixed-alpha"})
     return runs
 
 
@@ -91,7 +94,9 @@ def run_search_study(space: Space, data: Dataset, cfg: SearchStudyConfig, *, sto
     from wsnas.groundtruth.truth import truth_from_store
 
     truth = truth_from_store(store, space=space.name, dataset=data.name, config_hash=gt.config_hash)
-    log(f"[2/2] searches: {len(runs)} ({cfg.search.epochs} epochs each), selections magnitude and PT")
+    methods = ordered({m for r in runs for m in r["select"]})
+    log(f"[2/2] searches: {len(runs)} ({cfg.search.epochs} epochs each), selections "
+        + " and ".join(selection_label(m) for m in methods))
     sn_cfg = search_supernet_config(cfg.search)
     executor = executor or LocalExecutor()
     spec = DataSpec.of(data, executor.worker_device(data.device))
@@ -140,7 +145,7 @@ class SearchJob:
     data: DataSpec
     data_describe: dict = field(repr=False)
     train: dict = field(repr=False)
-    select: tuple = ("magnitude", "pt")
+    select: tuple = field(default_factory=selection_names)
     pt: dict = field(default_factory=dict, repr=False)
     progress: bool = False
 
@@ -158,7 +163,7 @@ def search_job(job: SearchJob) -> dict:
                               store=collector, run_id=job.run_id, archs=[], progress=job.progress)
     trainer.try_resume()
     trainer.train()
-    picks = select_all(trainer, data, job.select, PTConfig(**job.pt), progress=job.progress)
+    picks = select_all(trainer, data, get_selectors(job.select, {"pt": job.pt}), progress=job.progress)
     return {"run_metrics": collector.run_metrics,
             "selections": [{"method": m, "arch": space.format(a), "arch_index": space.index(a), "seconds": sec}
                            for m, a, sec in picks]}
@@ -174,6 +179,8 @@ def analyse_search_study(store: Store, experiment: str = "search") -> dict:
 
     truth = truth_from_store(store, space=cfg["space"]["space"], dataset=cfg["data"]["name"],
                              config_hash=cfg["groundtruth"]["config_hash"])
+    # the study's methods, in the order they run (those no longer registered are left out)
+    methods = [m for m in selection_names() if any(m in r["select"] for r in cfg["runs"])]
     settings: dict[str, dict] = {}
     curves = []
     for r in cfg["runs"]:
@@ -194,7 +201,7 @@ def analyse_search_study(store: Store, experiment: str = "search") -> dict:
             curves.append({"label": r["label"], "seed": r["seed"], "epochs": [m["epoch"] for m in entropy],
                            "entropy": [m["value"] for m in entropy], "argmax_truth": truth_acc})
     for s in settings.values():
-        for method in ("magnitude", "pt"):
+        for method in methods:
             ranks = [x["selections"][method]["truth_rank"] for x in s["runs"]
                      if method in x["selections"] and x["selections"][method]["truth_rank"] is not None]
             accs = [x["selections"][method]["truth"] for x in s["runs"]
@@ -212,6 +219,7 @@ def analyse_search_study(store: Store, experiment: str = "search") -> dict:
               "curves": curves, "truth": {"n": n, "best": float(np.nanmax(truth.accuracy)),
                                           "random_rank": (n + 1) / 2,
                                           "max_entropy": math.log(_n_ops(cfg["space"]))}}
+    result["methods"] = methods
     result["findings"] = search_findings(result)
     return result
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from wsnas.report.figures import fmt, new_figure, save_figure
 from wsnas.report.render import CSS, VERDICTS, escape_html, escape_markdown, finding_line, png_data_uri
+from wsnas.selection import selection_label
 from wsnas.store import Store
 
 _COLOURS = {"darts": "C0", "gdas": "C1", "pcdarts": "C2", "fixed": "C7"}
@@ -55,18 +56,23 @@ def argmax_truth_figure(a: dict, path: str | Path) -> Path | None:
 
 
 def _rows(a: dict) -> tuple[list[str], list[list[str]]]:
-    header = ["setting", "searches", "magnitude: mean true rank (best)", "PT: mean true rank (best)",
-              "PT: mean true accuracy", "final entropy", "parameter-free ops in the argmax", "search time"]
+    """The comparison table: the mean true rank of every selection method of the study (in the
+    order they run), the mean true accuracy of the last one (the one that changes the supernet:
+    PT, whose published results are accuracies), then the search's own numbers."""
+    methods = a["methods"]
+    header = ["setting", "searches", *(f"{selection_label(m)}: mean true rank (best)" for m in methods),
+              *(f"{selection_label(m)}: mean true accuracy" for m in methods[-1:]),
+              "final entropy", "parameter-free ops in the argmax", "search time"]
     rows = []
     for label in sorted(a["settings"], key=lambda k: (k == "fixed-alpha", k)):
         s = a["settings"][label]
         cell = {}
-        for m in ("magnitude", "pt"):
+        for m in methods:
             x = s.get(m) or {}
             cell[m] = "–" if x.get("rank") is None else f"{x['rank']:.1f} ({x['best_rank']})"
-        rows.append([label, str(len(s["runs"])), cell["magnitude"], cell["pt"],
-                     fmt((s.get("pt") or {}).get("accuracy")), fmt(s.get("entropy")), fmt(s.get("param_free_ops"), 1),
-                     f"{s['search_seconds']:.0f} s"])
+        rows.append([label, str(len(s["runs"])), *(cell[m] for m in methods),
+                     *(fmt((s.get(m) or {}).get("accuracy")) for m in methods[-1:]),
+                     fmt(s.get("entropy")), fmt(s.get("param_free_ops"), 1), f"{s['search_seconds']:.0f} s"])
     return header, rows
 
 
@@ -81,6 +87,7 @@ def write_search_report(store: Store, experiment: str, out_dir: str | Path) -> d
     header, rows = _rows(a)
     cfg = a["config"]
     study = cfg["study"]
+    fixed = next((r["select"] for r in cfg["runs"] if r["label"] == "fixed-alpha"), [])
     title = f"Differentiable search on {cfg['space']['space']} / {cfg['data']['name']}: {experiment}"
     setup = [
         f"Experiment {experiment} (status: {a['status']}); {a['truth']['n']} children, every one trained from "
@@ -88,9 +95,11 @@ def write_search_report(store: Store, experiment: str, out_dir: str | Path) -> d
         f"chance {a['truth']['random_rank']:.1f}).",
         f"Searches: {study['seeds']} seeds of each of {', '.join(study['strategies'])} x "
         f"{', '.join(study['params'])}, bilevel, {study['search']['epochs']} epochs at batch "
-        f"{study['search']['batch_size']}; selection by magnitude and by PT (tuning {study['pt']['interval']} "
-        f"epochs between decisions)"
-        + ("; plus a fixed-alpha DARTS supernet with PT." if study["fixed_alpha"] else "."),
+        f"{study['search']['batch_size']}; selection by "
+        + " and by ".join(selection_label(m) + (f" (tuning {study['pt']['interval']} epochs between decisions)"
+                                                if m == "pt" else "") for m in a["methods"])
+        + (f"; plus a fixed-alpha DARTS supernet with {' and '.join(selection_label(m) for m in fixed)}."
+           if study["fixed_alpha"] and fixed else "."),
         "Published: GAEA reports much lower entropy than softmax; DARTS-PT on NB201 CIFAR-10 reaches 88.11% "
         "(DARTS+PT) and 93.80% (fixed alpha + PT) against 54.30% for DARTS.",
     ]

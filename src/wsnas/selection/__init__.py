@@ -1,26 +1,50 @@
 """Architecture selection after a differentiable search: magnitude (argmax) or perturbation (PT).
 
-* :func:`select_magnitude` — the argmax of the architecture weights per edge (tiny64, NB201);
-  in the DARTS space the two inputs per node with the strongest non-``none`` op, then that op.
-* :func:`select_pt` — DARTS-PT (Wang et al., ICLR 2021; algorithms.md 4): the strength of op o
-  on edge e is the supernet's validation accuracy with o masked out on e (its weight set to 0,
-  the others left unnormalised), measured on the whole validation split with batch-statistics
-  BN and no gradients; the op whose removal hurts most is kept and the edge becomes one-hot
-  on it. Undecided edges are decided one at a time in a seeded random order (one per cell type
-  at a time in the DARTS space, normal and reduce in parallel), and the supernet is tuned
-  between decisions (architecture and weight steps alternate, weight lr 0.0025 cosine to
-  0.001). In the DARTS space the topology is then decided: at every node with more than two
-  candidate inputs the incoming edge whose removal leaves the highest accuracy is removed,
-  until two remain.
+* ``magnitude`` (:class:`MagnitudeSelector`, :func:`select_magnitude`) — the argmax of the
+  architecture weights per edge (tiny64, NB201); in the DARTS space the two inputs per node
+  with the strongest non-``none`` op, then that op.
+* ``pt`` (:class:`PTSelector`, :func:`select_pt`) — DARTS-PT (Wang et al., ICLR 2021;
+  algorithms.md 4): the strength of op o on edge e is the supernet's validation accuracy with o
+  masked out on e (its weight set to 0, the others left unnormalised), measured on the whole
+  validation split with batch-statistics BN and no gradients; the op whose removal hurts most
+  is kept and the edge becomes one-hot on it. Undecided edges are decided one at a time in a
+  seeded random order (one per cell type at a time in the DARTS space, normal and reduce in
+  parallel), and the supernet is tuned between decisions (architecture and weight steps
+  alternate, weight lr 0.0025 cosine to 0.001). In the DARTS space the topology is then
+  decided: at every node with more than two candidate inputs the incoming edge whose removal
+  leaves the highest accuracy is removed, until two remain.
 
 Both work on a trained :class:`~wsnas.training.trainer.SupernetTrainer` whose strategy is differentiable
 (``strategy.arch``); a fixed-alpha supernet (``--fixed-alpha``: uniform mixing, never updated)
 followed by PT is the paper's fixed-alpha variant.
+
+Every method is a :class:`~wsnas.selection.base.Selector` in the registry below:
+``get_selector(name, **options)`` builds one (``get_selector("pt", interval=1)``),
+``selection_names()`` lists the accepted names in the order they run (methods that change the
+supernet last), ``register_selector`` adds one. A new method is one file with a ``Selector``
+subclass and one ``register_selector`` line here.
 """
 
-from wsnas.selection.magnitude import select_magnitude
-from wsnas.selection.pt import PTConfig, select_pt
+from wsnas.selection.base import (
+    SELECTORS,
+    Selector,
+    check_selections,
+    get_selector,
+    get_selectors,
+    ordered,
+    register_selector,
+    selection_label,
+    selection_names,
+    selector_class,
+    unregister_selector,
+)
+from wsnas.selection.magnitude import MagnitudeSelector, select_magnitude
+from wsnas.selection.pt import PTConfig, PTSelector, select_pt
 
-SELECTIONS = ("magnitude", "pt")
+# the registry: one line per method (registration order is the order reports list them in)
+register_selector(MagnitudeSelector)
+register_selector(PTSelector)
 
-__all__ = ["SELECTIONS", "PTConfig", "select_magnitude", "select_pt"]
+__all__ = ["SELECTORS", "MagnitudeSelector", "PTConfig", "PTSelector", "Selector", "check_selections",
+           "get_selector", "get_selectors", "ordered", "register_selector", "select_magnitude", "select_pt",
+           "selection_label", "selection_names", "selector_class", "unregister_selector"]

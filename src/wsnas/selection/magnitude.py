@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from wsnas.core.errors import WsnasError
+from wsnas.data import Dataset
+from wsnas.selection.base import Selector
 from wsnas.spaces import Arch
 
 
@@ -24,4 +26,13 @@ def select_magnitude(strategy) -> Arch:
     return strategy.relaxation.discretize(weights, exclude=strategy.exclude)
 
 
-__all__ = ["select_magnitude"]
+class MagnitudeSelector(Selector):
+    """The argmax of the architecture weights per edge; reads the supernet, changes nothing."""
+
+    name = "magnitude"
+
+    def select(self, trainer, data: Dataset, *, progress: bool = True) -> Arch:
+        return select_magnitude(trainer.strategy)
+
+
+__all__ = ["MagnitudeSelector", "select_magnitude"]

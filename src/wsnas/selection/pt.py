@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from wsnas.core.errors import WsnasError
 from wsnas.data import Dataset, Split, iterate_batches
 from wsnas.evaluator import EvalConfig, evaluate_archs
+from wsnas.selection.base import Selector
 from wsnas.selection.magnitude import select_magnitude
 from wsnas.spaces import Arch
 from wsnas.training.standalone import TrainConfig, cosine_lr
@@ -110,6 +111,26 @@ def select_pt(trainer, data: Dataset, cfg: PTConfig = PTConfig(), *, progress: b
     return select_magnitude(strategy)
 
 
+class PTSelector(Selector):
+    """DARTS-PT; its options are :class:`PTConfig`'s fields (``PTSelector(interval=1, seed=3)``).
+
+    It tunes the supernet in memory between decisions, so it runs after the methods that do not,
+    and it decides by perturbation, not by the architecture weights' values (so it also selects
+    from a fixed-alpha supernet).
+    """
+
+    name = "pt"
+    label = "PT"
+    changes_supernet = True
+    needs_alpha = False
+
+    def __init__(self, **options) -> None:
+        self.cfg = PTConfig(**options)
+
+    def select(self, trainer, data: Dataset, *, progress: bool = True) -> Arch:
+        return select_pt(trainer, data, self.cfg, progress=progress)
+
+
 def _topology_rounds(strategy) -> int:
     """Removals needed at the busiest node (each round removes one input at every node)."""
     keep = strategy.relaxation.inputs_per_node
@@ -146,4 +167,4 @@ def _tune_epoch(trainer, strategy, optimizer, lr: float, batch_size: int, *, see
         strategy.step(x, y, None if arch_batches is None else next(arch_batches, None))
 
 
-__all__ = ["PTConfig", "op_strengths", "select_pt"]
+__all__ = ["PTConfig", "PTSelector", "op_strengths", "select_pt"]

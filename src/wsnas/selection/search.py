@@ -2,7 +2,9 @@
 
 :func:`run_search` trains a supernet with a differentiable strategy (checkpointed every epoch
 and resumable, like every supernet run), then selects one architecture per selection method
-(magnitude first: it changes nothing; then PT, which tunes the supernet in memory) and records
+(every method of the registry in :mod:`wsnas.selection` that was asked for; those that leave the
+supernet untouched first, such as magnitude, then those that change it, such as PT, which tunes
+the supernet in memory) and records
 each in the store's ``selections`` table with its ground truth: from a truth table (built-in,
 CSV, benchmark or the store's own ground truth), or trained from scratch (``retrain``). The
 search's per-epoch diagnostics (entropy of the op distributions, parameter-free ops in the
@@ -22,7 +24,7 @@ from wsnas.core.errors import WsnasError
 from wsnas.data import Dataset
 from wsnas.evaluator import EvalConfig
 from wsnas.groundtruth.table import TruthTable
-from wsnas.selection import SELECTIONS, PTConfig, select_magnitude, select_pt
+from wsnas.selection import PTConfig, Selector, check_selections, get_selectors, ordered
 from wsnas.spaces import Arch, Space
 from wsnas.store import Store
 from wsnas.strategies import Strategy
@@ -47,9 +49,11 @@ class SearchConfig:
     pt: PTConfig = field(default_factory=PTConfig)
 
     def __post_init__(self) -> None:
-        bad = [s for s in self.select if s not in SELECTIONS]
-        if bad or not self.select:
-            raise WsnasError(f"unknown selection {(bad or [''])[0]!r}; accepted: {', '.join(SELECTIONS)}")
+        check_selections(self.select)
+
+    def selectors(self) -> list[Selector]:
+        """The selectors of ``select``, in the order they run, with their options (``pt``: PT's)."""
+        return get_selectors(self.select, {"pt": self.pt.to_dict()})
 
 
 def search_supernet_config(train: TrainConfig) -> SupernetConfig:
@@ -92,33 +96,31 @@ def run_search(space: Space, data: Dataset, strategy: Strategy, cfg: SearchConfi
     if trainer.epoch and not resumed:
         log(f"search {run_id}: {trainer.epoch} epochs in {time.perf_counter() - start:.0f} s, "
             f"entropy {strategy.arch.entropy():.3f}")
-    out = select_and_record(trainer, data, cfg.select, cfg.pt, store=store, run_id=run_id, truth=truth,
+    out = select_and_record(trainer, data, cfg.selectors(), store=store, run_id=run_id, truth=truth,
                             truth_source=truth_source, retrain=retrain, progress=progress)
     store.set_run_status(run_id, "done")
     return out
 
 
-def select_all(trainer: SupernetTrainer, data: Dataset, methods: Sequence[str], pt: PTConfig, *,
+def select_all(trainer: SupernetTrainer, data: Dataset, selectors: Sequence[Selector], *,
                progress: bool = True) -> list[tuple[str, Arch, float]]:
-    """(method, architecture, seconds) for every method, magnitude first (PT changes the supernet)."""
+    """(method, architecture, seconds) for every selector, in the order they run (:func:`ordered`:
+    those that change the supernet last, whatever order they are given in)."""
     out = []
-    for method in ordered(methods):
+    for selector in ordered(selectors):
         t0 = time.perf_counter()
-        if method == "magnitude":
-            arch = select_magnitude(trainer.strategy)
-        else:
-            arch = select_pt(trainer, data, pt, progress=progress)
-        out.append((method, arch, time.perf_counter() - t0))
+        arch = selector.select(trainer, data, progress=progress)
+        out.append((selector.name, arch, time.perf_counter() - t0))
     return out
 
 
-def select_and_record(trainer: SupernetTrainer, data: Dataset, methods: Sequence[str], pt: PTConfig, *,
+def select_and_record(trainer: SupernetTrainer, data: Dataset, selectors: Sequence[Selector], *,
                       store: Store, run_id: str, truth: TruthTable | None = None, truth_source: str | None = None,
                       retrain: Callable[[Arch], float] | None = None, progress: bool = True) -> list[dict]:
-    """Select with every method (magnitude first) from a trained search and store each choice."""
+    """Select with every selector (in the order they run) from a trained search and store each choice."""
     space = trainer.space
     out = []
-    for method, arch, seconds in select_all(trainer, data, methods, pt, progress=progress):
+    for method, arch, seconds in select_all(trainer, data, selectors, progress=progress):
         acc, rank = truth_of(truth, space, arch)
         source = truth_source
         if acc is None and retrain is not None:
@@ -130,11 +132,6 @@ def select_and_record(trainer: SupernetTrainer, data: Dataset, methods: Sequence
         store.add_selection(run_id, row)
         out.append({"run_id": run_id, **row})
     return out
-
-
-def ordered(methods: Sequence[str]) -> list[str]:
-    """Magnitude before PT: PT changes the supernet it selects from."""
-    return sorted(dict.fromkeys(methods), key=lambda m: SELECTIONS.index(m))
 
 
 __all__ = ["SEARCH_DEFAULTS", "SearchConfig", "ordered", "run_search", "search_supernet_config", "select_all",
