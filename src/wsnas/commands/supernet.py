@@ -52,6 +52,7 @@ from wsnas.commands.common import (
 from wsnas.core import distributed
 from wsnas.core.errors import WsnasError
 from wsnas.experiments.insights import SUPERNET_DEFAULTS
+from wsnas.runs import train_run
 from wsnas.store import Store
 from wsnas.strategies import STRATEGIES, strategy_for
 from wsnas.strategies.differentiable import STRATEGY_NAMES as DIFFERENTIABLE
@@ -129,11 +130,7 @@ def _run(args: argparse.Namespace, device, replica: distributed.Replica | None) 
         trainer = SupernetTrainer(space, data, strategy, cfg, seed=args.seed, run_dir=run_dir, store=store,
                                   run_id=run_id, archs=archs, progress=not args.no_progress,
                                   replica=replica, sharing=sharing)
-        store.ensure_run(run_id, "supernet", trainer.config(), seed=args.seed)
-        resumed = trainer.try_resume()
-        store.set_run_status(run_id, "running")
-        summary = trainer.train()
-        store.set_run_status(run_id, "done")
+        summary, resumed = train_run(store, run_id, "supernet", trainer, seed=args.seed)
         labels, names, matrix = store.prediction_matrix(run_id)
     final = [i for i, lab in enumerate(labels) if lab.startswith("epoch:")][-1]
     ranks = f" on {replica.world_size} ranks" if replica is not None else ""

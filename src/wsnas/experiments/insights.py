@@ -39,6 +39,7 @@ from wsnas.evaluator import EvalConfig
 from wsnas.execution.executor import Executor
 from wsnas.experiments.instances import Instance, load_final, run_instances
 from wsnas.groundtruth.run import groundtruth_config, run_groundtruth
+from wsnas.runs import open_run, running
 from wsnas.spaces import Space
 from wsnas.store import Store, config_hash
 from wsnas.supernet.sharing import BUDGETS, check_sharing, parse_sharing
@@ -258,44 +259,41 @@ def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: s
     compare = comparison_runs(experiment, cfg)
     if compare:
         exp_config["comparison"] = {name: {"run_ids": ids, "strategy": name} for name, ids in compare.items()}
-    store.ensure_run(experiment, "insights", exp_config)
-    store.set_run_status(experiment, "running")
+    study = open_run(store, experiment, "insights", exp_config)
+    with running(study):
+        log(f"[1/3] ground truth: {len(space)} children x {cfg.gt_seeds} seeds, "
+            f"{cfg.groundtruth.epochs} epochs each")
+        gt = run_groundtruth(space, data, cfg.groundtruth, seeds=list(range(cfg.gt_seeds)),
+                             archs=list(space.enumerate()), store=store, progress=progress,
+                             executor=executor)
+        if gt.seed_taus:
+            log(f"      seed-to-seed tau of the ground truth: {gt.mean_seed_tau:.3f}")
 
-    log(f"[1/3] ground truth: {len(space)} children x {cfg.gt_seeds} seeds, "
-        f"{cfg.groundtruth.epochs} epochs each")
-    gt = run_groundtruth(space, data, cfg.groundtruth, seeds=list(range(cfg.gt_seeds)),
-                         archs=list(space.enumerate()), store=store, progress=progress,
-                         executor=executor)
-    if gt.seed_taus:
-        log(f"      seed-to-seed tau of the ground truth: {gt.mean_seed_tau:.3f}")
+        log(f"[2/3] supernets: {len(instances)} instances, {cfg.supernet.epochs} epochs each, dense evaluation "
+            f"over the last {cfg.dense_last} mini-batches")
 
-    log(f"[2/3] supernets: {len(instances)} instances, {cfg.supernet.epochs} epochs each, dense evaluation "
-        f"over the last {cfg.dense_last} mini-batches")
+        def report(inst: Instance, result: dict) -> None:
+            last = result["history"][-1] if result["history"] else {}
+            log(f"      {inst.run_id}: train acc {last.get('train_acc', float('nan')):.3f}, mean child valid "
+                f"acc {last.get('mean_child_acc', float('nan')):.3f} ({result['seconds']:.0f} s)")
 
-    def report(inst: Instance, result: dict) -> None:
-        last = result["history"][-1] if result["history"] else {}
-        log(f"      {inst.run_id}: train acc {last.get('train_acc', float('nan')):.3f}, mean child valid "
-            f"acc {last.get('mean_child_acc', float('nan')):.3f} ({result['seconds']:.0f} s)")
+        run_instances(space, data, sn_cfg, instances, store=store, executor=executor, progress=progress,
+                      on_done=report)
 
-    run_instances(space, data, sn_cfg, instances, store=store, executor=executor, progress=progress,
-                  on_done=report)
-
-    if finetune_run:
-        log(f"[3/3] fine-tuning every child from the final snapshot of {first}, "
-            f"{cfg.finetune_steps} steps")
-        source = load_final(next(i for i in instances if i.run_id == first), space, data, sn_cfg)
-        ft_cfg = FinetuneConfig(steps=cfg.finetune_steps, lr=source.lr(cfg.supernet.epochs - 1),
-                                momentum=cfg.supernet.momentum,
-                                weight_decay=cfg.supernet.weight_decay,
-                                batch_size=cfg.supernet.batch_size)
-        store.ensure_run(finetune_run, "finetune",
-                         {"source": first, "finetune": ft_cfg.to_dict(), "eval": cfg.eval.to_dict()})
-        with torch.random.fork_rng():
-            run_finetune(source.supernet, space, data, ft_cfg, cfg.eval,
-                         archs=list(space.enumerate()), store=store, run_id=finetune_run,
-                         progress=progress)
-        store.set_run_status(finetune_run, "done")
-    store.set_run_status(experiment, "done")
+        if finetune_run:
+            log(f"[3/3] fine-tuning every child from the final snapshot of {first}, "
+                f"{cfg.finetune_steps} steps")
+            source = load_final(next(i for i in instances if i.run_id == first), space, data, sn_cfg)
+            ft_cfg = FinetuneConfig(steps=cfg.finetune_steps, lr=source.lr(cfg.supernet.epochs - 1),
+                                    momentum=cfg.supernet.momentum,
+                                    weight_decay=cfg.supernet.weight_decay,
+                                    batch_size=cfg.supernet.batch_size)
+            finetune = open_run(store, finetune_run, "finetune",
+                                {"source": first, "finetune": ft_cfg.to_dict(), "eval": cfg.eval.to_dict()})
+            with running(finetune), torch.random.fork_rng():
+                run_finetune(source.supernet, space, data, ft_cfg, cfg.eval,
+                             archs=list(space.enumerate()), store=store, run_id=finetune_run,
+                             progress=progress)
     out = report_dir(run_dir, experiment)
     out.mkdir(parents=True, exist_ok=True)
     (out / "experiment.json").write_text(json.dumps({"experiment": experiment,

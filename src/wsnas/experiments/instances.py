@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from wsnas.data import Dataset
 from wsnas.execution.executor import Executor, LocalExecutor
 from wsnas.execution.jobs import DataSpec, Preloaded, job_data, job_space, kill_hook
+from wsnas.runs import Run, open_run, running
 from wsnas.spaces import Space
 from wsnas.store import Store
 from wsnas.strategies import strategy_for
@@ -93,21 +94,20 @@ def run_instances(space: Space, data: Dataset, cfg: SupernetConfig, instances: S
     ``on_done(instance, result)`` is called in the driver after an instance's rows are stored.
     """
     executor = executor or LocalExecutor()
-    todo = []
+    todo: dict[str, Run] = {}
     for inst in instances:
         config = trainer_config(space, data, inst.build_strategy(), cfg, inst.seed, inst.sharing)
-        store.ensure_run(inst.run_id, "supernet", config, seed=inst.seed)
-        if (store.get_run(inst.run_id) or {}).get("status") != "done":
-            todo.append(inst)
+        run = open_run(store, inst.run_id, "supernet", config, seed=inst.seed)
+        if not run.done:
+            todo[inst.run_id] = run
     if not todo:
         return
     spec = DataSpec.of(data, executor.worker_device(data.device))
     space_desc, data_desc = space.describe(), data.describe()
     local = isinstance(executor, LocalExecutor)
     jobs = [SupernetJob(instance=inst, space=space_desc, data=spec, data_describe=data_desc,
-                        config=cfg.to_dict(execution=True), progress=progress and local) for inst in todo]
-    for inst in todo:
-        store.set_run_status(inst.run_id, "running")
+                        config=cfg.to_dict(execution=True), progress=progress and local)
+            for inst in instances if inst.run_id in todo]
     bar = tqdm(total=len(instances), initial=len(instances) - len(todo), desc="supernet instances",
                unit="run", disable=not progress, dynamic_ncols=True)
 
@@ -116,14 +116,14 @@ def run_instances(space: Space, data: Dataset, cfg: SupernetConfig, instances: S
         store.add_predictions(run_id, result["predictions"])
         store.add_train_steps(run_id, result["train_steps"])
         store.add_run_metrics(run_id, result["run_metrics"])
-        store.set_run_status(run_id, "done")
+        todo[run_id].finish()
         bar.set_postfix_str(run_id)
         bar.update(1)
         if on_done is not None:
             on_done(job.instance, result)
 
     try:
-        with Preloaded(space, space_desc, data, spec):
+        with running(*todo.values()), Preloaded(space, space_desc, data, spec):
             executor.run(supernet_job, jobs, on_result=on_result)
     finally:
         bar.close()

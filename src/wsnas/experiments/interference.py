@@ -50,6 +50,7 @@ import torch.nn.functional as F
 
 from wsnas.core.errors import WsnasError
 from wsnas.data import Dataset, Split
+from wsnas.runs import train_run
 from wsnas.spaces import Arch, Space
 from wsnas.strategies.base import SinglePathStrategy, StepResult, Strategy, train_path
 from wsnas.training.gradvar import METRIC_NAMES, GradVarianceMonitor
@@ -448,21 +449,15 @@ def run_interference(space: Space, data: Dataset, cfg: InterferenceConfig, *, se
                               run_id=run_id, progress=progress)
     monitor = GradVarianceMonitor(trainer.supernet.parameters(), cfg.grad_window)
     probe.attach_monitor(monitor)
-    if store is not None:
-        store.ensure_run(run_id, "interference", trainer.config(), seed=seed)
-    resumed = trainer.try_resume()
-    if store is not None:
-        store.set_run_status(run_id, "running")
     start = time.perf_counter()
-    try:
+    if store is not None:
+        summary, resumed = train_run(store, run_id, "interference", trainer, seed=seed,
+                                     on_step=lambda step, result: monitor.update())
+    else:
+        resumed = trainer.try_resume()
         summary = trainer.train(on_step=lambda step, result: monitor.update())
-    except BaseException:
-        if store is not None:
-            store.set_run_status(run_id, "interrupted")
-        raise
     seconds = time.perf_counter() - start
     if store is not None:
-        store.set_run_status(run_id, "done")
         rows = store.interference(run_id)
     else:
         rows = probe.rows

@@ -22,6 +22,7 @@ from wsnas.data import Dataset
 from wsnas.execution.executor import Executor, LocalExecutor
 from wsnas.execution.jobs import DataSpec, Preloaded, job_data, job_space, kill_hook
 from wsnas.groundtruth.run import groundtruth_config, run_groundtruth
+from wsnas.runs import open_run, running
 from wsnas.selection import PTConfig, get_selectors, ordered, selection_label, selection_names, selector_class
 from wsnas.selection.search import SEARCH_DEFAULTS, search_supernet_config, select_all, truth_of
 from wsnas.spaces import Space, get_space
@@ -84,10 +85,18 @@ def run_search_study(space: Space, data: Dataset, cfg: SearchStudyConfig, *, sto
     run_dir = Path(run_dir)
     gt_cfg = groundtruth_config(space, data, cfg.groundtruth)
     runs = study_runs(experiment, cfg)
-    store.ensure_run(experiment, "search-study", {
+    study = open_run(store, experiment, "search-study", {
         "space": space.describe(), "data": data.describe(), "study": cfg.to_dict(), "runs": runs,
         "groundtruth": {"config_hash": config_hash(gt_cfg), "seeds": list(range(cfg.gt_seeds))}})
-    store.set_run_status(experiment, "running")
+    with running(study):
+        _run_study(space, data, cfg, runs, store=store, run_dir=run_dir, progress=progress, log=log,
+                   executor=executor)
+    return experiment
+
+
+def _run_study(space: Space, data: Dataset, cfg: SearchStudyConfig, runs: list[dict], *, store: Store,
+               run_dir: Path, progress: bool, log, executor: Executor | None) -> None:
+    """Ground truth, then every search not yet done (jobs on ``executor``) and its selections."""
     log(f"[1/2] ground truth: {len(space)} children x {cfg.gt_seeds} seeds")
     gt = run_groundtruth(space, data, cfg.groundtruth, seeds=list(range(cfg.gt_seeds)), archs=list(space.enumerate()),
                          store=store, progress=progress, executor=executor)
@@ -101,14 +110,15 @@ def run_search_study(space: Space, data: Dataset, cfg: SearchStudyConfig, *, sto
     executor = executor or LocalExecutor()
     spec = DataSpec.of(data, executor.worker_device(data.device))
     space_desc, data_desc = space.describe(), data.describe()
-    jobs = []
+    jobs, searches = [], {}
     for r in runs:
         strategy = get_strategy(r["strategy"], **r["options"])
         config = {**trainer_config(space, data, strategy, sn_cfg, r["seed"]),
                   "search": {"select": list(r["select"]), "pt": cfg.pt.to_dict()}}
-        store.ensure_run(r["run_id"], "search", config, seed=r["seed"])
-        if (store.get_run(r["run_id"]) or {}).get("status") == "done":
+        search = open_run(store, r["run_id"], "search", config, seed=r["seed"])
+        if search.done:
             continue
+        searches[r["run_id"]] = search
         jobs.append(SearchJob(run_id=r["run_id"], run_dir=str(run_dir / r["run_id"].replace("/", "_")),
                               strategy=r["strategy"], options=dict(r["options"]), seed=r["seed"], space=space_desc,
                               data=spec, data_describe=data_desc, train=cfg.search.to_dict(),
@@ -123,13 +133,11 @@ def run_search_study(space: Space, data: Dataset, cfg: SearchStudyConfig, *, sto
             store.add_selection(job.run_id, {**pick, "truth": acc, "truth_rank": rank,
                                              "truth_source": "store" if acc is not None else None})
             picks.append(f"{pick['method']} {pick['arch']} (rank {rank})")
-        store.set_run_status(job.run_id, "done")
+        searches[job.run_id].finish()
         log(f"      {job.run_id}: " + ", ".join(picks))
 
-    with Preloaded(space, space_desc, data, spec):
+    with running(*searches.values()), Preloaded(space, space_desc, data, spec):
         executor.run(search_job, jobs, on_result=on_result)
-    store.set_run_status(experiment, "done")
-    return experiment
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from wsnas.core.errors import WsnasError
 from wsnas.data import Dataset
 from wsnas.evaluator import EvalConfig
 from wsnas.groundtruth.table import TruthTable
+from wsnas.runs import open_run, running
 from wsnas.selection import PTConfig, Selector, check_selections, get_selectors, ordered
 from wsnas.spaces import Arch, Space
 from wsnas.store import Store
@@ -85,20 +86,19 @@ def run_search(space: Space, data: Dataset, strategy: Strategy, cfg: SearchConfi
     trainer = SupernetTrainer(space, data, strategy, sn_cfg, seed=seed, run_dir=run_dir, store=store,
                               run_id=run_id, archs=[], progress=progress)
     config = {**trainer.config(), "search": {"select": list(cfg.select), "pt": cfg.pt.to_dict()}}
-    store.ensure_run(run_id, "search", config, seed=seed)
+    run = open_run(store, run_id, "search", config, seed=seed)
     done = {r["method"]: r for r in store.selections(run_id)}
-    if all(m in done for m in cfg.select) and (store.get_run(run_id) or {}).get("status") == "done":
+    if all(m in done for m in cfg.select) and run.done:
         return [done[m] for m in cfg.select]
     resumed = trainer.try_resume()
-    store.set_run_status(run_id, "running")
-    start = time.perf_counter()
-    trainer.train()
-    if trainer.epoch and not resumed:
-        log(f"search {run_id}: {trainer.epoch} epochs in {time.perf_counter() - start:.0f} s, "
-            f"entropy {strategy.arch.entropy():.3f}")
-    out = select_and_record(trainer, data, cfg.selectors(), store=store, run_id=run_id, truth=truth,
-                            truth_source=truth_source, retrain=retrain, progress=progress)
-    store.set_run_status(run_id, "done")
+    with running(run):
+        start = time.perf_counter()
+        trainer.train()
+        if trainer.epoch and not resumed:
+            log(f"search {run_id}: {trainer.epoch} epochs in {time.perf_counter() - start:.0f} s, "
+                f"entropy {strategy.arch.entropy():.3f}")
+        out = select_and_record(trainer, data, cfg.selectors(), store=store, run_id=run_id, truth=truth,
+                                truth_source=truth_source, retrain=retrain, progress=progress)
     return out
 
 
