@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from conftest import IMG_TAG, build_tiny_study
 
-from wsnas.experiments import analysis as analysis_module
-from wsnas.experiments.analysis import analyse_insights
+from wsnas.analysis import insights as analysis_module
+from wsnas.analysis.insights import analyse_insights
 from wsnas.report import write_insights_report
 from wsnas.report.figures import FIGURES, fmt, write_figures
 from wsnas.report.render import expected_random_tnr, write_report

@@ -22,7 +22,7 @@ gradient-variance monitor on (``grad_window``).
 The supernet instances are independent jobs on the executor (:mod:`wsnas.experiments.instances`).
 
 The experiment is recorded as a run of kind ``insights`` whose config lists its instances;
-:mod:`wsnas.experiments.analysis` and the report read only the store.
+:mod:`wsnas.analysis.insights` and the report read only the store.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The report of an insights study: ``report.html``, ``report.md`` and PNG figures.
 
 The report reads the results store only through
-:func:`wsnas.experiments.analysis.analyse_insights` and never trains anything, so it can be
+:func:`wsnas.analysis.insights.analyse_insights` and never trains anything, so it can be
 (re)written at any time, also while a study is still running (it then says so).
 
 * :mod:`wsnas.report.figures` draws the figures (matplotlib, Agg canvas, no pyplot);
@@ -40,7 +40,7 @@ def write_insights_report(store: Store, experiment: str, out_dir: str | Path) ->
     Paths are strings. Raises :class:`wsnas.core.errors.WsnasError` when the store has no such
     experiment.
     """
-    from wsnas.experiments.analysis import analyse_insights
+    from wsnas.analysis.insights import analyse_insights
 
     try:  # imported here: matplotlib is needed only when a report is written
         from wsnas.report.figures import write_figures

@@ -1,7 +1,7 @@
 """``report.md`` and a self-contained ``report.html`` of an insights study.
 
 Both documents are rendered from the same content, built from the dict of
-:func:`wsnas.experiments.analysis.analyse_insights`:
+:func:`wsnas.analysis.insights.analyse_insights`:
 
 1. a title and the study's setup (space, dataset and its sizes, budgets, ground truth, status);
 2. the findings, each stated plainly as holding or not *on this data*, with its evidence;

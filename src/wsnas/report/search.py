@@ -1,6 +1,6 @@
 """The report of a differentiable-search study: ``report.md``, a self-contained ``report.html``,
 ``figures/entropy.png`` and ``figures/argmax_truth.png``, from
-:func:`wsnas.experiments.search_study.analyse_search_study`."""
+:func:`wsnas.analysis.search.analyse_search_study`."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def _rows(a: dict) -> tuple[list[str], list[list[str]]]:
 
 
 def write_search_report(store: Store, experiment: str, out_dir: str | Path) -> dict:
-    from wsnas.experiments.search_study import analyse_search_study
+    from wsnas.analysis.search import analyse_search_study
 
     a = analyse_search_study(store, experiment)
     out_dir = Path(out_dir)

@@ -232,7 +232,7 @@ def analyse_insights(store: Store, experiment: str = "insights", *, k: int | Non
     sharing = _sharing_sweep(store, cfg, truth, k) if cfg.get("sweep") else None
     comparison = None
     if cfg.get("comparison"):
-        from wsnas.experiments.comparison import analyse_comparison
+        from wsnas.analysis.comparison import analyse_comparison
 
         comparison = analyse_comparison(store, cfg, truth, k, _instance, _run_metrics)
     if interference is None and sharing:
@@ -408,7 +408,7 @@ def findings(a: dict) -> list[dict]:
                                 "within ~5 steps on CIFAR-10"})
     out += _sharing_findings(a)
     if a.get("comparison"):
-        from wsnas.experiments.comparison import comparison_findings
+        from wsnas.analysis.comparison import comparison_findings
 
         out += comparison_findings(a)
     groups = a["groups"]

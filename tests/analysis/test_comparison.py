@@ -6,8 +6,8 @@ import sqlite3
 import numpy as np
 import pytest
 
+from wsnas.analysis.comparison import comparison_findings, epoch_time
 from wsnas.cli import main
-from wsnas.experiments.comparison import comparison_findings, epoch_time
 from wsnas.store import Store
 
 TINY = ["--space-option", "channels=4", "--space-option", "stem_channels=8", "--gt-seeds", "1",
