@@ -293,7 +293,7 @@ def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: s
         with torch.random.fork_rng():
             run_finetune(source.supernet, space, data, ft_cfg, cfg.eval,
                          archs=list(space.enumerate()), store=store, run_id=finetune_run,
-                         progress=progress)
+                         progress=progress, bank=source.bank)
         store.set_run_status(finetune_run, "done")
     store.set_run_status(experiment, "done")
     out = report_dir(run_dir, experiment)
