@@ -41,6 +41,7 @@ from wsnas.experiments.instances import Instance, load_final, run_instances
 from wsnas.groundtruth.run import groundtruth_config, run_groundtruth
 from wsnas.spaces import Space
 from wsnas.store import Store, config_hash
+from wsnas.strategies import strategy_names
 from wsnas.supernet.sharing import BUDGETS, check_sharing, parse_sharing
 from wsnas.training.finetune import FinetuneConfig, run_finetune
 from wsnas.training.standalone import TrainConfig, default_config
@@ -73,8 +74,8 @@ SWEEP_SHARING_QUICK: tuple[str, ...] = ("full", "group:4", "group:16", "group:16
 # sampling) with the gradient-variance monitor on.
 COMPARE_STRATEGIES: tuple[str, ...] = ("spos", "fairnas", "pada-path", "pada-data", "pada")
 # single-path strategies a comparison accepts (differentiable search has its own study)
-COMPARABLE = ("spos", "uniform", "fairnas", "pada", "pada-path", "pada-data", "round-robin",
-              "fixed-order", "shuffle")
+# every single-path strategy of the registry, as the comparison labels it (and SPOS's name)
+COMPARABLE = ("spos", *(n.replace("_", "-") for n in strategy_names(differentiable=False)))
 COMPARE_GRAD_WINDOW = 16  # steps per gradient-variance window in a comparison (digits: ~1 epoch)
 
 
