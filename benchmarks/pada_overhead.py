@@ -28,6 +28,7 @@ import platform
 import statistics
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -55,7 +56,8 @@ def time_per_step(space_name: str, strategy: str, data, epochs: int, batch_size:
         trainer = SupernetTrainer(space, data, get_strategy("pada" if strategy == "pada-tau0" else strategy), cfg,
                                   seed=seed, run_dir=run_dir, progress=False)
         if strategy == "pada-tau0":
-            trainer.strategy.total_epochs = 10**12  # tau = epoch / total_epochs stays 0
+            # tau = epoch / total_epochs stays 0 (bound afresh before the first step)
+            trainer.strategy.setup(replace(trainer.strategy.ctx, total_epochs=10**12))
         trainer.train()
     steps = trainer.steps_per_epoch
     return statistics.median(h["seconds"] / steps for h in trainer.history[1:])
@@ -72,7 +74,7 @@ def sampling_cost(space_name: str, data, batch_size: int, reps: int = 50) -> dic
         trainer = SupernetTrainer(space, data, strategy, cfg, seed=0, run_dir=run_dir, progress=False)
     n = len(trainer.weight_split)
     x, y = data.train.x[:batch_size], data.train.y[:batch_size]
-    strategy.batch_indices = torch.arange(batch_size)
+    indices = torch.arange(batch_size)
     arch = strategy.next_arch()
     result = train_path(strategy, arch, x, y, keep_logits=True)  # gradients and logits to work on
 
@@ -94,7 +96,7 @@ def sampling_cost(space_name: str, data, batch_size: int, reps: int = 50) -> dic
         strategy.epoch_indices(n, gen)
 
     out = {"path_draw": timed(strategy.next_arch), "fold_norms": timed(fold),
-           "importance": timed(lambda: strategy._record_importance(result.logits, y, n)),
+           "importance": timed(lambda: strategy._record_importance(result.logits, y, n, indices)),
            "epoch_update": timed(epoch, 10) / trainer.steps_per_epoch}
     out["total"] = sum(out.values())
     return out

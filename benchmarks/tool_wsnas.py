@@ -22,7 +22,7 @@ from wsnas.core.runtime import prepare_model, tune_allocator
 from wsnas.data import Split, iterate_batches, load_cifar10
 from wsnas.evaluator import EvalConfig, evaluate_archs
 from wsnas.spaces import get_space
-from wsnas.strategies import get_strategy
+from wsnas.strategies import StrategyContext, get_strategy
 from wsnas.strategies.base import train_path
 
 VERSION = wsnas.__version__
@@ -42,8 +42,7 @@ def _supernet(cfg: BenchConfig):
 def _strategy(name: str, space, net, cfg: BenchConfig):
     opt = torch.optim.SGD(net.parameters(), lr=SGD_LR, momentum=SGD_MOMENTUM, weight_decay=SGD_WEIGHT_DECAY)
     strategy = get_strategy(name)
-    strategy.total_epochs = 1
-    strategy.setup(net, space, opt, cfg.seed)
+    strategy.setup(StrategyContext(supernet=net, space=space, optimizer=opt, seed=cfg.seed, total_epochs=1))
     return strategy
 
 

@@ -13,6 +13,11 @@ In a data-parallel run (``replica`` given) every rank calls :func:`evaluate_arch
 lockstep: each recalibration batch is split across the ranks and its batch-norm statistics are
 all-reduced, so every rank ends with the statistics a single process computes on the whole
 batch; scoring then runs on every rank with identical weights and gives identical results.
+
+Under partial sharing the caller passes the supernet's weight bank (``bank``, see
+:mod:`wsnas.supernet.bank`): every key's private statistics are restored afterwards, children
+are scored one at a time (each forward binds the child's own copies) and the stem is computed
+once per batch only where it is shared.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from wsnas.core.errors import WsnasError
 from wsnas.data import Split, iterate_batches
 from wsnas.nn.stacked import grouped_batchnorm, per_arch_batchnorm, stacked_loss_and_correct, stacked_path
 from wsnas.spaces import Arch
-from wsnas.supernet.bank import bank_of
+from wsnas.supernet.bank import WeightBank
 
 BN_MODES = ("running", "batch", "recal")
 
@@ -68,12 +73,11 @@ def _bn_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
 
 
 @contextmanager
-def preserved_bn_state(model: nn.Module) -> Iterator[None]:
+def preserved_bn_state(model: nn.Module, bank: WeightBank | None = None) -> Iterator[None]:
     """Restore every BN layer's running statistics, momentum and mode on exit.
 
-    With a weight bank (partial sharing) every key's private statistics are restored too.
+    With ``model``'s weight bank (partial sharing) every key's private statistics are restored too.
     """
-    bank = bank_of(model)
     with nullcontext() if bank is None else bank.preserved_buffers(), _preserved_live_bn(model):
         yield
 
@@ -100,12 +104,12 @@ def _preserved_live_bn(model: nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def _can_stack(model: nn.Module, archs: Sequence[Arch | None]) -> bool:
+def _can_stack(model: nn.Module, archs: Sequence[Arch | None], bank: WeightBank | None) -> bool:
     """Stacked evaluation needs a supernet whose every choice takes one op per architecture
     (tiny64, NB201; not DARTS, whose children leave edges out) and that scores architectures
     on shared weights (no private copies to swap in per child)."""
     return (len(archs) > 1 and all(a is not None for a in archs)
-            and getattr(model, "supports_stacking", False) and bank_of(model) is None)
+            and getattr(model, "supports_stacking", False) and bank is None)
 
 
 def _stacked_logits(model: nn.Module, archs: Sequence[Arch], x: torch.Tensor,
@@ -141,7 +145,7 @@ def _score_stacked(model: nn.Module, archs: Sequence[Arch], split: Split, batch_
 
 @torch.no_grad()
 def _score(model: nn.Module, archs: Sequence[Arch | None], split: Split,
-           batch_size: int, arch_batch: int = 1) -> list[tuple[float, float]]:
+           batch_size: int, arch_batch: int = 1, bank: WeightBank | None = None) -> list[tuple[float, float]]:
     """(accuracy, loss) of each architecture, batches outside and architectures inside.
 
     A supernet with ``forward_stem`` (the part no choice affects) computes it once per batch
@@ -149,13 +153,12 @@ def _score(model: nn.Module, archs: Sequence[Arch | None], split: Split,
     identical to running each architecture alone. ``arch_batch`` > 1 scores that many
     architectures per forward pass (:func:`_score_stacked`).
     """
-    if arch_batch > 1 and _can_stack(model, archs):
+    if arch_batch > 1 and _can_stack(model, archs, bank):
         return _score_stacked(model, archs, split, batch_size, arch_batch)
     device = split.y.device
     correct = torch.zeros(len(archs), dtype=torch.long, device=device)
     loss_sum = torch.zeros(len(archs), dtype=torch.float64, device=device)
     shared_stem = getattr(model, "forward_stem", None) if all(a is not None for a in archs) else None
-    bank = bank_of(model)
     if bank is not None and not bank.is_shared("stem"):
         shared_stem = None
     for x, y in iterate_batches(split, batch_size, shuffle=False):
@@ -212,28 +215,28 @@ def recalibration_batches(train: Split, cfg: EvalConfig, seed: int = 0) -> list[
 @torch.no_grad()
 def evaluate_archs(model: nn.Module, archs: Sequence[Arch | None], split: Split, cfg: EvalConfig,
                    *, recal: Sequence[torch.Tensor] | None = None,
-                   replica=None) -> list[tuple[float, float]]:
+                   replica=None, bank: WeightBank | None = None) -> list[tuple[float, float]]:
     """(accuracy, loss) of each architecture on ``split`` with the weights ``model`` holds.
 
     ``model`` is a supernet (give ``Arch`` objects) or a standalone network (give ``None``).
     ``recal`` holds the recalibration batches for ``bn_mode="recal"``
     (see :func:`recalibration_batches`). ``replica`` (a :class:`wsnas.core.distributed.Replica`):
-    data-parallel recalibration, every rank calling this in lockstep.
+    data-parallel recalibration, every rank calling this in lockstep. ``bank``: ``model``'s weight
+    bank under partial sharing (each child scored with its own copies; every key restored).
     """
     if cfg.bn_mode == "recal" and not recal:
         raise ValueError("bn_mode 'recal' needs recalibration batches")
-    with preserved_bn_state(model):
+    with preserved_bn_state(model, bank):
         if cfg.bn_mode != "recal":
             # running: eval-mode BN; batch: BN normalises with batch statistics (the running
             # statistics it updates meanwhile are restored on exit)
             model.train(cfg.bn_mode == "batch")
-            return _score(model, archs, split, cfg.batch_size, cfg.arch_batch)
-        if cfg.arch_batch > 1 and replica is None and _can_stack(model, archs):
+            return _score(model, archs, split, cfg.batch_size, cfg.arch_batch, bank)
+        if cfg.arch_batch > 1 and replica is None and _can_stack(model, archs, bank):
             return [score for start in range(0, len(archs), cfg.arch_batch)
                     for score in _recal_stacked(model, archs[start:start + cfg.arch_batch], split, recal,
                                                 cfg.batch_size)]
         results = []
-        bank = bank_of(model)
         for arch in archs:
             if bank is not None and arch is not None:
                 bank.activate_arch(arch)  # reset the statistics of this child's own copies
@@ -247,5 +250,5 @@ def evaluate_archs(model: nn.Module, archs: Sequence[Arch | None], split: Split,
                         x = replica.shard(x)
                     model(x) if arch is None else model(x, arch)
             model.eval()
-            results += _score(model, [arch], split, cfg.batch_size)
+            results += _score(model, [arch], split, cfg.batch_size, bank=bank)
         return results

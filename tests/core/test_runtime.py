@@ -84,12 +84,12 @@ def _nb201_pair():
 def _step(space, net, x, y, arch):
     import torch
 
-    from wsnas.strategies import get_strategy
+    from wsnas.strategies import StrategyContext, get_strategy
     from wsnas.strategies.base import train_path
 
     strategy = get_strategy("uniform")
-    strategy.total_epochs = 1
-    strategy.setup(net, space, torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4), 0)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    strategy.setup(StrategyContext(supernet=net, space=space, optimizer=opt, seed=0, total_epochs=1))
     return float(train_path(strategy, arch, x, y).loss)
 
 

@@ -26,7 +26,7 @@ from wsnas.experiments.interference import (
 )
 from wsnas.spaces import get_space
 from wsnas.store import SCHEMA_VERSION, Store
-from wsnas.strategies import get_strategy
+from wsnas.strategies import StrategyContext, get_strategy
 from wsnas.training.gradvar import GradVarianceMonitor
 from wsnas.training.standalone import TrainConfig
 from wsnas.training.trainer import CHECKPOINT, SupernetConfig, SupernetTrainer
@@ -64,7 +64,7 @@ def _manual(space, data):
     net = space.build_supernet(num_classes=data.num_classes, in_channels=data.in_channels)
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
     probe = InterferenceProbe(get_strategy("round_robin"), data.train, probe_size=PROBE)
-    probe.setup(net, space, opt, 0)
+    probe.setup(StrategyContext(supernet=net, space=space, optimizer=opt, seed=0))
     net.train()
     return net, probe
 

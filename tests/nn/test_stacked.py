@@ -60,10 +60,10 @@ def test_stacked_scores_equal_one_at_a_time(data, name, bn_mode):
 def test_a_weight_bank_falls_back_to_one_at_a_time(data):
     space, net = _trained("tiny64", data)
     opt = torch.optim.SGD(net.parameters(), lr=0.05)
-    make_bank(net, opt, space, parse_sharing("group:4"))
+    bank = make_bank(net, opt, space, parse_sharing("group:4"))
     archs = list(space.enumerate())[:6]
-    plain = evaluate_archs(net, archs, data.valid, EvalConfig())
-    assert evaluate_archs(net, archs, data.valid, EvalConfig(arch_batch=4)) == plain
+    plain = evaluate_archs(net, archs, data.valid, EvalConfig(), bank=bank)
+    assert evaluate_archs(net, archs, data.valid, EvalConfig(arch_batch=4), bank=bank) == plain
 
 
 def test_grouped_batchnorm_normalises_every_block_on_its_own():

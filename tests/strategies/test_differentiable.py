@@ -8,7 +8,7 @@ from wsnas.core.errors import WsnasError
 from wsnas.evaluator import EvalConfig
 from wsnas.nn.choice import ChoiceBlock, Sampled
 from wsnas.spaces import get_space
-from wsnas.strategies import get_strategy
+from wsnas.strategies import StrategyContext, get_strategy
 from wsnas.strategies.archparams import ArchParams, ExponentiatedGradient
 from wsnas.training.standalone import TrainConfig
 from wsnas.training.trainer import CHECKPOINT, SupernetConfig, SupernetTrainer
@@ -147,7 +147,7 @@ def test_second_order_gradient_differs_from_first_order(small_space, small_digit
         net = small_space.build_supernet(num_classes=10, in_channels=1)
         opt = torch.optim.SGD(net.parameters(), lr=0.025, momentum=0.9, weight_decay=3e-4)
         s = get_strategy("darts", order=order)
-        s.setup(net, small_space, opt, seed=0)
+        s.setup(StrategyContext(supernet=net, space=small_space, optimizer=opt, seed=0))
         x, y = small_digits.train.x[:32], small_digits.train.y[:32]
         xv, yv = small_digits.train.x[32:64], small_digits.train.y[32:64]
         s.arch_optimizer.zero_grad()

@@ -6,7 +6,7 @@ import torch
 
 from wsnas.core.errors import WsnasError
 from wsnas.evaluator import EvalConfig
-from wsnas.strategies import get_strategy
+from wsnas.strategies import StrategyContext, get_strategy
 from wsnas.training.standalone import TrainConfig
 from wsnas.training.trainer import SupernetConfig, SupernetTrainer
 
@@ -16,8 +16,8 @@ def _setup(space, data, name, **options):
     net = space.build_supernet(num_classes=10, in_channels=1)
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
     s = get_strategy(name, **options)
-    s.total_epochs, s.train_size = 4, len(data.train)
-    s.setup(net, space, opt, seed=0)
+    s.setup(StrategyContext(supernet=net, space=space, optimizer=opt, seed=0, total_epochs=4,
+                            train_size=len(data.train)))
     return s
 
 
@@ -66,8 +66,7 @@ def test_data_sampling_is_reproducible_from_its_seed(small_space, small_digits):
     assert torch.equal(a, b) and not torch.equal(a, c) and len(a) == n
     assert (a < 10).float().mean() > 0.3  # tau = 1/2: the heavy samples dominate (expected 0.35)
     logits = torch.tensor([[10.0, 0.0], [0.0, 0.0]])
-    s.batch_indices = torch.tensor([3, 7])
-    s._record_importance(logits, torch.tensor([0, 1]), n)
+    s._record_importance(logits, torch.tensor([0, 1]), n, torch.tensor([3, 7]))
     assert float(s.importance[3]) < 1e-3 and abs(float(s.importance[7]) - np.sqrt(0.5)) < 1e-6
 
 

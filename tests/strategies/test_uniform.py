@@ -3,7 +3,7 @@ import torch
 
 from wsnas.core.errors import WsnasError
 from wsnas.spaces import get_space
-from wsnas.strategies import get_strategy
+from wsnas.strategies import StrategyContext, get_strategy
 
 
 def _setup(name, seed=0, **kw):
@@ -11,7 +11,7 @@ def _setup(name, seed=0, **kw):
     net = space.build_supernet(num_classes=10, in_channels=1)
     opt = torch.optim.SGD(net.parameters(), lr=0.01)
     s = get_strategy(name, **kw)
-    s.setup(net, space, opt, seed)
+    s.setup(StrategyContext(supernet=net, space=space, optimizer=opt, seed=seed))
     return space, s
 
 

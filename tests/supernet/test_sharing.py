@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from wsnas.core.errors import WsnasError
 from wsnas.data import iterate_batches
 from wsnas.evaluator import EvalConfig, evaluate_archs, recalibration_batches
-from wsnas.strategies import strategy_for
+from wsnas.strategies import StrategyContext, get_strategy
 from wsnas.strategies.groups import GroupStrategy
 from wsnas.supernet import child_state_dict
 from wsnas.supernet.sharing import make_bank, parse_sharing, partition_children
@@ -132,7 +132,7 @@ def test_no_sharing_equals_training_alone(small_space, small_digits):
     net, opt, bank = _supernet(small_space, small_digits, "group:64")
     init = {k: v.clone() for k, v in net.state_dict().items()}
     strategy = GroupStrategy(parse_sharing("group:64"))
-    strategy.setup(net, small_space, opt, seed=0)
+    strategy.setup(StrategyContext(supernet=net, space=small_space, optimizer=opt, seed=0))
     batches = _batches(small_digits, 3)
     for x, y in batches:
         strategy.step(x, y)
@@ -147,7 +147,7 @@ def test_no_sharing_equals_training_alone(small_space, small_digits):
             child_opt.zero_grad(set_to_none=True)
             loss.backward()
             child_opt.step()
-        trained = child_state_dict(net, child)
+        trained = child_state_dict(net, child, bank=bank)
         for k, v in child.state_dict().items():
             assert torch.allclose(trained[k], v, atol=1e-6, rtol=0), (name, k)
 
@@ -155,7 +155,7 @@ def test_no_sharing_equals_training_alone(small_space, small_digits):
 def test_group_budgets_and_orders(small_space, small_digits):
     net, opt, _ = _supernet(small_space, small_digits, "group:4")
     paper = GroupStrategy(parse_sharing("group:4"))
-    paper.setup(net, small_space, opt, seed=0)
+    paper.setup(StrategyContext(supernet=net, space=small_space, optimizer=opt, seed=0))
     trained = []
     orig = GroupStrategy.next_in_group
 
@@ -172,13 +172,13 @@ def test_group_budgets_and_orders(small_space, small_digits):
         assert trained == [0, 16, 32, 48, 1, 17, 33, 49]  # every group, every batch
         trained.clear()
         equal = GroupStrategy(parse_sharing("group:4", budget="equal"))
-        equal.setup(net, small_space, opt, seed=0)
+        equal.setup(StrategyContext(supernet=net, space=small_space, optimizer=opt, seed=0))
         for _ in range(5):
             equal.step(x, y)
         assert trained == [0, 16, 32, 48, 1]  # batches dealt to the groups in turn
         trained.clear()
         shuffled = GroupStrategy(parse_sharing("group:32:random"), order="shuffle", order_seed=3)
-        shuffled.setup(net, small_space, opt, seed=0)
+        shuffled.setup(StrategyContext(supernet=net, space=small_space, optimizer=opt, seed=0))
         for _ in range(4):
             shuffled.step(x, y)
         groups = shuffled.groups
@@ -187,14 +187,14 @@ def test_group_budgets_and_orders(small_space, small_digits):
             assert sorted(picks[:2]) == members and sorted(picks[2:]) == members
     finally:
         GroupStrategy.next_in_group = orig
-    assert strategy_for("round_robin", parse_sharing("group:1")).name == "round_robin"
-    assert strategy_for("shuffle", parse_sharing("group:2")).order == "shuffle"
+    assert get_strategy("round_robin").with_sharing(parse_sharing("group:1")).name == "round_robin"
+    assert get_strategy("shuffle").with_sharing(parse_sharing("group:2")).order == "shuffle"
 
 
 def test_evaluation_uses_each_childs_copies_and_restores_statistics(small_space, small_digits):
     net, opt, bank = _supernet(small_space, small_digits, "group:2")
     strategy = GroupStrategy(parse_sharing("group:2"))
-    strategy.setup(net, small_space, opt, seed=0)
+    strategy.setup(StrategyContext(supernet=net, space=small_space, optimizer=opt, seed=0))
     for x, y in _batches(small_digits, 2):
         strategy.step(x, y)
     archs = [small_space.from_index(i) for i in (0, 40)]
@@ -202,8 +202,8 @@ def test_evaluation_uses_each_childs_copies_and_restores_statistics(small_space,
     for mode in ("running", "batch", "recal"):
         cfg = EvalConfig(bn_mode=mode, batch_size=64, recal_batches=2, recal_batch_size=32)
         recal = recalibration_batches(small_digits.train, cfg) if mode == "recal" else None
-        together = evaluate_archs(net, archs, small_digits.valid, cfg, recal=recal)
-        alone = [evaluate_archs(net, [a], small_digits.valid, cfg, recal=recal)[0] for a in archs]
+        together = evaluate_archs(net, archs, small_digits.valid, cfg, recal=recal, bank=bank)
+        alone = [evaluate_archs(net, [a], small_digits.valid, cfg, recal=recal, bank=bank)[0] for a in archs]
         assert together == alone
         for k, e in bank.entries.items():
             for n, t in e["tensors"].items():
@@ -213,7 +213,7 @@ def test_evaluation_uses_each_childs_copies_and_restores_statistics(small_space,
     plain.load_state_dict(bank.entries[1]["tensors"])
     cfg = EvalConfig(batch_size=64)
     assert evaluate_archs(plain, [archs[1]], small_digits.valid, cfg) == \
-        evaluate_archs(net, [archs[1]], small_digits.valid, cfg)
+        evaluate_archs(net, [archs[1]], small_digits.valid, cfg, bank=bank)
 
 
 # ------------------------------------------------------------------ checkpoint and resume
@@ -221,7 +221,7 @@ def _trainer(space, data, run_dir, sharing):
     cfg = SupernetConfig(train=TrainConfig(epochs=2, batch_size=64), eval=EvalConfig(batch_size=64),
                          dense_last=0)
     sh = parse_sharing(sharing)
-    return SupernetTrainer(space, data, strategy_for("round_robin", sh), cfg, seed=3, run_dir=run_dir,
+    return SupernetTrainer(space, data, get_strategy("round_robin"), cfg, seed=3, run_dir=run_dir,
                            progress=False, archs=[space.from_index(i) for i in (0, 21, 63)], sharing=sh)
 
 

@@ -54,16 +54,15 @@ from wsnas.core.errors import WsnasError
 from wsnas.selection import PTConfig, selection_names, selector_class
 from wsnas.selection.search import SEARCH_DEFAULTS, SearchConfig, run_search
 from wsnas.store import Store
-from wsnas.strategies import get_strategy
+from wsnas.strategies import get_strategy, strategy_names
 from wsnas.strategies.archparams import PARAMS
-
-DIFFERENTIABLE = ("darts", "gdas", "pcdarts")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_space_options(p)
     add_data_options(p)
-    p.add_argument("--strategy", default="darts", choices=DIFFERENTIABLE, help="search strategy (default darts)")
+    p.add_argument("--strategy", default="darts", choices=strategy_names(differentiable=True),
+                   help="search strategy (default darts)")
     p.add_argument("--param", default="softmax", choices=PARAMS,
                    help="architecture parametrisation: softmax (the strategy's own) or gaea (default softmax)")
     p.add_argument("--single-level", action="store_true",

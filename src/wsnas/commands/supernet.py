@@ -54,8 +54,7 @@ from wsnas.core.errors import WsnasError
 from wsnas.experiments.insights import SUPERNET_DEFAULTS
 from wsnas.runs import train_run
 from wsnas.store import Store
-from wsnas.strategies import STRATEGIES, strategy_for
-from wsnas.strategies.differentiable import STRATEGY_NAMES as DIFFERENTIABLE
+from wsnas.strategies import get_strategy, strategy_names
 from wsnas.supernet.sharing import check_sharing, parse_sharing
 from wsnas.training.trainer import SupernetConfig, SupernetTrainer
 
@@ -64,7 +63,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_space_options(p)
     add_data_options(p)
     p.add_argument("--strategy", default="uniform",
-                   help="single-path strategy: " + ", ".join(k for k in STRATEGIES if k not in DIFFERENTIABLE))
+                   help="single-path strategy: " + ", ".join(strategy_names(differentiable=False)))
     p.add_argument("--seed", type=int, default=0, help="seed of weights, data order and sampling (default 0)")
     p.add_argument("--order-seed", type=int, default=None, help="seed of the sampling order (default: --seed)")
     p.add_argument("--run", default=None, help="run id in the store (default supernet/<strategy>/<seed>)")
@@ -98,11 +97,11 @@ def _run(args: argparse.Namespace, device, replica: distributed.Replica | None) 
     space = space_from_args(args)
     sharing = parse_sharing(args.sharing, budget=args.sharing_budget)
     check_sharing(space, sharing)
-    if args.strategy.replace("-", "_") in DIFFERENTIABLE:
+    if args.strategy.replace("-", "_") in strategy_names(differentiable=True):
         raise WsnasError(f"strategy {args.strategy!r} is a differentiable search; run it with "
                          f"`wsnas search --strategy {args.strategy}`")
     options = {} if args.order_seed is None else {"order_seed": args.order_seed}
-    strategy = strategy_for(args.strategy, sharing, **options)
+    strategy = get_strategy(args.strategy, **options)  # the trainer adapts it to the sharing
     archs = archs_from_args(space, args.archs, args.sample, args.sample_seed)
     base = SUPERNET_DEFAULTS.get(args.data, SUPERNET_DEFAULTS["cifar10"])
     train = base.with_overrides(**training_overrides(args))
@@ -111,7 +110,7 @@ def _run(args: argparse.Namespace, device, replica: distributed.Replica | None) 
     cfg = SupernetConfig(train=train, eval=eval_config_from_args(args),
                          dense_last=args.dense_last, grad_window=args.grad_window)
     data = data_from_args(args, device)
-    name = getattr(strategy, "order", None) or strategy.name  # group sharing: the order inside groups
+    name = strategy.name  # group sharing: the order inside the groups
     run_id = args.run or f"supernet/{name}/{args.seed}" + ("" if sharing.is_full else f"/{sharing.label}")
     run_dir = Path(args.run_dir or Path("wsnas-runs") / run_id)
     if replica is not None and not replica.is_main:

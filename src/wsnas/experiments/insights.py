@@ -42,6 +42,7 @@ from wsnas.groundtruth.run import groundtruth_config, run_groundtruth
 from wsnas.runs import open_run, running
 from wsnas.spaces import Space
 from wsnas.store import Store, config_hash
+from wsnas.strategies import strategy_names
 from wsnas.supernet.sharing import BUDGETS, check_sharing, parse_sharing
 from wsnas.training.finetune import FinetuneConfig, run_finetune
 from wsnas.training.standalone import TrainConfig, default_config
@@ -74,8 +75,8 @@ SWEEP_SHARING_QUICK: tuple[str, ...] = ("full", "group:4", "group:16", "group:16
 # sampling) with the gradient-variance monitor on.
 COMPARE_STRATEGIES: tuple[str, ...] = ("spos", "fairnas", "pada-path", "pada-data", "pada")
 # single-path strategies a comparison accepts (differentiable search has its own study)
-COMPARABLE = ("spos", "uniform", "fairnas", "pada", "pada-path", "pada-data", "round-robin",
-              "fixed-order", "shuffle")
+# every single-path strategy of the registry, as the comparison labels it (and SPOS's name)
+COMPARABLE = ("spos", *(n.replace("_", "-") for n in strategy_names(differentiable=False)))
 COMPARE_GRAD_WINDOW = 16  # steps per gradient-variance window in a comparison (digits: ~1 epoch)
 
 
@@ -293,7 +294,7 @@ def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: s
             with running(finetune), torch.random.fork_rng():
                 run_finetune(source.supernet, space, data, ft_cfg, cfg.eval,
                              archs=list(space.enumerate()), store=store, run_id=finetune_run,
-                             progress=progress)
+                             progress=progress, bank=source.bank)
     out = report_dir(run_dir, experiment)
     out.mkdir(parents=True, exist_ok=True)
     (out / "experiment.json").write_text(json.dumps({"experiment": experiment,

@@ -25,7 +25,7 @@ from wsnas.execution.jobs import DataSpec, Preloaded, job_data, job_space, kill_
 from wsnas.runs import Run, open_run, running
 from wsnas.spaces import Space
 from wsnas.store import Store
-from wsnas.strategies import strategy_for
+from wsnas.strategies import get_strategy
 from wsnas.supernet.sharing import Sharing
 from wsnas.training.trainer import RowCollector, SupernetConfig, SupernetTrainer, trainer_config
 
@@ -42,8 +42,9 @@ class Instance:
     sharing: Sharing = field(default_factory=Sharing)
 
     def build_strategy(self):
+        """The instance's strategy; the trainer adapts it to ``sharing`` (``with_sharing``)."""
         options = {} if self.order_seed is None else {"order_seed": self.order_seed}
-        return strategy_for(self.strategy, self.sharing, **options)
+        return get_strategy(self.strategy, **options)
 
 
 @dataclass(frozen=True)

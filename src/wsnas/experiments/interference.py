@@ -52,7 +52,7 @@ from wsnas.core.errors import WsnasError
 from wsnas.data import Dataset, Split
 from wsnas.runs import train_run
 from wsnas.spaces import Arch, Space
-from wsnas.strategies.base import SinglePathStrategy, StepResult, Strategy, train_path
+from wsnas.strategies.base import SinglePathStrategy, StepResult, Strategy, StrategyContext, train_path
 from wsnas.training.gradvar import METRIC_NAMES, GradVarianceMonitor
 from wsnas.training.trainer import SupernetConfig, SupernetTrainer
 
@@ -118,14 +118,15 @@ class InterferenceProbe(Strategy):
             d["grad_window"] = self.monitor.window
         return d
 
-    def setup(self, supernet, space, optimizer, seed, *, grad_clip=None) -> None:
-        if self.replica is not None:
+    def setup(self, ctx: StrategyContext) -> None:
+        if ctx.replica is not None:
             raise WsnasError("interference probing runs in one process; it is not supported under torchrun")
-        super().setup(supernet, space, optimizer, seed, grad_clip=grad_clip)
+        super().setup(ctx)
+        space = ctx.space
         if len(space) > MAX_CHILDREN:
             raise WsnasError(f"interference probing runs every child on every step; {space.name} has "
                              f"{len(space)} children (at most {MAX_CHILDREN})")
-        self.inner.setup(supernet, space, optimizer, seed, grad_clip=grad_clip)
+        self.inner.setup(ctx)
         self.archs: list[Arch] = list(space.enumerate())
         self.names = [space.format(a) for a in self.archs]
         self.position = {space.index(a): k for k, a in enumerate(self.archs)}
@@ -143,7 +144,8 @@ class InterferenceProbe(Strategy):
     def next_arch(self) -> Arch:
         return self.inner.next_arch()
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, valid_batch=None) -> StepResult:
+    def step(self, x: torch.Tensor, y: torch.Tensor, valid_batch=None, *,
+             indices: torch.Tensor | None = None) -> StepResult:
         arch = self.inner.next_arch()
         self.steps += 1
         if self.epoch < self.start_epoch:

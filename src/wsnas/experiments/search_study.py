@@ -24,11 +24,11 @@ from wsnas.selection import PTConfig, get_selectors, ordered, selection_label, s
 from wsnas.selection.search import SEARCH_DEFAULTS, search_supernet_config, select_all, truth_of
 from wsnas.spaces import Space
 from wsnas.store import Store, config_hash
-from wsnas.strategies import get_strategy
+from wsnas.strategies import get_strategy, strategy_names
 from wsnas.training.standalone import TrainConfig, default_config
 from wsnas.training.trainer import RowCollector, SupernetTrainer, trainer_config
 
-STRATEGIES = ("darts", "gdas", "pcdarts")
+STRATEGIES = strategy_names(differentiable=True)
 PARAMS = ("softmax", "gaea")
 
 

@@ -10,10 +10,9 @@ from wsnas.spaces import Arch
 
 def select_magnitude(strategy) -> Arch:
     """The argmax architecture of a differentiable strategy's current weights (decided edges kept)."""
-    arch = getattr(strategy, "arch", None)
-    if arch is None:
+    if not strategy.differentiable:
         raise WsnasError(f"magnitude selection needs a differentiable search, not {strategy.name!r}")
-    weights = arch.selection_weights()
+    weights = strategy.arch.selection_weights()
     for e, op in strategy.decided.items():
         if op is not None:
             weights[e] = 0.0

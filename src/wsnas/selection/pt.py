@@ -68,7 +68,7 @@ def select_pt(trainer, data: Dataset, cfg: PTConfig = PTConfig(), *, progress: b
     weights and decisions are modified in place (tuning continues training them).
     """
     strategy = trainer.strategy
-    if getattr(strategy, "arch", None) is None:
+    if not strategy.differentiable:
         raise WsnasError(f"PT selection needs a differentiable search, not {strategy.name!r}")
     relax = strategy.relaxation
     exclude = set(strategy.exclude) | ({"none"} if relax.inputs_per_node else set())
@@ -82,7 +82,7 @@ def select_pt(trainer, data: Dataset, cfg: PTConfig = PTConfig(), *, progress: b
     tune_epochs = cfg.interval * max(0, total - 1) if cfg.tune else 0
     optimizer = torch.optim.SGD(trainer.supernet.parameters(), lr=cfg.lr, momentum=0.9,
                                 weight_decay=trainer.cfg.train.weight_decay)
-    strategy.optimizer = optimizer
+    strategy.use_optimizer(optimizer)
     schedule = TrainConfig(epochs=max(1, tune_epochs), lr=cfg.lr, lr_min=cfg.lr_min)
     bar = tqdm(total=total, desc="PT selection", unit="decision", disable=not progress, dynamic_ncols=True)
     epoch = 0

@@ -1,9 +1,20 @@
-"""Supernet-training strategies. ``get_strategy(name, **options)`` builds one by name."""
+"""Supernet-training strategies. ``get_strategy(name, **options)`` builds one by name.
+
+:data:`STRATEGIES` is the registry (name -> class); :func:`strategy_names` lists its names,
+all of them or only the differentiable searches (``wsnas search``) or only the single-path
+strategies (``wsnas supernet``). Partial sharing needs no strategy of its own here: the trainer
+asks the user's strategy for :meth:`~wsnas.strategies.base.Strategy.with_sharing`.
+
+How to add a strategy: one new module with a :class:`~wsnas.strategies.base.Strategy`
+subclass (``name``, ``setup``, ``step``, ``state_dict``/``load_state_dict``, ``describe``,
+and whichever optional hooks it needs; see :mod:`wsnas.strategies.base`) and one line in
+:data:`STRATEGIES`.
+"""
 
 from __future__ import annotations
 
 from wsnas.core.errors import WsnasError
-from wsnas.strategies.base import SinglePathStrategy, StepResult, Strategy
+from wsnas.strategies.base import SinglePathStrategy, StepResult, Strategy, StrategyContext
 from wsnas.strategies.differentiable import DartsStrategy, GdasStrategy, PcDartsStrategy
 from wsnas.strategies.pada import FairNasStrategy, PadaDataStrategy, PadaPathStrategy, PadaStrategy
 from wsnas.strategies.uniform import (
@@ -31,6 +42,12 @@ ALIASES = {"spos": "uniform", "rr": "round_robin", "random_order": "fixed_order"
            "reshuffle": "shuffle"}
 
 
+def strategy_names(differentiable: bool | None = None) -> tuple[str, ...]:
+    """The registry's names in registry order: every one (None), or only those whose class is
+    (True) or is not (False) a differentiable search (``Strategy.differentiable``)."""
+    return tuple(k for k, cls in STRATEGIES.items() if differentiable is None or cls.differentiable == differentiable)
+
+
 def get_strategy(name: str, **options) -> Strategy:
     key = ALIASES.get(name, name).replace("-", "_")
     try:
@@ -45,18 +62,5 @@ def get_strategy(name: str, **options) -> Strategy:
         raise WsnasError(f"bad option for strategy {name!r}: {exc}") from None
 
 
-def strategy_for(name: str, sharing=None, **options) -> Strategy:
-    """The strategy ``name`` for a supernet with ``sharing`` (a :class:`Sharing`, default full).
-
-    Under group sharing ``name`` is the order of the children inside each group
-    (:class:`~wsnas.strategies.groups.GroupStrategy`); otherwise it is the strategy itself.
-    """
-    if sharing is None or sharing.kind != "group" or sharing.is_full:
-        return get_strategy(name, **options)
-    from wsnas.strategies.groups import GroupStrategy
-
-    key = ALIASES.get(name, name).replace("-", "_")
-    return GroupStrategy(sharing, order=key, order_seed=options.get("order_seed"))
-
-
-__all__ = ["STRATEGIES", "strategy_for", "SinglePathStrategy", "StepResult", "Strategy", "get_strategy"]
+__all__ = ["ALIASES", "STRATEGIES", "SinglePathStrategy", "StepResult", "Strategy", "StrategyContext",
+           "get_strategy", "strategy_names"]

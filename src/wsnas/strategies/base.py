@@ -4,26 +4,67 @@ A strategy decides which path (or mixture) each step trains and, for differentia
 strategies, updates architecture parameters. The trainer owns the data, the weight optimiser
 and its schedule, checkpoints and evaluation; a strategy owns only its own decisions.
 
-Four verbs:
+The trainer binds a strategy to a run with one :class:`StrategyContext` and otherwise only
+calls its methods; nothing is set on a strategy from outside. The verbs:
 
-* ``setup(supernet, space, optimizer, seed)`` — bind to a supernet before training;
-* ``step(x, y, valid_batch=None) -> StepResult`` — train on one batch;
+* ``setup(ctx)`` — bind to a supernet before training (the context: supernet, space, weight
+  optimiser, seed, gradient clipping, number of epochs, size of the weight split, replica);
+* ``step(x, y, valid_batch=None, *, indices=None) -> StepResult`` — train on one batch
+  (``indices``: the batch's positions in the weight split);
 * ``end_epoch(epoch)`` — called after every epoch;
 * ``state_dict()`` / ``load_state_dict(state)`` — everything needed to resume exactly
-  (plain Python values and tensors only, so checkpoints load with ``weights_only=True``).
+  (plain Python values and tensors only, so checkpoints load with ``weights_only=True``);
+* ``describe()`` — the strategy's settings, part of a run's identity.
+
+Optional hooks, each with a default that suits a plain single-path strategy:
+
+* ``differentiable = False`` — a differentiable search (``wsnas search``), not ``wsnas supernet``;
+* ``supernet_options() -> {}`` — keyword arguments of ``space.build_supernet`` (PC-DARTS's
+  partial channels);
+* ``arch_data = None`` — ``"bilevel"`` / ``"single"``: an architecture batch every step as
+  ``valid_batch``; ``arch_split = "half"`` — where bilevel architecture batches come from
+  (``"half"`` of the training split, or the ``"valid"`` split);
+* ``epoch_indices(n, generator) -> None`` — the next epoch's sample order (None: a shuffle);
+* ``epoch_metrics() -> {}`` — named scalars stored after every epoch;
+* ``with_sharing(sharing) -> self`` — the strategy that trains a supernet with partial sharing
+  (the single-path samplers order the children inside the groups of group sharing; any other
+  strategy refuses group sharing).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wsnas.core.errors import WsnasError
 from wsnas.spaces import Arch, Space
+
+if TYPE_CHECKING:
+    from wsnas.core.distributed import Replica
+    from wsnas.supernet.sharing import Sharing
+
+# the single-path orders a group-sharing supernet can train its groups in (GroupStrategy)
+GROUP_ORDERS = ("round_robin", "fixed_order", "shuffle", "uniform")
+
+
+@dataclass(frozen=True)
+class StrategyContext:
+    """What a strategy is bound to for one run; the trainer builds it (tests may too)."""
+
+    supernet: nn.Module
+    space: Space
+    optimizer: torch.optim.Optimizer  # the weight optimiser
+    seed: int
+    grad_clip: float | None = None
+    total_epochs: int | None = None  # the run's number of epochs (GDAS's temperature, PA&DA's tau)
+    train_size: int | None = None  # samples of the weight split an epoch covers (PA&DA's per-sample state)
+    replica: Replica | None = None  # a data-parallel run's replica (wsnas.core.distributed), else None
 
 
 @dataclass
@@ -38,32 +79,83 @@ class StepResult:
 
 
 class Strategy(ABC):
-    """Base class of every supernet-training strategy."""
+    """Base class of every supernet-training strategy (see the module docstring for the hooks)."""
 
     name: str = "strategy"
-    # set by the trainer in a data-parallel run (a wsnas.core.distributed.Replica), else None
-    replica = None
-    # set by the trainer before setup: the run's number of epochs (schedules such as GDAS's)
-    total_epochs: int | None = None
+    # a differentiable search (architecture parameters; `wsnas search`), not a single-path sampler
+    differentiable: bool = False
     # "bilevel" / "single": the strategy takes an architecture batch as ``valid_batch`` every step
     arch_data: str | None = None
-    # set by the trainer before setup: the number of samples an epoch covers (per-sample state)
-    train_size: int | None = None
+    # bilevel architecture batches: "half" (the second half of the training split) or "valid"
+    arch_split: str = "half"
+    # set by setup
+    ctx: StrategyContext | None = None
 
-    def setup(self, supernet: nn.Module, space: Space, optimizer: torch.optim.Optimizer,
-              seed: int, *, grad_clip: float | None = None) -> None:
-        self.supernet = supernet
-        self.space = space
-        self.optimizer = optimizer
-        self.seed = seed
-        self.grad_clip = grad_clip
+    def setup(self, ctx: StrategyContext) -> None:
+        """Bind to a run before training (subclasses extend this and call it first)."""
+        self.ctx = ctx
+
+    # the context's fields, read-only
+    @property
+    def supernet(self) -> nn.Module:
+        return self.ctx.supernet
+
+    @property
+    def space(self) -> Space:
+        return self.ctx.space
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        return self.ctx.optimizer
+
+    @property
+    def seed(self) -> int:
+        return self.ctx.seed
+
+    @property
+    def grad_clip(self) -> float | None:
+        return self.ctx.grad_clip
+
+    @property
+    def replica(self) -> Replica | None:
+        return self.ctx.replica
+
+    def use_optimizer(self, optimizer: torch.optim.Optimizer) -> None:
+        """Train the weights with ``optimizer`` from now on (PT selection's tuning optimiser)."""
+        self.ctx = replace(self.ctx, optimizer=optimizer)
 
     @abstractmethod
-    def step(self, x: torch.Tensor, y: torch.Tensor, valid_batch=None) -> StepResult:
-        """Train on one batch."""
+    def step(self, x: torch.Tensor, y: torch.Tensor, valid_batch=None, *,
+             indices: torch.Tensor | None = None) -> StepResult:
+        """Train on one batch; ``indices``: its samples' positions in the weight split (or None)."""
 
     def end_epoch(self, epoch: int) -> None:  # noqa: B027 - optional hook
         """Called after every epoch (0-based ``epoch``)."""
+
+    def supernet_options(self) -> dict:
+        """Keyword arguments of ``space.build_supernet`` this strategy needs (default none)."""
+        return {}
+
+    def epoch_indices(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
+        """The next epoch's order of the ``n`` weight-split samples (default None: a shuffle)."""
+        return None
+
+    def epoch_metrics(self) -> dict:
+        """Named scalars stored after every epoch (``run_metrics``; default none)."""
+        return {}
+
+    def with_sharing(self, sharing: Sharing) -> Strategy:
+        """The strategy that trains a supernet with ``sharing``.
+
+        Default: this strategy under full and prefix sharing (the weight bank swaps in each
+        child's copies); group sharing needs an order of the children inside each group, which
+        only the single-path samplers give (they return a
+        :class:`~wsnas.strategies.groups.GroupStrategy`), so any other strategy refuses it.
+        A strategy already adapted to ``sharing`` returns itself.
+        """
+        if sharing.kind == "group" and not sharing.is_full:
+            raise WsnasError(f"unknown order within groups {self.name!r}; accepted: {', '.join(GROUP_ORDERS)}")
+        return self
 
     def state_dict(self) -> dict:
         return {}
@@ -83,7 +175,8 @@ class SinglePathStrategy(Strategy):
     def next_arch(self) -> Arch:
         """The child to train in the next step."""
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, valid_batch=None) -> StepResult:
+    def step(self, x: torch.Tensor, y: torch.Tensor, valid_batch=None, *,
+             indices: torch.Tensor | None = None) -> StepResult:
         arch = self.next_arch()
         return train_path(self, arch, x, y)
 

@@ -9,6 +9,11 @@ Every step alternates an architecture step and a weight step:
 * the weight step trains the supernet's weights on the weight batch with SGD (the trainer's
   optimiser), the mixing weights held fixed.
 
+The trainer reads the protocol from the strategy's hooks (:mod:`wsnas.strategies.base`):
+``arch_data`` (``"bilevel"``, ``"single"``, or None with a fixed alpha), ``arch_split`` and
+``supernet_options()`` (PC-DARTS's partial channels); ``differentiable = True`` makes them the
+strategies of ``wsnas search`` (:func:`wsnas.strategies.strategy_names`).
+
 DARTS: mixed op = sum_o w_o * o(x) with ``w`` the architecture weights of the edge. First order
 (``order=1``) takes the gradient of the architecture loss at the current weights; second order
 (``order=2``) at the weights after one unrolled SGD step (momentum and weight decay included, as
@@ -34,7 +39,7 @@ from torch import nn
 from wsnas.core.errors import WsnasError
 from wsnas.nn.choice import Sampled
 from wsnas.strategies.archparams import PARAMS, ArchParams
-from wsnas.strategies.base import StepResult, Strategy
+from wsnas.strategies.base import StepResult, Strategy, StrategyContext
 
 ARCH_DATA = ("bilevel", "single")
 # bilevel: the architecture batches come from the second half of the training split (DARTS) or
@@ -46,6 +51,7 @@ ARCH_SPLITS = ("half", "valid")
 class _Differentiable(Strategy):
     """Shared parts: the architecture parameters, their optimiser, the two-split protocol."""
 
+    differentiable = True
     weight_first = False
 
     def __init__(self, param: str = "softmax", *, single_level: bool = False, exclude=(),
@@ -70,13 +76,13 @@ class _Differentiable(Strategy):
                 "fixed_alpha": self.fixed_alpha,
                 **({"arch_split": self.arch_split} if self.arch_split != "half" else {})}
 
-    def setup(self, supernet, space, optimizer, seed, *, grad_clip=None) -> None:
-        super().setup(supernet, space, optimizer, seed, grad_clip=grad_clip)
-        self.relaxation = space.relaxation()
+    def setup(self, ctx: StrategyContext) -> None:
+        super().setup(ctx)
+        self.relaxation = ctx.space.relaxation()
         nodes = list(self.relaxation.nodes().values()) if self.edge_weights else None
-        device = next(supernet.parameters()).device
+        device = next(ctx.supernet.parameters()).device
         self.arch = ArchParams(len(self.relaxation.edges), self.relaxation.options, param=self.param,
-                               exclude=self.exclude, nodes=nodes, seed=seed).to(device)
+                               exclude=self.exclude, nodes=nodes, seed=ctx.seed).to(device)
         if self.fixed_alpha:  # uniform mixing, never updated
             with torch.no_grad():
                 self.arch.alpha.copy_(torch.zeros_like(self.arch.alpha) if self.param == "softmax"
@@ -133,7 +139,8 @@ class _Differentiable(Strategy):
         for p, g in zip(params, grads):
             p.grad = g
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, valid_batch=None) -> StepResult:
+    def step(self, x: torch.Tensor, y: torch.Tensor, valid_batch=None, *,
+             indices: torch.Tensor | None = None) -> StepResult:
         if self.replica is not None:
             raise WsnasError(f"{self.name} does not run data-parallel yet; train it in one process")
         if valid_batch is None and not self.frozen:
@@ -265,7 +272,10 @@ class PcDartsStrategy(DartsStrategy):
         if k < 1:
             raise WsnasError(f"PC-DARTS partial channels K must be at least 1, got {k}")
         self.k = k
-        self.supernet_options = {"partial_channels": k}
+
+    def supernet_options(self) -> dict:
+        """The search network's mixed ops see 1/K of the channels."""
+        return {"partial_channels": self.k}
 
     def describe(self) -> dict:
         return {**super().describe(), "k": self.k}
@@ -288,20 +298,20 @@ class GdasStrategy(_Differentiable):
         self.entropy_weight = (0.01 if param == "gaea" else 0.0) if entropy_weight is None else entropy_weight
         self.warmup_epochs = warmup_epochs
         self.weight_first = param == "softmax"
-        self.total_epochs = None
 
     def describe(self) -> dict:
         return {**super().describe(), "tau_max": self.tau_max, "tau_min": self.tau_min,
                 "entropy_weight": self.entropy_weight, "warmup_epochs": self.warmup_epochs}
 
-    def setup(self, supernet, space, optimizer, seed, *, grad_clip=None) -> None:
-        super().setup(supernet, space, optimizer, seed, grad_clip=grad_clip)
-        self.gen = torch.Generator(device="cpu").manual_seed(seed + 7)
+    def setup(self, ctx: StrategyContext) -> None:
+        super().setup(ctx)
+        self.gen = torch.Generator(device="cpu").manual_seed(ctx.seed + 7)
 
     @property
     def tau(self) -> float:
-        """Temperature of this epoch: linear from tau_max to tau_min after the warm-up."""
-        total = max(1, (self.total_epochs or 1) - self.warmup_epochs - 1)
+        """Temperature of this epoch: linear from tau_max to tau_min after the warm-up (over the
+        context's ``total_epochs``)."""
+        total = max(1, (self.ctx.total_epochs or 1) - self.warmup_epochs - 1)
         t = min(1.0, max(0, self.epoch - self.warmup_epochs) / total)
         return self.tau_max - (self.tau_max - self.tau_min) * t
 
@@ -343,6 +353,4 @@ class GdasStrategy(_Differentiable):
         self.gen.set_state(state["gen"].cpu())
 
 
-STRATEGY_NAMES = ("darts", "gdas", "pcdarts")
-
-__all__ = ["ARCH_DATA", "STRATEGY_NAMES", "DartsStrategy", "GdasStrategy", "PcDartsStrategy"]
+__all__ = ["ARCH_DATA", "DartsStrategy", "GdasStrategy", "PcDartsStrategy"]

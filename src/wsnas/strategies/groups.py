@@ -13,6 +13,11 @@ of a child activates). This strategy decides which children a mini-batch trains:
 Inside a group the children follow ``order``: ``round_robin`` (index order, the paper's),
 ``fixed_order`` (one seeded permutation per group), ``shuffle`` (a fresh permutation every
 cycle of the group) or ``uniform`` (i.i.d.).
+
+The trainer builds it: given a group-sharing setting, it trains the user's sampler's
+``with_sharing(sharing)``, which is this strategy with the sampler's name as ``order`` and its
+order seed; a run's identity (:meth:`describe`, and the run id, named by the order) is that of
+this strategy.
 """
 
 from __future__ import annotations
@@ -22,10 +27,16 @@ import torch
 
 from wsnas.core.errors import WsnasError
 from wsnas.spaces import Arch
-from wsnas.strategies.base import StepResult, Strategy, rng_from_state, rng_state, train_path
+from wsnas.strategies.base import (
+    GROUP_ORDERS,
+    StepResult,
+    Strategy,
+    StrategyContext,
+    rng_from_state,
+    rng_state,
+    train_path,
+)
 from wsnas.supernet.sharing import Sharing, partition_children
-
-ORDERS = ("round_robin", "fixed_order", "shuffle", "uniform")
 
 
 class GroupStrategy(Strategy):
@@ -36,8 +47,8 @@ class GroupStrategy(Strategy):
     def __init__(self, sharing: Sharing, order: str = "round_robin", order_seed: int | None = None):
         if sharing.kind != "group":
             raise WsnasError(f"the group strategy needs group sharing, not {sharing.label!r}")
-        if order not in ORDERS:
-            raise WsnasError(f"unknown order within groups {order!r}; accepted: {', '.join(ORDERS)}")
+        if order not in GROUP_ORDERS:
+            raise WsnasError(f"unknown order within groups {order!r}; accepted: {', '.join(GROUP_ORDERS)}")
         self.sharing = sharing
         self.order = order
         self.order_seed = order_seed
@@ -46,10 +57,16 @@ class GroupStrategy(Strategy):
         return {"strategy": self.name, "order": self.order, "order_seed": self.order_seed,
                 "sharing": self.sharing.label, "budget": self.sharing.budget}
 
-    def setup(self, supernet, space, optimizer, seed, *, grad_clip=None) -> None:
-        super().setup(supernet, space, optimizer, seed, grad_clip=grad_clip)
-        self.groups = partition_children(space, self.sharing)
-        self.rng = np.random.default_rng(seed if self.order_seed is None else self.order_seed)
+    def with_sharing(self, sharing: Sharing) -> Strategy:
+        """This strategy, for its own sharing setting (the trainer asks; any other is refused)."""
+        if sharing != self.sharing:
+            raise WsnasError(f"this group strategy trains {self.sharing.label!r}, not {sharing.label!r}")
+        return self
+
+    def setup(self, ctx: StrategyContext) -> None:
+        super().setup(ctx)
+        self.groups = partition_children(ctx.space, self.sharing)
+        self.rng = np.random.default_rng(ctx.seed if self.order_seed is None else self.order_seed)
         self.orders = [self._permute(g) if self.order in ("fixed_order", "shuffle") else list(g)
                        for g in self.groups]
         self.positions = [0] * len(self.groups)
@@ -70,7 +87,8 @@ class GroupStrategy(Strategy):
         self.positions[g] = pos + 1
         return self.space.from_index(self.orders[g][pos])
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, valid_batch=None) -> StepResult:
+    def step(self, x: torch.Tensor, y: torch.Tensor, valid_batch=None, *,
+             indices: torch.Tensor | None = None) -> StepResult:
         m = len(self.groups)
         if self.sharing.budget == "equal":
             result = train_path(self, self.next_in_group(self.steps % m), x, y)

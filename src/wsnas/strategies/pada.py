@@ -16,7 +16,8 @@ mixed with uniform by ``tau = epoch / epochs`` (uniform in the first epoch):
   forward pass (a sample keeps its last value until it is drawn again; 1 before); at the end of
   the epoch ``q <- tau * g / sum(g) + (1 - tau) / N`` and the next epoch draws N indices with
   replacement from ``q`` (the trainer asks for them through :meth:`epoch_indices`; the data
-  stay where they are).
+  stay where they are). Each step learns which samples it saw from the trainer (``step``'s
+  ``indices``); N is the context's ``train_size`` and ``tau`` uses its ``total_epochs``.
 
 ``pada`` does both, ``pada-path`` paths only (data in shuffled order), ``pada-data`` data only
 (paths uniform).
@@ -36,7 +37,15 @@ from torch import nn
 from wsnas.core.errors import WsnasError
 from wsnas.nn.choice import ChoiceBlock
 from wsnas.spaces import Arch
-from wsnas.strategies.base import SinglePathStrategy, StepResult, Strategy, rng_from_state, rng_state, train_path
+from wsnas.strategies.base import (
+    SinglePathStrategy,
+    StepResult,
+    Strategy,
+    StrategyContext,
+    rng_from_state,
+    rng_state,
+    train_path,
+)
 
 RUNNING = 0.5  # factor of the running mean of the op gradient norms
 
@@ -67,13 +76,13 @@ class PadaStrategy(SinglePathStrategy):
             raise WsnasError("PA&DA needs path sampling, data sampling or both")
         self.paths, self.data, self.per_edge = paths, data, per_edge
         self.name = "pada" if paths and data else ("pada-path" if paths else "pada-data")
-        self.batch_indices: torch.Tensor | None = None
 
     def describe(self) -> dict:
         return {"strategy": self.name, "paths": self.paths, "data": self.data, "per_edge": self.per_edge}
 
-    def setup(self, supernet, space, optimizer, seed, *, grad_clip=None) -> None:
-        super().setup(supernet, space, optimizer, seed, grad_clip=grad_clip)
+    def setup(self, ctx: StrategyContext) -> None:
+        super().setup(ctx)
+        space, supernet = ctx.space, ctx.supernet
         self.n_ops = _ops_per_choice(space, "PA&DA needs every choice to have the same ops")
         self.ops = space.choices[0].options
         self.blocks = _choice_blocks(supernet, len(space.choices))
@@ -82,9 +91,14 @@ class PadaStrategy(SinglePathStrategy):
         self._pending: list[tuple[np.ndarray, np.ndarray, torch.Tensor]] = []  # steps not yet folded
         self.norms = np.zeros((rows, self.n_ops))
         self.seen = np.zeros((rows, self.n_ops), dtype=bool)
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(ctx.seed)
         self.importance: torch.Tensor | None = None  # per training sample, created on first use
         self.epoch = 0
+
+    @property
+    def tau(self) -> float:
+        """The mixing weight of the importance distributions: epochs done / the run's epochs."""
+        return self.epoch / max(1, self.ctx.total_epochs or 1)
 
     # ------------------------------------------------------------------ paths
     def next_arch(self) -> Arch:
@@ -151,38 +165,41 @@ class PadaStrategy(SinglePathStrategy):
         """The next epoch's sample order: ``n`` draws with replacement from ``q`` (None: shuffle)."""
         if not self.data or self.importance is None or self.epoch == 0:
             return None
-        tau = self.epoch / max(1, self.total_epochs or 1)
+        tau = self.tau
         g = self.importance.double().cpu()
         q = tau * g / g.sum() + (1 - tau) / n
         return torch.multinomial(q, n, replacement=True, generator=generator)
 
-    def _record_importance(self, logits: torch.Tensor, y: torch.Tensor, n: int) -> None:
-        """Store each sample's importance where the data live (no copy to the host per step)."""
+    def _record_importance(self, logits: torch.Tensor, y: torch.Tensor, n: int,
+                           indices: torch.Tensor | None) -> None:
+        """Store the importance of the samples at ``indices`` (of ``n``) where the data live
+        (no copy to the host per step)."""
         if self.importance is None or self.importance.device != logits.device:
             old = self.importance
             self.importance = torch.ones(n, dtype=torch.float32, device=logits.device)
             if old is not None:
                 self.importance.copy_(old)
-        if self.batch_indices is None:
+        if indices is None:
             return
         with torch.no_grad():
             g = (torch.softmax(logits.float(), 1) - F.one_hot(y, logits.shape[1]).float()).norm(dim=1)
-        self.importance[self.batch_indices.to(logits.device)] = g
+        self.importance[indices.to(logits.device)] = g
 
     # ------------------------------------------------------------------ step
-    def step(self, x: torch.Tensor, y: torch.Tensor, valid_batch=None) -> StepResult:
+    def step(self, x: torch.Tensor, y: torch.Tensor, valid_batch=None, *,
+             indices: torch.Tensor | None = None) -> StepResult:
         arch = self.next_arch()
         result = train_path(self, arch, x, y, keep_logits=self.data)
         if self.paths:
             self._fold_grad_norms(arch)
         if self.data:
-            self._record_importance(result.logits, y, self.train_size)
+            self._record_importance(result.logits, y, self.ctx.train_size, indices)
         return result
 
     def end_epoch(self, epoch: int) -> None:
         self.epoch = epoch + 1
         if self.paths:
-            tau = self.epoch / max(1, self.total_epochs or 1)
+            tau = self.tau
             g = self.norms
             sums = g.sum(1, keepdims=True)
             share = np.where(sums > 0, g / np.where(sums > 0, sums, 1.0), 1.0 / self.n_ops)
@@ -200,7 +217,7 @@ class PadaStrategy(SinglePathStrategy):
             out.update({f"path_prob_{op}": float(p) for op, p in zip(self.ops, self.probs.mean(0))})
         if self.data and self.importance is not None:
             n = self.importance.numel()
-            tau = self.epoch / max(1, self.total_epochs or 1)
+            tau = self.tau
             g = self.importance.double()
             q = tau * g / g.sum() + (1 - tau) / n
             out["data_ess"] = float(1.0 / (n * (q * q).sum()))
@@ -242,17 +259,18 @@ class FairNasStrategy(Strategy):
     def describe(self) -> dict:
         return {"strategy": self.name}
 
-    def setup(self, supernet, space, optimizer, seed, *, grad_clip=None) -> None:
-        super().setup(supernet, space, optimizer, seed, grad_clip=grad_clip)
-        self.n_ops = _ops_per_choice(space, "FairNAS needs every choice to have the same number of ops")
-        self.rng = np.random.default_rng(seed)
+    def setup(self, ctx: StrategyContext) -> None:
+        super().setup(ctx)
+        self.n_ops = _ops_per_choice(ctx.space, "FairNAS needs every choice to have the same number of ops")
+        self.rng = np.random.default_rng(ctx.seed)
 
     def paths(self) -> list[Arch]:
         """|O| paths; on every edge the ops appear in a fresh random order, each once."""
         perms = [self.rng.permutation(self.n_ops) for _ in self.space.choices]
         return [self.space.from_option_indices([int(p[k]) for p in perms]) for k in range(self.n_ops)]
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, valid_batch=None) -> StepResult:
+    def step(self, x: torch.Tensor, y: torch.Tensor, valid_batch=None, *,
+             indices: torch.Tensor | None = None) -> StepResult:
         if self.replica is not None:
             raise WsnasError("FairNAS does not run data-parallel yet; train it in one process")
         self.optimizer.zero_grad(set_to_none=True)

@@ -7,7 +7,8 @@
 * ``shuffle`` — a fresh seeded permutation every cycle of n steps ("orders reshuffled").
 
 The cyclic samplers enumerate the whole space and are meant for small spaces; the
-``uniform`` sampler works for any size.
+``uniform`` sampler works for any size. Under group sharing (:meth:`with_sharing`) a sampler's
+order applies inside each group (:class:`~wsnas.strategies.groups.GroupStrategy`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import numpy as np
 
 from wsnas.core.errors import WsnasError
 from wsnas.spaces import Arch
-from wsnas.strategies.base import SinglePathStrategy, rng_from_state, rng_state
+from wsnas.strategies.base import SinglePathStrategy, Strategy, StrategyContext, rng_from_state, rng_state
+from wsnas.strategies.groups import GroupStrategy
+from wsnas.supernet.sharing import Sharing
 
 
 class _Sampler(SinglePathStrategy):
@@ -27,9 +30,15 @@ class _Sampler(SinglePathStrategy):
     def describe(self) -> dict:
         return {"strategy": self.name, "order_seed": self.order_seed}
 
-    def setup(self, supernet, space, optimizer, seed, *, grad_clip=None) -> None:
-        super().setup(supernet, space, optimizer, seed, grad_clip=grad_clip)
-        self.rng = np.random.default_rng(seed if self.order_seed is None else self.order_seed)
+    def with_sharing(self, sharing: Sharing) -> Strategy:
+        """Under group sharing, this sampler's order inside each group (same name and order seed)."""
+        if sharing.kind == "group" and not sharing.is_full:
+            return GroupStrategy(sharing, order=self.name, order_seed=self.order_seed)
+        return self
+
+    def setup(self, ctx: StrategyContext) -> None:
+        super().setup(ctx)
+        self.rng = np.random.default_rng(ctx.seed if self.order_seed is None else self.order_seed)
         self.steps = 0
 
     def next_arch(self) -> Arch:
@@ -59,8 +68,9 @@ class UniformSampler(_Sampler):
 
 
 class _Cyclic(_Sampler):
-    def setup(self, supernet, space, optimizer, seed, *, grad_clip=None) -> None:
-        super().setup(supernet, space, optimizer, seed, grad_clip=grad_clip)
+    def setup(self, ctx: StrategyContext) -> None:
+        super().setup(ctx)
+        space = ctx.space
         if len(space) > 100_000:
             raise WsnasError(f"strategy {self.name!r} cycles through every child; {space.name} has "
                              f"{len(space)} (use 'uniform')")

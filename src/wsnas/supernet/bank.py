@@ -17,6 +17,11 @@ Both kinds of partial sharing of algorithms.md 1.5 are a bank:
 Every key starts from the supernet's weights at the moment the bank is made (the same initial
 weights for every group or child). :meth:`state_dict` holds every key's tensors and momentum
 buffers, so a checkpoint restores them exactly.
+
+The bank is not attached to the supernet: whoever made it (the trainer) passes it to whatever
+must know the private copies — the evaluator (``evaluate_archs(..., bank=)``, which restores
+every key's statistics and scores children one at a time) and
+:func:`~wsnas.supernet.child_state_dict` (``bank=``: a child's own copies).
 """
 
 from __future__ import annotations
@@ -34,8 +39,8 @@ class WeightBank:
     """Private copies of the parameters and buffers ``private(name)`` selects, one per key.
 
     Args:
-        supernet: the network; the bank attaches itself as ``supernet.weight_bank`` and a
-            forward pre-hook that activates the key of the ``Arch`` passed to ``forward``.
+        supernet: the network; the bank registers a forward pre-hook on it that activates
+            the key of the ``Arch`` passed to ``forward``.
         optimizer: the optimiser of the supernet's parameters (its per-parameter state is
             swapped with the weights); ``None`` for evaluation only.
         keys: every key, e.g. group ids or child indices.
@@ -71,7 +76,6 @@ class WeightBank:
             }
         self.active: Hashable | None = None
         self.activate(self.keys[0])
-        supernet.weight_bank = self
         self._hook = supernet.register_forward_pre_hook(self._pre_forward)
 
     # ------------------------------------------------------------------ swapping
@@ -108,8 +112,6 @@ class WeightBank:
     def detach(self) -> None:
         """Remove the forward hook (the current key's tensors stay bound)."""
         self._hook.remove()
-        if getattr(self.supernet, "weight_bank", None) is self:
-            del self.supernet.weight_bank
 
     def is_shared(self, prefix: str) -> bool:
         """Whether every parameter and buffer under ``prefix`` (a module name) is shared."""
@@ -167,9 +169,4 @@ class WeightBank:
         return total
 
 
-def bank_of(model: nn.Module) -> WeightBank | None:
-    """The weight bank attached to ``model``, if any."""
-    return getattr(model, "weight_bank", None)
-
-
-__all__ = ["WeightBank", "bank_of"]
+__all__ = ["WeightBank"]

@@ -17,6 +17,11 @@ full budget, one child of every group on every mini-batch, M times the compute o
 supernet) and ``equal`` (the mini-batches are dealt out to the groups in turn, so the total
 compute equals one supernet's). :meth:`Sharing.compute` is the compute in units of one
 supernet.
+
+A run's sharing is one explicit setting: the trainer receives it, builds the bank with
+:func:`make_bank` and hands that bank to the evaluator and to fine-tuning (``bank=``); under
+group sharing it trains the user's single-path strategy's ``with_sharing(sharing)``, the
+:class:`~wsnas.strategies.groups.GroupStrategy` with that strategy's order inside the groups.
 """
 
 from __future__ import annotations

@@ -5,6 +5,8 @@ network, train that child alone at the snapshot's learning rate for ``steps`` mi
 (the same batches for every child), and evaluate it on the validation split before the
 first step and after every step. Results are stored as predictions ``ft:<step>`` of a
 fine-tuning run, child by child, so an interrupted fine-tuning continues with the next child.
+A supernet trained with partial sharing passes its weight bank (``bank=``, the trainer's
+``bank``): each child starts from its own private copies.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from wsnas.evaluator import EvalConfig, evaluate_archs, recalibration_batches
 from wsnas.spaces import Arch, Space
 from wsnas.store import Store
 from wsnas.supernet import load_child_from_supernet
+from wsnas.supernet.bank import WeightBank
 
 
 @dataclass(frozen=True)
@@ -56,12 +59,13 @@ def finetune_batches(data: Dataset, cfg: FinetuneConfig) -> list[tuple[torch.Ten
 
 
 def finetune_child(supernet: nn.Module, space: Space, arch: Arch, data: Dataset,
-                   cfg: FinetuneConfig, batches, eval_cfg: EvalConfig, recal=None) -> list[tuple[float, float]]:
+                   cfg: FinetuneConfig, batches, eval_cfg: EvalConfig, recal=None, *,
+                   bank: WeightBank | None = None) -> list[tuple[float, float]]:
     """(accuracy, loss) on the validation split at steps 0..``cfg.steps`` of fine-tuning, at the
-    supernet's precision (``--precision``)."""
+    supernet's precision (``--precision``); ``bank``: the supernet's weight bank, if any."""
     device = data.train.x.device
     child = space.build_network(arch, num_classes=data.num_classes, in_channels=data.in_channels)
-    child = prepare_model(load_child_from_supernet(supernet, child.to(device)), precision_of(supernet))
+    child = prepare_model(load_child_from_supernet(supernet, child.to(device), bank=bank), precision_of(supernet))
     opt = torch.optim.SGD(child.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                           weight_decay=cfg.weight_decay)
     scores = evaluate_archs(child, [None], data.valid, eval_cfg, recal=recal)
@@ -77,8 +81,9 @@ def finetune_child(supernet: nn.Module, space: Space, arch: Arch, data: Dataset,
 
 def run_finetune(supernet: nn.Module, space: Space, data: Dataset, cfg: FinetuneConfig,
                  eval_cfg: EvalConfig, *, archs: Sequence[Arch], store: Store, run_id: str,
-                 progress: bool = True) -> None:
-    """Fine-tune every child in ``archs`` and store ``ft:<step>`` predictions, skipping done ones."""
+                 progress: bool = True, bank: WeightBank | None = None) -> None:
+    """Fine-tune every child in ``archs`` and store ``ft:<step>`` predictions, skipping done ones
+    (``bank``: the supernet's weight bank under partial sharing)."""
     done: dict[str, int] = {}
     for row in store.predictions(run_id):
         done[row["arch"]] = done.get(row["arch"], 0) + 1
@@ -87,7 +92,7 @@ def run_finetune(supernet: nn.Module, space: Space, data: Dataset, cfg: Finetune
     recal = recalibration_batches(data.train, eval_cfg) if eval_cfg.bn_mode == "recal" else None
     for arch in tqdm(todo, desc=f"fine-tune {run_id}", unit="child", disable=not progress,
                      dynamic_ncols=True, leave=False):
-        scores = finetune_child(supernet, space, arch, data, cfg, batches, eval_cfg, recal)
+        scores = finetune_child(supernet, space, arch, data, cfg, batches, eval_cfg, recal, bank=bank)
         name, index = space.format(arch), space.index(arch)
         store.add_predictions(run_id, [
             {"checkpoint": f"ft:{s}", "epoch": 0, "step": s, "arch": name, "arch_index": index,

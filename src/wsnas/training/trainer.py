@@ -2,7 +2,10 @@
 
 The trainer owns the data order, the weight optimiser (SGD, momentum, weight decay) and its
 cosine schedule (stepped per epoch, as in algorithms.md 1.2), checkpoints and evaluation; the
-strategy owns which path each step trains.
+strategy owns which path each step trains. The trainer binds the strategy with one
+:class:`~wsnas.strategies.base.StrategyContext` and asks it through its stated hooks
+(``supernet_options``, ``arch_data``/``arch_split``, ``epoch_indices``, ``epoch_metrics``);
+each step gets the batch's sample indices as an argument.
 
 Checkpoints (``<run_dir>/checkpoint.pt``, written atomically) hold the supernet's weights, the
 optimiser, the strategy's state and every random generator, so a run interrupted at any point
@@ -20,8 +23,11 @@ a single-process run up to rounding. Every rank evaluates (recalibration batches
 their statistics synchronised) so they stay in lockstep; only rank 0 writes checkpoints and
 the store.
 
-Partial sharing (``sharing``, see :mod:`wsnas.supernet.sharing`) attaches a weight bank to the
-supernet; its private copies and their momentum buffers are part of the checkpoint.
+Partial sharing (``sharing``, see :mod:`wsnas.supernet.sharing`) is one explicit setting: the
+trainer trains ``strategy.with_sharing(sharing)`` (under group sharing, the group schedule with
+the strategy's order inside the groups), builds the weight bank (:attr:`SupernetTrainer.bank`)
+and passes it to the evaluator; its private copies and their momentum buffers are part of the
+checkpoint. Fine-tuning from the trained supernet takes the same bank (``bank=``).
 
 Results go to ``store``: a :class:`~wsnas.store.Store`, or a :class:`RowCollector` that keeps
 them in memory (and in the checkpoint) for a job running away from the store's process.
@@ -46,7 +52,7 @@ from wsnas.data import Dataset, Split, epoch_order, iterate_batches, num_batches
 from wsnas.evaluator import EvalConfig, evaluate_archs, recalibration_batches
 from wsnas.spaces import Arch, Space
 from wsnas.store import Store
-from wsnas.strategies import Strategy
+from wsnas.strategies import Strategy, StrategyContext
 from wsnas.supernet.bank import WeightBank
 from wsnas.supernet.sharing import Sharing, make_bank
 from wsnas.training.gradvar import METRIC_NAMES, GradVarianceMonitor
@@ -106,8 +112,12 @@ def _cycle(split: Split, batch_size: int, generator: torch.Generator, augment):
 
 def trainer_config(space: Space, data: Dataset, strategy: Strategy, cfg: SupernetConfig, seed: int,
                    sharing: Sharing | None = None) -> dict:
-    """A supernet run's identity: stored with the run and checked when a checkpoint resumes."""
-    config = {"space": space.describe(), "data": data.describe(), "strategy": strategy.describe(),
+    """A supernet run's identity: stored with the run and checked when a checkpoint resumes.
+
+    ``strategy`` is the user's (or the one already adapted to ``sharing``): the run describes
+    the strategy it trains, ``strategy.with_sharing(sharing)``."""
+    trained = strategy if sharing is None else strategy.with_sharing(sharing)
+    config = {"space": space.describe(), "data": data.describe(), "strategy": trained.describe(),
               "seed": seed, "supernet": cfg.to_dict()}
     if sharing is not None and not sharing.is_full:
         config["sharing"] = sharing.to_dict()
@@ -152,15 +162,20 @@ class RowCollector:
 
 
 class SupernetTrainer:
-    """Trains one supernet instance (one strategy, one seed) and records its predictions."""
+    """Trains one supernet instance (one strategy, one seed) and records its predictions.
+
+    :attr:`strategy` is the strategy trained: ``strategy.with_sharing(sharing)`` (``strategy``
+    itself unless group sharing); :attr:`bank` the weight bank of partial sharing (or None).
+    """
 
     def __init__(self, space: Space, data: Dataset, strategy: Strategy, cfg: SupernetConfig, *,
                  seed: int, run_dir: str | os.PathLike, store: Store | RowCollector | None = None,
                  run_id: str | None = None, archs: Sequence[Arch] | None = None,
                  progress: bool = True, replica: distributed.Replica | None = None,
                  sharing: Sharing | None = None):
-        self.space, self.data, self.strategy, self.cfg = space, data, strategy, cfg
         self.sharing = sharing if sharing is not None else Sharing()
+        strategy = strategy.with_sharing(self.sharing)  # group sharing: the group schedule
+        self.space, self.data, self.strategy, self.cfg = space, data, strategy, cfg
         self.seed = seed
         self.run_dir = Path(run_dir)
         self.store, self.run_id = store, run_id
@@ -174,12 +189,11 @@ class SupernetTrainer:
             self.replica.check_batches(len(data.train), t.batch_size)
         torch.manual_seed(seed)
         self.supernet = space.build_supernet(num_classes=data.num_classes, in_channels=data.in_channels,
-                                             **getattr(strategy, "supernet_options", {})).to(device)
+                                             **strategy.supernet_options()).to(device)
         prepare_model(self.supernet, t.precision)  # channels-last, bf16 autocast when asked for
         if self.replica is not None:
             distributed.convert_batchnorm(self.supernet)
             self.replica.broadcast_module(self.supernet)
-            strategy.replica = self.replica
         self.optimizer = torch.optim.SGD(self.supernet.parameters(), lr=t.lr, momentum=t.momentum,
                                          weight_decay=t.weight_decay)
         if self.replica is not None and not self.sharing.is_full:
@@ -189,8 +203,8 @@ class SupernetTrainer:
         # differentiable strategies take an architecture batch every step: from the held-out half
         # of the training split (bilevel) or from a reshuffled pass over all of it (single-level)
         self.weight_split, self.arch_split = data.train, None
-        arch_data = getattr(strategy, "arch_data", None)
-        if arch_data == "bilevel" and getattr(strategy, "arch_split", "half") == "valid":
+        arch_data = strategy.arch_data
+        if arch_data == "bilevel" and strategy.arch_split == "valid":
             self.arch_split = data.valid
         elif arch_data == "bilevel":
             half = len(data.train) // 2
@@ -199,9 +213,9 @@ class SupernetTrainer:
         elif arch_data == "single":
             self.arch_split = data.train
         self.arch_gen = torch.Generator(device="cpu").manual_seed(seed + 1)
-        strategy.total_epochs = t.epochs
-        strategy.train_size = len(self.weight_split)
-        strategy.setup(self.supernet, space, self.optimizer, seed, grad_clip=t.grad_clip)
+        strategy.setup(StrategyContext(supernet=self.supernet, space=space, optimizer=self.optimizer, seed=seed,
+                                       grad_clip=t.grad_clip, total_epochs=t.epochs,
+                                       train_size=len(self.weight_split), replica=self.replica))
         self.gradvar = GradVarianceMonitor(self.supernet.parameters(), cfg.grad_window) if cfg.grad_window else None
         self.batch_gen = torch.Generator(device="cpu").manual_seed(seed)
         self.epoch = 0  # epochs completed
@@ -294,16 +308,15 @@ class SupernetTrainer:
                 arch_batches = None if self.arch_split is None else _cycle(
                     self.arch_split, t.batch_size, self.arch_gen, self.data.augment)
                 # the epoch's sample order: a shuffle, or the strategy's own draw (PA&DA's data sampling)
-                sampler = getattr(self.strategy, "epoch_indices", None)
-                order = sampler(len(self.weight_split), self.batch_gen) if sampler is not None else None
+                order = self.strategy.epoch_indices(len(self.weight_split), self.batch_gen)
                 if order is None:
                     order = epoch_order(self.weight_split, shuffle=True, generator=self.batch_gen)
                 batches = iterate_batches(self.weight_split, t.batch_size, shuffle=False, indices=order,
                                           generator=self.batch_gen,
                                           augment=self.data.augment)
                 for b, (x, y) in enumerate(batches):
-                    self.strategy.batch_indices = order[b * t.batch_size: (b + 1) * t.batch_size]
-                    result = self._step(x, y, None if arch_batches is None else next(arch_batches))
+                    indices = order[b * t.batch_size: (b + 1) * t.batch_size]  # the samples of this batch
+                    result = self._step(x, y, None if arch_batches is None else next(arch_batches), indices)
                     if self.gradvar is not None:
                         window = self.gradvar.update()  # the gradient of this step (the last path's)
                         if window is not None:
@@ -320,9 +333,9 @@ class SupernetTrainer:
                     bar.update(1)
                 self.strategy.end_epoch(self.epoch)
                 self._log_steps(log)
-                epoch_metrics = getattr(self.strategy, "epoch_metrics", None)
-                if epoch_metrics is not None:
-                    self._log_metrics(epoch_metrics(), step)
+                epoch_metrics = self.strategy.epoch_metrics()
+                if epoch_metrics:
+                    self._log_metrics(epoch_metrics, step)
                 self.epoch += 1
                 summary = {"epoch": self.epoch, "lr": self.lr(self.epoch - 1),
                            "train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen,
@@ -340,15 +353,16 @@ class SupernetTrainer:
             bar.close()
         return self.history[-1] if self.history else {}
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor, arch_batch=None):
-        """One strategy step on the global batch ``x, y`` (this rank's shard when data-parallel);
-        the result describes the global batch."""
+    def _step(self, x: torch.Tensor, y: torch.Tensor, arch_batch=None, indices: torch.Tensor | None = None):
+        """One strategy step on the global batch ``x, y`` (this rank's shard when data-parallel;
+        ``indices``: the global batch's positions in the weight split); the result describes the
+        global batch."""
         rep = self.replica
         if rep is None:
-            return self.strategy.step(x, y, arch_batch)
+            return self.strategy.step(x, y, arch_batch, indices=indices)
         rep.global_count = len(y)
         with rep.sync_bn():
-            result = self.strategy.step(rep.shard(x), rep.shard(y))
+            result = self.strategy.step(rep.shard(x), rep.shard(y), indices=indices)
         sums = torch.stack([result.loss.detach().double() * result.count,
                             result.correct.double()]).to(rep.device or result.loss.device)
         rep.all_reduce_(sums)
@@ -380,7 +394,7 @@ class SupernetTrainer:
     def evaluate(self, label: str, *, step: int) -> list[float]:
         """Score every child on the validation split and store the predictions under ``label``."""
         results = evaluate_archs(self.supernet, self.archs, self.data.valid, self.cfg.eval,
-                                 recal=self._recal, replica=self.replica)
+                                 recal=self._recal, replica=self.replica, bank=self.bank)
         self.supernet.train()
         if self.is_main and self.store is not None and self.run_id is not None:
             self.store.add_predictions(self.run_id, [
