@@ -131,5 +131,22 @@ def selection_label(name: str) -> str:
     return (cls.label if cls is not None else "") or name
 
 
-__all__ = ["SELECTORS", "Selector", "check_selections", "get_selector", "get_selectors", "ordered",
-           "register_selector", "selection_label", "selection_names", "selector_class", "unregister_selector"]
+def select_magnitude(strategy) -> Arch:
+    """The argmax architecture of a differentiable strategy's current weights (decided edges kept)."""
+    if not strategy.differentiable:
+        raise WsnasError(f"magnitude selection needs a differentiable search, not {strategy.name!r}")
+    weights = strategy.arch.selection_weights()
+    for e, op in strategy.decided.items():
+        if op is not None:
+            weights[e] = 0.0
+            weights[e, op] = 1.0
+    keep = None
+    if any(op is None for op in strategy.decided.values()):
+        keep = [e for e in range(len(weights)) if strategy.decided.get(e, 0) is not None]
+    if keep is not None:
+        return strategy.relaxation.discretize(weights, exclude=strategy.exclude, keep=keep)
+    return strategy.relaxation.discretize(weights, exclude=strategy.exclude)
+
+
+__all__ = ["SELECTORS", "Selector", "check_selections", "get_selector", "get_selectors", "ordered", "register_selector",
+           "select_magnitude", "selection_label", "selection_names", "selector_class", "unregister_selector"]

@@ -12,8 +12,7 @@ from tqdm.auto import tqdm
 from wsnas.core.errors import WsnasError
 from wsnas.data import Dataset, Split, iterate_batches
 from wsnas.evaluator import EvalConfig, evaluate_archs
-from wsnas.selection.base import Selector
-from wsnas.selection.magnitude import select_magnitude
+from wsnas.selection.base import Selector, select_magnitude
 from wsnas.spaces import Arch
 from wsnas.training.standalone import TrainConfig, cosine_lr
 
