@@ -50,3 +50,16 @@ def test_bad_input(tmp_path, capsys, args, fragment):
                  "--epochs", "1", *SMALL, *args])
     err = capsys.readouterr().err.strip()
     assert code == 2 and fragment in err.lower() and "\n" not in err
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--strategy", "pada", "--sharing", "group:2"], "unknown order within groups 'pada'"),
+    (["--dense-last", "-1"], "--dense-last must be non-negative"),
+])
+def test_bad_input_is_refused_before_any_work(tmp_path, capsys, args, fragment):
+    """No store, no run directory: the error comes before the data are loaded or anything is written."""
+    code = main(["supernet", "--store", str(tmp_path / "x.db"), "--run-dir", str(tmp_path / "run"),
+                 "--epochs", "1", *SMALL, *args])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and fragment in err and "\n" not in err
+    assert not (tmp_path / "x.db").exists() and not (tmp_path / "run").exists()

@@ -34,7 +34,6 @@ from pathlib import Path
 
 import torch
 
-from wsnas import metrics
 from wsnas.commands.common import (
     add_data_options,
     add_eval_options,
@@ -52,11 +51,10 @@ from wsnas.commands.common import (
 from wsnas.core import distributed
 from wsnas.core.errors import WsnasError
 from wsnas.experiments.insights import SUPERNET_DEFAULTS
-from wsnas.runs import train_run
-from wsnas.store import Store
+from wsnas.experiments.supernet import default_run_id, train_supernet
 from wsnas.strategies import get_strategy, strategy_names
 from wsnas.supernet.sharing import check_sharing, parse_sharing
-from wsnas.training.trainer import SupernetConfig, SupernetTrainer
+from wsnas.training.trainer import SupernetConfig
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -101,7 +99,8 @@ def _run(args: argparse.Namespace, device, replica: distributed.Replica | None) 
         raise WsnasError(f"strategy {args.strategy!r} is a differentiable search; run it with "
                          f"`wsnas search --strategy {args.strategy}`")
     options = {} if args.order_seed is None else {"order_seed": args.order_seed}
-    strategy = get_strategy(args.strategy, **options)  # the trainer adapts it to the sharing
+    strategy = get_strategy(args.strategy, **options)
+    strategy.with_sharing(sharing)  # a strategy that cannot order the children of groups: refused here
     archs = archs_from_args(space, args.archs, args.sample, args.sample_seed)
     base = SUPERNET_DEFAULTS.get(args.data, SUPERNET_DEFAULTS["cifar10"])
     train = base.with_overrides(**training_overrides(args))
@@ -110,39 +109,21 @@ def _run(args: argparse.Namespace, device, replica: distributed.Replica | None) 
     cfg = SupernetConfig(train=train, eval=eval_config_from_args(args),
                          dense_last=args.dense_last, grad_window=args.grad_window)
     data = data_from_args(args, device)
-    name = strategy.name  # group sharing: the order inside the groups
-    run_id = args.run or f"supernet/{name}/{args.seed}" + ("" if sharing.is_full else f"/{sharing.label}")
+    run_id = args.run or default_run_id(strategy, args.seed, sharing)
     run_dir = Path(args.run_dir or Path("wsnas-runs") / run_id)
-    if replica is not None and not replica.is_main:
-        # the other ranks train and evaluate in lockstep with rank 0 but write nothing
-        trainer = SupernetTrainer(space, data, strategy, cfg, seed=args.seed, run_dir=run_dir,
-                                  run_id=run_id, archs=archs, progress=False, replica=replica,
-                                  sharing=sharing)
-        trainer.try_resume()
-        trainer.train()
+    out = train_supernet(space, data, strategy, cfg, seed=args.seed, run_id=run_id, run_dir=run_dir,
+                         store_path=args.store, archs=archs, sharing=sharing, truth=args.truth,
+                         truth_config=args.truth_config, replica=replica, progress=not args.no_progress)
+    if out is None:  # a data-parallel rank other than 0
         return 0
-    with Store(args.store) as store:
-        from wsnas.groundtruth.truth import resolve_truth
-
-        truth, _ = resolve_truth(args.truth, store=store, space=space.name, dataset=data.name,
-                                 config_hash=args.truth_config)
-        trainer = SupernetTrainer(space, data, strategy, cfg, seed=args.seed, run_dir=run_dir, store=store,
-                                  run_id=run_id, archs=archs, progress=not args.no_progress,
-                                  replica=replica, sharing=sharing)
-        summary, resumed = train_run(store, run_id, "supernet", trainer, seed=args.seed)
-        labels, names, matrix = store.prediction_matrix(run_id)
-    final = [i for i, lab in enumerate(labels) if lab.startswith("epoch:")][-1]
-    ranks = f" on {replica.world_size} ranks" if replica is not None else ""
-    print(f"run {run_id}: {trainer.epoch} epochs{ranks}{' (resumed)' if resumed else ''}, "
-          f"{len(names)} children evaluated, predictions in {args.store}, checkpoint in {run_dir}")
-    print(f"final epoch: train acc {summary.get('train_acc', float('nan')):.4f}, "
-          f"mean child valid acc {summary.get('mean_child_acc', float('nan')):.4f}")
-    row = matrix[final]
-    order = sorted(range(len(names)), key=lambda j: -row[j])
-    print("best children with shared weights: " + ", ".join(f"{names[j]} {row[j]:.4f}" for j in order[:5]))
-    if truth is not None:
-        gt = truth.accuracy[[truth.position(n) for n in names]]
-        print(f"against {truth.source or 'the ground truth'}: GT-Tau {metrics.gt_tau(row, gt):.4f}, "
-              f"Spearman {metrics.spearman(row, gt):.4f}, T1R {metrics.top_n_rank(row, gt, 1)}, "
-              f"T3R {metrics.top_n_rank(row, gt, 3)}")
+    ranks = f" on {out.world_size} ranks" if out.world_size is not None else ""
+    print(f"run {run_id}: {out.epochs} epochs{ranks}{' (resumed)' if out.resumed else ''}, "
+          f"{len(out.names)} children evaluated, predictions in {args.store}, checkpoint in {run_dir}")
+    print(f"final epoch: train acc {out.summary.get('train_acc', float('nan')):.4f}, "
+          f"mean child valid acc {out.summary.get('mean_child_acc', float('nan')):.4f}")
+    print("best children with shared weights: " + ", ".join(f"{name} {acc:.4f}" for name, acc in out.best(5)))
+    if out.against_truth is not None:
+        m = out.against_truth
+        print(f"against {out.truth_source or 'the ground truth'}: GT-Tau {m['gt_tau']:.4f}, "
+              f"Spearman {m['spearman']:.4f}, T1R {m['t1r']}, T3R {m['t3r']}")
     return 0
