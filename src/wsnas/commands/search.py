@@ -51,11 +51,12 @@ from wsnas.commands.common import (
     training_overrides,
 )
 from wsnas.core.errors import WsnasError
+from wsnas.experiments.search import search
 from wsnas.selection import PTConfig, selection_names, selector_class
-from wsnas.selection.search import SEARCH_DEFAULTS, SearchConfig, run_search
-from wsnas.store import Store
+from wsnas.selection.search import SEARCH_DEFAULTS, SearchConfig
 from wsnas.strategies import get_strategy, strategy_names
 from wsnas.strategies.archparams import PARAMS
+from wsnas.training.standalone import default_config
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -127,48 +128,28 @@ def run(args: argparse.Namespace) -> int:
         ("-fixed" if args.fixed_alpha else "") + (f"-o{args.order}" if args.order == 2 else "")
     run_id = args.run or f"search/{space.name}/{label}/{args.seed}"
     run_dir = Path(args.run_dir or Path("wsnas-runs") / run_id)
-    with Store(args.store) as store:
-        from wsnas.groundtruth.truth import resolve_truth
-
-        truth, source = resolve_truth(args.truth, store=store, space=space.name, dataset=data.name)
-        retrain = _retrainer(args, space, data, store) if args.retrain else None
-        rows = run_search(space, data, strategy, cfg, seed=args.seed, store=store, run_id=run_id, run_dir=run_dir,
-                          truth=truth, truth_source=source, retrain=retrain, progress=not args.no_progress)
-        cost = sum(m["value"] or 0.0 for m in store.run_metrics(run_id, name="epoch_seconds"))
-    for r in rows:
+    retrain = None
+    if args.retrain:
+        retrain = default_config(data.name)
+        if args.retrain_epochs is not None:
+            retrain = retrain.with_overrides(epochs=args.retrain_epochs)
+    out = search(space, data, strategy, cfg, seed=args.seed, run_id=run_id, run_dir=run_dir, store_path=args.store,
+                 truth=args.truth, retrain=retrain, executor=executor_from_args(args) if args.retrain else None,
+                 progress=not args.no_progress)
+    for r in out.rows:
         truth_text = "no ground truth" if r["truth"] is None else (
             f"ground truth {r['truth']:.4f}" + (f" (rank {r['truth_rank']})" if r.get("truth_rank") else "")
             + f" from {r['truth_source']}")
         print(f"{r['method']}: {r['arch']}  {truth_text}")
-    print(f"search cost: {cost:.0f} s of training")
+    print(f"search cost: {out.seconds:.0f} s of training")
     print(f"run {run_id}: selections and diagnostics in {args.store}, checkpoint in {run_dir}")
     return 0
-
-
-def _retrainer(args, space, data, store: Store):
-    from wsnas.groundtruth.run import run_groundtruth
-    from wsnas.training.standalone import default_config
-
-    cfg = default_config(data.name)
-    if args.retrain_epochs is not None:
-        cfg = cfg.with_overrides(epochs=args.retrain_epochs)
-    executor = executor_from_args(args)
-
-    def retrain(arch) -> float:
-        summary = run_groundtruth(space, data, cfg, seeds=[0], archs=[arch], store=store,
-                                  progress=not args.no_progress, executor=executor)
-        rows = store.groundtruth(space=space.name, dataset=data.name, config_hash=summary.config_hash)
-        name = space.format(arch)
-        return float(next(r["test_acc"] for r in rows if r["arch"] == name))
-
-    return retrain
 
 
 def _study(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from wsnas.experiments.search_study import SearchStudyConfig, run_search_study
-    from wsnas.report.search import write_search_report
+    from wsnas.experiments.search_study import SearchStudyConfig, search_study
 
     space = space_from_args(args)
     cfg = SearchStudyConfig.quick(args.data) if args.quick else SearchStudyConfig(
@@ -182,12 +163,8 @@ def _study(args: argparse.Namespace) -> int:
                                                      else args.pt_interval))
     device = device_from_args(args)
     data = data_from_args(args, device)
-    study_dir = Path(args.study_dir)
-    study_dir.mkdir(parents=True, exist_ok=True)
-    with Store(study_dir / "results.db") as store:
-        experiment = run_search_study(space, data, cfg, store=store, run_dir=study_dir / "search",
-                                      progress=not args.no_progress, executor=executor_from_args(args))
-        paths = write_search_report(store, experiment, study_dir / "search")
+    paths = search_study(space, data, cfg, study_dir=args.study_dir, progress=not args.no_progress,
+                         executor=executor_from_args(args))
     print(f"report: {paths['html']} and {paths['md']}")
     for line in paths["findings"]:
         print(f"  {line}")

@@ -19,6 +19,7 @@ from wsnas.data import Dataset
 from wsnas.execution.executor import Executor, LocalExecutor
 from wsnas.execution.jobs import DataSpec, Preloaded, job_data, job_space, kill_hook
 from wsnas.groundtruth.run import groundtruth_config, run_groundtruth
+from wsnas.report.search import write_search_report
 from wsnas.runs import open_run, running
 from wsnas.selection import PTConfig, get_selectors, ordered, selection_label, selection_names, selector_class
 from wsnas.selection.search import SEARCH_DEFAULTS, search_supernet_config, select_all, truth_of
@@ -137,6 +138,18 @@ def _run_study(space: Space, data: Dataset, cfg: SearchStudyConfig, runs: list[d
         executor.run(search_job, jobs, on_result=on_result)
 
 
+def search_study(space: Space, data: Dataset, cfg: SearchStudyConfig, *, study_dir: str | Path,
+                 progress: bool = True, log=print, executor: Executor | None = None) -> dict:
+    """The whole study in ``study_dir`` (its store ``results.db``, runs under ``search/``), then its
+    report; returns the report's paths (``html``, ``md``) and its ``findings`` lines."""
+    study_dir = Path(study_dir)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    with Store(study_dir / "results.db") as store:
+        experiment = run_search_study(space, data, cfg, store=store, run_dir=study_dir / "search",
+                                      progress=progress, log=log, executor=executor)
+        return write_search_report(store, experiment, study_dir / "search")
+
+
 @dataclass(frozen=True)
 class SearchJob:
     """One search of the study and its selections, as it travels to a worker."""
@@ -174,4 +187,4 @@ def search_job(job: SearchJob) -> dict:
                            for m, a, sec in picks]}
 
 
-__all__ = ["PARAMS", "STRATEGIES", "SearchStudyConfig", "run_search_study", "study_runs"]
+__all__ = ["PARAMS", "STRATEGIES", "SearchStudyConfig", "run_search_study", "search_study", "study_runs"]
