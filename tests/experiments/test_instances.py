@@ -12,7 +12,13 @@ from wsnas.cli import main
 from wsnas.data import load_dataset
 from wsnas.evaluator import EvalConfig
 from wsnas.execution.executor import get_executor
-from wsnas.experiments.insights import SWEEP_SHARING, InsightsConfig, study_instances, sweep_runs
+from wsnas.experiments.insights import (
+    SWEEP_SHARING,
+    InsightsConfig,
+    default_experiment,
+    study_instances,
+    sweep_runs,
+)
 from wsnas.experiments.instances import Instance, build_trainer, run_instances
 from wsnas.spaces import get_space
 from wsnas.store import Store
@@ -139,6 +145,12 @@ def test_sweep_instances(tmp_path):
     assert len({i.run_dir for i in instances}) == len(instances)
     assert instances[2].sharing.groups == 4 and instances[2].strategy == "round_robin"
     assert len(SWEEP_SHARING) == 17 and len({parse_sharing(s).label for s in SWEEP_SHARING}) == 17
+
+
+def test_default_experiment_names_the_study():
+    assert default_experiment(InsightsConfig()) == "insights"
+    assert default_experiment(InsightsConfig(sweep=("full",))) == "sharing"
+    assert default_experiment(InsightsConfig(strategies=("spos",))) == "strategies"
 
 
 @pytest.mark.parametrize("args, fragment", [

@@ -17,12 +17,15 @@ from wsnas.cli import main
 from wsnas.core.errors import WsnasError
 from wsnas.evaluator import EvalConfig
 from wsnas.experiments.interference import (
+    INTERFERENCE_DEFAULTS,
     InterferenceConfig,
     InterferenceProbe,
+    interference_defaults,
     interference_matrix,
     run_interference,
     shared_choices,
     summarize_interference,
+    write_matrix_csv,
 )
 from wsnas.spaces import get_space
 from wsnas.store import SCHEMA_VERSION, Store
@@ -196,6 +199,29 @@ def test_matrix_aggregation_and_summary(space):
     s = summarize_interference(full, space)
     assert s["corr_cosine_shared"] == pytest.approx(1.0) and s["corr_d_loss_shared"] == pytest.approx(-1.0)
     assert s["cosine_by_shared"] == pytest.approx({0: 0.0, 1: 1 / 3, 2: 2 / 3})
+
+
+def test_matrix_csv_has_one_line_per_pair(tmp_path):
+    rows = [{"trained_index": 0, "other_index": 0, "d_loss": -0.25, "d_acc": 0.5, "cosine": 1.0},
+            {"trained_index": 0, "other_index": 1, "d_loss": 0.125, "d_acc": 0.0, "cosine": float("nan")}]
+    m = interference_matrix(rows, 2)
+    path = write_matrix_csv(m, ["a", "b"], tmp_path / "sub" / "m.csv", shared=np.array([[3, 1], [1, 3]]))
+    assert path == tmp_path / "sub" / "m.csv"
+    assert path.read_text(encoding="utf-8").splitlines() == [
+        "trained_index,trained_arch,other_index,other_arch,count,d_loss,d_acc,cosine,shared_choices",
+        "0,a,0,a,1,-0.25,0.5,1.0,3",
+        "0,a,1,b,1,0.125,0.0,,1",
+        "1,b,0,a,0,,,,1",
+        "1,b,1,b,0,,,,3",
+    ]
+    plain = write_matrix_csv(m, ["a", "b"], tmp_path / "plain.csv")
+    assert plain.read_text(encoding="utf-8").splitlines()[0].endswith(",cosine")
+
+
+def test_default_budgets_per_dataset():
+    assert interference_defaults("digits") is INTERFERENCE_DEFAULTS["digits"]
+    assert interference_defaults("digits")["train"].epochs == 8 and interference_defaults("digits")["probe_size"] == 64
+    assert interference_defaults("cifar100") is INTERFERENCE_DEFAULTS["cifar10"]
 
 
 def test_store_round_trip_and_validation(tmp_path):

@@ -8,7 +8,8 @@ from store_rows import CONFIG, HASH, gt_row
 
 from wsnas.core.errors import WsnasError
 from wsnas.groundtruth.table import TruthTable
-from wsnas.groundtruth.truth import BUILTIN_TRUTHS, load_truth, resolve_truth, truth_from_store
+from wsnas.groundtruth.truth import BUILTIN_TRUTHS, load_truth, resolve_truth, score_predictions, truth_from_store
+from wsnas.metrics import evaluate_rows
 from wsnas.store import Store, config_hash
 
 
@@ -153,3 +154,26 @@ def test_resolve_a_bad_spec_is_a_one_line_error_naming_it(tmp_path, monkeypatch,
     assert repr(spec) in message and "\n" not in message
     assert "tiny64-cifar10" in message  # what is accepted
     assert not (tmp_path / spec).exists()  # nothing created
+
+
+# ----------------------------------------------------------------------------- score_predictions
+
+
+def test_score_predictions_aligns_a_subset_and_evaluates_every_row(tmp_path):
+    truth = load_truth("tiny64-cifar10")
+    columns = ["444", "3", "111", "212"]  # strings and indices, in any order
+    positions = [truth.position(c) for c in columns]
+    rng = np.random.default_rng(1)
+    values = truth.accuracy[positions] + rng.normal(scale=0.02, size=(3, len(columns)))
+    path = tmp_path / "pred.csv"
+    path.write_text("step," + ",".join(columns) + "\n"
+                    + "".join(f"{s}," + ",".join(repr(float(v)) for v in row) + "\n"
+                              for s, row in zip((10, 20, 30), values)))
+    scores = score_predictions(path, "tiny64-cifar10", k=2, top=(1,), precision_k=(2,))
+    assert scores.matched == 4 and len(scores.truth) == 64 and scores.truth.source == truth.source
+    expected = evaluate_rows(values, truth.accuracy[positions], k=2, top=(1,), precision_k=(2,),
+                             row_labels=["10", "20", "30"])
+    assert scores.result.to_dict() == expected.to_dict()
+    with pytest.raises(WsnasError, match="not in the ground truth"):
+        path.write_text("step,999\n1,0.5\n")
+        score_predictions(path, "tiny64-cifar10")

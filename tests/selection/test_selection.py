@@ -1,12 +1,16 @@
 """Architecture selection: magnitude vs perturbation (DARTS-PT), and a DARTS-space search end to end."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
+from wsnas.core.errors import WsnasError
 from wsnas.data import iterate_batches
 from wsnas.evaluator import EvalConfig
 from wsnas.selection import PTConfig, get_selector, select_magnitude, select_pt
+from wsnas.selection.search import SearchConfig, reselect, run_search
 from wsnas.spaces import get_space
+from wsnas.store import Store
 from wsnas.strategies import get_strategy
 from wsnas.training.standalone import TrainConfig
 from wsnas.training.trainer import SupernetConfig, SupernetTrainer
@@ -77,3 +81,22 @@ def test_darts_space_search_emits_a_genotype_the_evaluation_network_builds(small
             assert net(small_digits.valid.x[:2]).shape == (2, 10)
         removed = [e for e, op in trainer.strategy.decided.items() if op is None]
         assert len(removed) == 2 * (1 + 2 + 3)  # nodes keep 2 of their 2, 3, 4, 5 inputs
+
+
+def test_reselect_rebuilds_a_finished_search_from_the_store(digits, tmp_path):
+    space = get_space("tiny64", channels=4, stem_channels=8)
+    cfg = SearchConfig(train=TrainConfig(epochs=1, batch_size=128), select=("magnitude",))
+    db, run_dir = tmp_path / "r.db", tmp_path / "run"
+    with Store(db) as store:
+        searched = run_search(space, digits, get_strategy("darts"), cfg, seed=0, store=store, run_id="s",
+                              run_dir=run_dir, truth=None, progress=False, log=lambda *_: None)
+    rows = reselect(db, "s", [get_selector("magnitude")], run_dir=run_dir, truth_spec="tiny64-cifar10",
+                    progress=False)
+    assert [(r["method"], r["arch"]) for r in rows] == [(r["method"], r["arch"]) for r in searched]
+    assert rows[0]["truth_source"] == "tiny64-cifar10" and 0 < rows[0]["truth"] < 1
+    with Store(db) as store:
+        assert store.selections("s")[0]["truth"] == rows[0]["truth"]  # the stored choice is replaced
+    with pytest.raises(WsnasError, match=f"no search run 'x' in {db}; found: s$"):
+        reselect(db, "x", [get_selector("magnitude")], run_dir=run_dir)
+    with pytest.raises(WsnasError, match="no finished search checkpoint in .*elsewhere"):
+        reselect(db, "s", [get_selector("magnitude")], run_dir=tmp_path / "elsewhere")

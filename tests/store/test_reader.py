@@ -6,6 +6,7 @@ import pytest
 from store_rows import HASH, gt_row
 
 from wsnas.core.errors import WsnasError
+from wsnas.store import SCHEMA_VERSION
 
 
 def test_groundtruth_done(store):
@@ -37,3 +38,14 @@ def test_groundtruth_values_of_one_metric_skip_missing_values(store):
     assert store.groundtruth_values("test_acc", epochs=9) == []
     with pytest.raises(WsnasError, match="'test_loss' is not one of valid_acc, test_acc, train_acc"):
         store.groundtruth_values("test_loss")
+
+
+def test_overview_gathers_the_file_tables_groundtruth_sets_and_runs(store):
+    store.add_groundtruth_many([gt_row("111", 0, 0, 0.5), gt_row("111", 0, 1, 0.6)])
+    store.ensure_run("r", "supernet", {"strategy": "uniform"}, seed=0)
+    info = store.overview()
+    assert info["path"] == store.path.resolve() and info["schema_version"] == SCHEMA_VERSION
+    assert info["meta"] == store.meta() and info["tables"] == store.tables()
+    assert info["tables"]["groundtruth"] == 2 and info["tables"]["runs"] == 1
+    assert [(s["space"], s["archs"], s["seeds"]) for s in info["groundtruth"]] == [("tiny64", 1, 2)]
+    assert [r["run_id"] for r in info["runs"]] == ["r"]

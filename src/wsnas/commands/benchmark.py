@@ -45,12 +45,11 @@ import json
 import math
 import sys
 
-from wsnas.core.errors import WsnasError
 from wsnas.groundtruth.benchmarks.nb201 import (
     BENCHMARK_COLUMNS,
     convert_benchmark,
     default_table_path,
-    read_benchmark_table,
+    query_benchmark,
 )
 
 
@@ -101,28 +100,7 @@ def _convert(args: argparse.Namespace) -> int:
 
 def _query(args: argparse.Namespace) -> int:
     args.table = str(args.table or default_table_path())
-    records = read_benchmark_table(args.table)
-    key = args.arch.strip()
-    if key.isdigit():
-        rows = [r for r in records if r.index == int(key)]
-    else:
-        rows = [r for r in records if r.arch == key]
-    if not rows:
-        raise WsnasError(f"architecture {args.arch!r} is not in {args.table!r}; give an official "
-                         "architecture string or an integer index")
-    if args.dataset:
-        names = sorted({r.dataset for r in rows})
-        rows = [r for r in rows if r.dataset.lower() == args.dataset.strip().lower()]
-        if not rows:
-            raise WsnasError(f"dataset {args.dataset!r} is not in {args.table!r} for this "
-                             f"architecture (it has {', '.join(names)})")
-    if args.hp:
-        have = sorted({r.hp for r in rows})
-        rows = [r for r in rows if r.hp == args.hp]
-        if not rows:
-            raise WsnasError(f"no {args.hp}-epoch results for this architecture in "
-                             f"{args.table!r} (it has {', '.join(map(str, have))} epochs; "
-                             "--hp 0 shows all)")
+    rows = query_benchmark(args.table, args.arch, dataset=args.dataset, hp=args.hp)
     if args.json:
         out = [{c: (None if isinstance(v, float) and math.isnan(v) else v)
                 for c, v in zip(BENCHMARK_COLUMNS, (getattr(r, c) for c in BENCHMARK_COLUMNS))}

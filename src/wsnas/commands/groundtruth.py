@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 from wsnas.commands.common import (
     add_data_options,
@@ -34,7 +33,7 @@ from wsnas.commands.common import (
     training_overrides,
 )
 from wsnas.core.errors import WsnasError
-from wsnas.groundtruth.run import run_groundtruth
+from wsnas.groundtruth.run import run_groundtruth_with_best
 from wsnas.store import Store
 from wsnas.training.standalone import default_config
 
@@ -75,18 +74,10 @@ def run(args: argparse.Namespace) -> int:
     device = device_from_args(args)
     data = data_from_args(args, device)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    start = time.perf_counter()
     with Store(args.store) as store:
-        summary = run_groundtruth(space, data, cfg, seeds=seeds, archs=archs, store=store,
-                                  progress=not args.no_progress, executor=executor)
-        from wsnas.groundtruth.truth import truth_from_store
-
-        table = truth_from_store(store, space=space.name, dataset=data.name,
-                                 config_hash=summary.config_hash)
-    seconds = time.perf_counter() - start
-    names = {space.format(a) for a in archs}
-    order = sorted((i for i, a in enumerate(table.archs) if a in names),
-                   key=lambda i: -table.accuracy[i])
+        result = run_groundtruth_with_best(space, data, cfg, seeds=seeds, archs=archs, store=store,
+                                           progress=not args.no_progress, executor=executor)
+    summary, seconds = result["summary"], result["seconds"]
     out = {
         "store": str(args.store), "space": space.name, "dataset": data.name,
         "config_hash": summary.config_hash, "jobs": summary.total, "trained": summary.trained,
@@ -94,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         "complete_seeds": summary.complete_seeds,
         "seed_tau": {f"{a}-{b}": round(t, 4) for (a, b), t in summary.seed_taus.items()},
         "mean_seed_tau": None if not summary.seed_taus else round(summary.mean_seed_tau, 4),
-        "top5": [(table.archs[i], round(float(table.accuracy[i]), 4)) for i in order[:5]],
+        "top5": [(arch, round(acc, 4)) for arch, acc in result["best"]],
     }
     if args.json:
         print(json.dumps(out, indent=2))

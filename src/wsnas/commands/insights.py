@@ -38,8 +38,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
-from pathlib import Path
 
 from wsnas.commands.common import (
     add_data_options,
@@ -64,10 +62,8 @@ from wsnas.experiments.insights import (
     SWEEP_SHARING,
     SWEEP_SHARING_QUICK,
     InsightsConfig,
-    report_dir,
-    run_insights,
+    insights_study,
 )
-from wsnas.store import Store
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -189,21 +185,12 @@ def run(args: argparse.Namespace) -> int:
         resolve_truth(args.truth)  # fail early on a bad name
     device = device_from_args(args)
     data = data_from_args(args, device)
-    run_dir = Path(args.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    store_path = args.store or run_dir / "results.db"
-    start = time.perf_counter()
-    experiment = args.experiment or ("sharing" if cfg.sweep else "strategies" if cfg.strategies else "insights")
-    with Store(store_path) as store:
-        experiment = run_insights(space, data, cfg, run_dir=run_dir, store=store,
-                                  experiment=experiment, truth=args.truth,
-                                  progress=not args.no_progress, executor=executor)
-        print(f"study finished in {time.perf_counter() - start:.0f} s; results in {store_path}")
-        if not args.no_report:
-            from wsnas.report import write_insights_report
-
-            paths = write_insights_report(store, experiment, report_dir(run_dir, experiment))
-            print(f"report: {paths['html']} and {paths['md']}")
-            for line in paths.get("findings", []):
-                print(f"  {line}")
+    result = insights_study(space, data, cfg, run_dir=args.run_dir, store_path=args.store,
+                            experiment=args.experiment, truth=args.truth, progress=not args.no_progress,
+                            executor=executor, report=not args.no_report)
+    paths = result["report"]
+    if paths is not None:
+        print(f"report: {paths['html']} and {paths['md']}")
+        for line in paths.get("findings", []):
+            print(f"  {line}")
     return 0

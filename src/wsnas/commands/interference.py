@@ -24,7 +24,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 from pathlib import Path
 
@@ -40,15 +39,7 @@ from wsnas.commands.common import (
 )
 from wsnas.core.errors import WsnasError
 from wsnas.evaluator import EvalConfig
-from wsnas.experiments.insights import SUPERNET_DEFAULTS
 from wsnas.strategies import STRATEGIES
-from wsnas.training.standalone import TrainConfig
-
-#: Default budgets: digits is sized to take about 2 minutes on a 2-core CPU (docs/interference.md).
-INTERFERENCE_DEFAULTS: dict[str, dict] = {
-    "digits": {"train": TrainConfig(epochs=8, batch_size=64), "probe_size": 64},
-    "cifar10": {"train": SUPERNET_DEFAULTS["cifar10"], "probe_size": 256},
-}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -74,8 +65,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wsnas.experiments.interference import InterferenceConfig, run_interference, shared_choices
-    from wsnas.report.interference import interference_figure
+    from wsnas.experiments.interference import InterferenceConfig, interference_defaults, interference_study
     from wsnas.store import Store
     from wsnas.training.trainer import SupernetConfig
 
@@ -89,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         get_strategy(args.strategy)  # raises the registry's message for unknown names
     device = device_from_args(args)
     space = space_from_args(args)
-    defaults = INTERFERENCE_DEFAULTS.get(args.data, INTERFERENCE_DEFAULTS["cifar10"])
+    defaults = interference_defaults(args.data)
     train = defaults["train"].with_overrides(**training_overrides(args))
     probe_size = args.probe_size if args.probe_size is not None else defaults["probe_size"]
     start = args.probe_from_epoch
@@ -105,17 +95,13 @@ def run(args: argparse.Namespace) -> int:
     run_id = args.run or f"interference/{args.strategy}/{args.seed}"
     run_dir = Path(args.run_dir or Path("wsnas-runs") / run_id)
     with Store(args.store) as store:
-        result = run_interference(space, data, cfg, seed=args.seed, store=store, run_id=run_id,
-                                  run_dir=run_dir, progress=not args.no_progress)
-    matrix = result["matrix"]
-    names = space.arch_names()
-    png = interference_figure(matrix, run_dir / "interference.png", names=names,
-                              title=f"{run_id}: {space.name} on {data.name}")
-    csv_path = write_matrix_csv(matrix, names, run_dir / "interference.csv", shared=shared_choices(space))
+        result = interference_study(space, data, cfg, seed=args.seed, run_id=run_id, run_dir=run_dir, store=store,
+                                    progress=not args.no_progress)
+    n = len(space)
     s, gv = result["interference"], result["grad_variance"]
     print(f"run {run_id}: {result['epochs']} epochs{' (resumed)' if result['resumed'] else ''}, "
-          f"{s['steps']} probed steps on {cfg.probe_size if probe_size <= len(data.train) else len(data.train)} "
-          f"probe images, {s['pairs_observed']} of {len(names) * (len(names) - 1)} pairs observed; "
+          f"{s['steps']} probed steps on {result['probe_images']} "
+          f"probe images, {s['pairs_observed']} of {n * (n - 1)} pairs observed; "
           f"{result['seconds']:.0f} s")
     print(f"d_loss: self {s['self_d_loss']:+.5f}, others {s['other_d_loss']:+.5f} "
           f"(raised in {s['other_hurt_fraction']:.0%} of pairs); d_acc: self {s['self_d_acc']:+.5f}, "
@@ -125,24 +111,5 @@ def run(args: argparse.Namespace) -> int:
           f"correlation with shared choices {s.get('corr_cosine_shared', math.nan):.3f}")
     print(f"gradient variance over {gv['windows']} windows of {cfg.grad_window} steps: "
           f"{gv['variance']:.4g} (relative {gv['relative']:.3f})")
-    print(f"wrote {png} and {csv_path}; rows in {args.store}")
+    print(f"wrote {result['figure']} and {result['matrix_csv']}; rows in {args.store}")
     return 0
-
-
-def write_matrix_csv(matrix: dict, names, path: str | Path, *, shared=None) -> Path:
-    """One line per (trained, measured) pair: indices, names, count and the mean values."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n = matrix["count"].shape[0]
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f, lineterminator="\n")
-        header = ["trained_index", "trained_arch", "other_index", "other_arch", "count", "d_loss", "d_acc",
-                  "cosine"]
-        w.writerow(header + (["shared_choices"] if shared is not None else []))
-        for i in range(n):
-            for j in range(n):
-                values = ["" if math.isnan(matrix[k][i, j]) else repr(float(matrix[k][i, j]))
-                          for k in ("d_loss", "d_acc", "cosine")]
-                extra = [int(shared[i, j])] if shared is not None else []
-                w.writerow([i, names[i], j, names[j], int(matrix["count"][i, j]), *values, *extra])
-    return path

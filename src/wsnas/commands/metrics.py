@@ -25,8 +25,8 @@ import math
 from typing import Any
 
 from wsnas.core.errors import WsnasError
-from wsnas.groundtruth.truth import align_predictions, load_truth, read_predictions_csv
-from wsnas.metrics import EvaluationResult, evaluate_rows
+from wsnas.groundtruth.truth import score_predictions
+from wsnas.metrics import EvaluationResult
 
 TOP_N = (1, 3)
 PRECISION_K = (5,)
@@ -109,11 +109,9 @@ def run(args: argparse.Namespace) -> int:
     """Compute the metrics and print them (table or JSON). Returns the exit status."""
     if args.last < 1:
         raise WsnasError(f"--last {args.last} is not accepted; K must be a positive integer")
-    labels, columns, values = read_predictions_csv(args.pred)
-    truth = load_truth(args.truth, metric=args.metric, dataset=args.dataset)
-    positions, values = align_predictions(columns, values, truth)
-    result = evaluate_rows(values, truth.accuracy[positions], k=args.last, top=TOP_N,
-                           precision_k=PRECISION_K, row_labels=labels)
+    scores = score_predictions(args.pred, args.truth, metric=args.metric, dataset=args.dataset, k=args.last,
+                               top=TOP_N, precision_k=PRECISION_K)
+    result, truth = scores.result, scores.truth
 
     if args.json:
         out: dict[str, Any] = {
@@ -124,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
                 "dataset": truth.dataset,
                 "architectures": len(truth),
             },
-            "matched": int(len(positions)),
+            "matched": scores.matched,
         }
         out.update(result.to_dict(include_rows=args.rows == "all"))
         print(json.dumps(out, indent=2))

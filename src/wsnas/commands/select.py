@@ -18,14 +18,8 @@ import argparse
 from pathlib import Path
 
 from wsnas.commands.common import add_runtime_options, device_from_args
-from wsnas.core.errors import WsnasError
-from wsnas.data import load_dataset
 from wsnas.selection import get_selectors, selection_names
-from wsnas.selection.search import select_and_record
-from wsnas.spaces import get_space
-from wsnas.store import Store
-from wsnas.strategies import get_strategy
-from wsnas.training.trainer import SupernetConfig, SupernetTrainer
+from wsnas.selection.search import reselect
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -43,31 +37,8 @@ def run(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
     selectors = get_selectors(methods, {"pt": {"interval": args.pt_interval, "seed": args.pt_seed}})
     device = device_from_args(args)
-    with Store(args.store, create=False) as store:
-        run = store.get_run(args.run)
-        if run is None or run["kind"] != "search":
-            found = [r["run_id"] for r in store.list_runs("search")]
-            raise WsnasError(f"no search run {args.run!r} in {args.store}; found: {', '.join(found) or 'none'}")
-        cfg = run["config"]
-        space_opts = dict(cfg["space"])
-        space = get_space(space_opts.pop("space"), **space_opts)
-        d = cfg["data"]
-        source = args.data_dir or (d.get("source") if d.get("source") and Path(d["source"]).is_dir() else None)
-        data = load_dataset(d["name"], data_dir=source, device=device, split_seed=d.get("split_seed", 0))
-        strategy_opts = dict(cfg["strategy"])
-        strategy = get_strategy(strategy_opts.pop("strategy"), **strategy_opts)
-        run_dir = Path(args.run_dir or Path("wsnas-runs") / args.run)
-        trainer = SupernetTrainer(space, data, strategy, SupernetConfig.from_dict(cfg["supernet"]), seed=cfg["seed"],
-                                  run_dir=run_dir, archs=[], progress=False)
-        if not trainer.try_resume() or trainer.epoch < trainer.cfg.train.epochs:
-            raise WsnasError(f"no finished search checkpoint in {run_dir}; run `wsnas search` to finish it or give "
-                             "--run-dir")
-        from wsnas.groundtruth.truth import resolve_truth
-
-        truth, truth_source = resolve_truth(args.truth or None, store=store, space=space.name, dataset=data.name)
-        rows = select_and_record(trainer, data, selectors,
-                                 store=store, run_id=args.run, truth=truth, truth_source=truth_source,
-                                 progress=not args.no_progress)
+    rows = reselect(args.store, args.run, selectors, run_dir=args.run_dir or Path("wsnas-runs") / args.run,
+                    data_dir=args.data_dir, device=device, truth_spec=args.truth, progress=not args.no_progress)
     for r in rows:
         extra = "" if r["truth"] is None else f"  ground truth {r['truth']:.4f}" + (
             f" (rank {r['truth_rank']})" if r.get("truth_rank") else "")

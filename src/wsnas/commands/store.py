@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
                          f"{args.run!r})")
     with Store(args.store, create=False) as store:
         if args.action == "info":
-            _info(store)
+            _print_overview(store.overview())
         elif args.wide:
             n = store.export_prediction_matrix_csv(args.run, args.out)
             print(f"wrote {n} checkpoint{'s' if n != 1 else ''} of run {args.run!r} to {args.out}")
@@ -76,22 +76,22 @@ def _columns(rows: list[list[str]], indent: str = "  ") -> list[str]:
             for r in rows]
 
 
-def _info(store: Store) -> None:
-    meta = store.meta()
+def _print_overview(info: dict) -> None:
+    meta = info["meta"]
     lines = [
-        f"store: {store.path.resolve()}",
-        f"schema version: {store.schema_version} (created by {meta.get('created_by', '?')} "
+        f"store: {info['path']}",
+        f"schema version: {info['schema_version']} (created by {meta.get('created_by', '?')} "
         f"at {meta.get('created_at', '?')})",
         "tables:",
-        *_columns([[name, str(count)] for name, count in store.tables().items()]),
+        *_columns([[name, str(count)] for name, count in info["tables"].items()]),
     ]
-    sets = store.groundtruth_summary()
+    sets = info["groundtruth"]
     if sets:
         lines.append("ground truth:")
         lines += _columns([["space", "dataset", "config_hash", "epochs", "archs", "seeds"]] + [
             [s["space"], s["dataset"], s["config_hash"], str(s["epochs"]), str(s["archs"]),
              str(s["seeds"])] for s in sets])
-    runs = store.list_runs()
+    runs = info["runs"]
     if runs:
         lines.append("runs:")
         lines += _columns([["run_id", "kind", "status", "created"]] + [

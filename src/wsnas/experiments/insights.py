@@ -23,11 +23,16 @@ The supernet instances are independent jobs on the executor (:mod:`wsnas.experim
 
 The experiment is recorded as a run of kind ``insights`` whose config lists its instances;
 :mod:`wsnas.analysis.insights` and the report read only the store.
+
+:func:`run_insights` runs (or continues) the study in a given store; :func:`insights_study`
+(``wsnas insights``) opens the study's store (``RUN_DIR/results.db`` by default), runs it and
+then writes its report (:func:`wsnas.report.write_insights_report`) into :func:`report_dir`.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -39,6 +44,7 @@ from wsnas.evaluator import EvalConfig
 from wsnas.execution.executor import Executor
 from wsnas.experiments.instances import Instance, load_final, run_instances
 from wsnas.groundtruth.run import groundtruth_config, run_groundtruth
+from wsnas.report import write_insights_report
 from wsnas.runs import open_run, running
 from wsnas.spaces import Space
 from wsnas.store import Store, config_hash
@@ -302,6 +308,43 @@ def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: s
     return experiment
 
 
+def default_experiment(cfg: InsightsConfig) -> str:
+    """The experiment id a study is stored under unless one is given: ``sharing`` for a sharing
+    sweep, ``strategies`` for a strategy comparison, else ``insights``."""
+    return "sharing" if cfg.sweep else "strategies" if cfg.strategies else "insights"
+
+
+def insights_study(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: str | Path,
+                   store_path: str | Path | None = None, experiment: str | None = None, truth: str = "store",
+                   progress: bool = True, executor: Executor | None = None, report: bool = True,
+                   log=print) -> dict:
+    """``wsnas insights``: run (or continue) the study in ``run_dir``, then write its report.
+
+    Creates ``run_dir``, opens the store at ``store_path`` (default ``run_dir/results.db``),
+    runs :func:`run_insights` under ``experiment`` (default :func:`default_experiment`), logs
+    ``"study finished in <s> s; results in <store_path>"`` and, with ``report``, writes the
+    report (:func:`wsnas.report.write_insights_report`) into :func:`report_dir`.
+
+    Returns ``{"experiment": id, "store": store_path, "seconds": s, "report": paths}``:
+    ``seconds`` is the study's wall time before the report, ``report`` the dict of
+    :func:`wsnas.report.write_insights_report` (``html``, ``md``, ``figures``, ``findings``),
+    or ``None`` without ``report``.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    store_path = store_path or run_dir / "results.db"
+    start = time.perf_counter()
+    experiment = experiment or default_experiment(cfg)
+    with Store(store_path) as store:
+        experiment = run_insights(space, data, cfg, run_dir=run_dir, store=store, experiment=experiment,
+                                  truth=truth, progress=progress, log=log, executor=executor)
+        seconds = time.perf_counter() - start
+        log(f"study finished in {seconds:.0f} s; results in {store_path}")
+        paths = write_insights_report(store, experiment, report_dir(run_dir, experiment)) if report else None
+    return {"experiment": experiment, "store": store_path, "seconds": seconds, "report": paths}
+
+
 __all__ = ["COMPARE_GRAD_WINDOW", "COMPARE_STRATEGIES", "GROUPS", "SWEEP_EPOCHS", "SWEEP_EPOCHS_QUICK",
            "SWEEP_SHARING", "SWEEP_SHARING_QUICK", "InsightsConfig", "canonical_strategy", "comparison_runs",
-           "instance_runs", "report_dir", "run_insights", "study_instances", "sweep_runs"]
+           "default_experiment", "insights_study", "instance_runs", "report_dir", "run_insights",
+           "study_instances", "sweep_runs"]

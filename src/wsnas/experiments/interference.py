@@ -34,11 +34,15 @@ Definitions and choices:
 :func:`interference_matrix` aggregates rows into ``n x n`` matrices (row: the trained child A,
 column: the measured child B); :func:`summarize_interference` condenses them;
 :func:`run_interference` trains a supernet with the probe and a :class:`GradVarianceMonitor`
-and stores everything.
+and stores everything; :func:`interference_study` (``wsnas interference``) runs it and writes
+the matrix to ``RUN_DIR/interference.csv`` (:func:`write_matrix_csv`) and its heat maps to
+``RUN_DIR/interference.png`` (:func:`wsnas.report.interference.interference_figure`).
+:data:`INTERFERENCE_DEFAULTS` holds the default budget per dataset.
 """
 
 from __future__ import annotations
 
+import csv
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -50,20 +54,26 @@ import torch.nn.functional as F
 
 from wsnas.core.errors import WsnasError
 from wsnas.data import Dataset, Split
+from wsnas.experiments.insights import SUPERNET_DEFAULTS
 from wsnas.runs import train_run
 from wsnas.spaces import Arch, Space
 from wsnas.strategies.base import SinglePathStrategy, StepResult, Strategy, StrategyContext, train_path
 from wsnas.training.gradvar import METRIC_NAMES, GradVarianceMonitor
+from wsnas.training.standalone import TrainConfig
 from wsnas.training.trainer import SupernetConfig, SupernetTrainer
 
 __all__ = [
     "GRAD_METRICS",
+    "INTERFERENCE_DEFAULTS",
     "InterferenceConfig",
     "InterferenceProbe",
+    "interference_defaults",
     "interference_matrix",
+    "interference_study",
     "run_interference",
     "shared_choices",
     "summarize_interference",
+    "write_matrix_csv",
 ]
 
 #: Spaces larger than this are refused: the probe runs every child on every step.
@@ -405,6 +415,18 @@ def summarize_interference(matrix: dict[str, np.ndarray], space: Space | None = 
 
 # ---------------------------------------------------------------------------------------- driver
 
+#: Default budgets: digits is sized to take about 2 minutes on a 2-core CPU (docs/interference.md).
+INTERFERENCE_DEFAULTS: dict[str, dict] = {
+    "digits": {"train": TrainConfig(epochs=8, batch_size=64), "probe_size": 64},
+    "cifar10": {"train": SUPERNET_DEFAULTS["cifar10"], "probe_size": 256},
+}
+
+
+def interference_defaults(dataset: str) -> dict:
+    """The default budget of an interference run on ``dataset``: ``{"train": TrainConfig,
+    "probe_size": int}`` (any dataset without its own entry gets cifar10's)."""
+    return INTERFERENCE_DEFAULTS.get(dataset, INTERFERENCE_DEFAULTS["cifar10"])
+
 
 @dataclass(frozen=True)
 class InterferenceConfig:
@@ -476,3 +498,54 @@ def run_interference(space: Space, data: Dataset, cfg: InterferenceConfig, *, se
         },
         "seconds": seconds,
     }
+
+
+def interference_study(space: Space, data: Dataset, cfg: InterferenceConfig, *, seed: int, run_id: str,
+                       run_dir: str | Path, store=None, progress: bool = True) -> dict:
+    """``wsnas interference``: :func:`run_interference`, then the matrix written into ``run_dir``.
+
+    Writes ``run_dir/interference.png`` (the d_loss and cosine heat maps,
+    :func:`wsnas.report.interference.interference_figure`, titled
+    ``"<run_id>: <space> on <dataset>"``) and ``run_dir/interference.csv``
+    (:func:`write_matrix_csv`, with the number of choices each pair makes alike).
+
+    Returns :func:`run_interference`'s dict plus ``figure`` and ``matrix_csv`` (the two paths)
+    and ``probe_images`` (the images in the probe batch: ``cfg.probe_size``, or the whole train
+    split if it has fewer).
+    """
+    from wsnas.report.interference import interference_figure  # matplotlib: imported only here
+
+    run_dir = Path(run_dir)
+    result = run_interference(space, data, cfg, seed=seed, store=store, run_id=run_id, run_dir=run_dir,
+                              progress=progress)
+    matrix = result["matrix"]
+    names = space.arch_names()
+    png = interference_figure(matrix, run_dir / "interference.png", names=names,
+                              title=f"{run_id}: {space.name} on {data.name}")
+    csv_path = write_matrix_csv(matrix, names, run_dir / "interference.csv", shared=shared_choices(space))
+    return {**result, "figure": png, "matrix_csv": csv_path,
+            "probe_images": cfg.probe_size if cfg.probe_size <= len(data.train) else len(data.train)}
+
+
+def write_matrix_csv(matrix: dict, names, path: str | Path, *, shared=None) -> Path:
+    """One line per (trained, measured) pair: indices, names, count and the mean values.
+
+    ``matrix`` is :func:`interference_matrix`'s, ``names`` the children's names in index order;
+    with ``shared`` (:func:`shared_choices`) a last column ``shared_choices``. Unobserved values
+    are empty cells, the others ``repr`` of the float. Returns ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = matrix["count"].shape[0]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        header = ["trained_index", "trained_arch", "other_index", "other_arch", "count", "d_loss", "d_acc",
+                  "cosine"]
+        w.writerow(header + (["shared_choices"] if shared is not None else []))
+        for i in range(n):
+            for j in range(n):
+                values = ["" if math.isnan(matrix[k][i, j]) else repr(float(matrix[k][i, j]))
+                          for k in ("d_loss", "d_acc", "cosine")]
+                extra = [int(shared[i, j])] if shared is not None else []
+                w.writerow([i, names[i], j, names[j], int(matrix["count"][i, j]), *values, *extra])
+    return path

@@ -8,12 +8,16 @@ The jobs run on an :mod:`wsnas.execution.executor`: in this process (the default
 is small (the space's settings, a dataset spec, the training config, the architecture and the
 seed); a worker rebuilds the space and loads the dataset once per process (:func:`train_job`),
 and only the driver writes the store.
+
+:func:`run_groundtruth` runs the jobs; :func:`run_groundtruth_with_best` (``wsnas groundtruth``)
+also times them and reads back the best of the trained architectures (mean over seeds).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -24,6 +28,7 @@ from tqdm.auto import tqdm
 from wsnas.data import Dataset
 from wsnas.execution.executor import Executor, LocalExecutor
 from wsnas.execution.jobs import DataSpec, Preloaded, job_data, job_space, kill_hook
+from wsnas.groundtruth.truth import truth_from_store
 from wsnas.metrics import kendall_tau
 from wsnas.spaces import Arch, Space
 from wsnas.store import Store, code_version, config_hash
@@ -139,3 +144,23 @@ def seed_stability(store: Store, space: Space, dataset: str, chash: str, names: 
     for a, b in itertools.combinations(complete, 2):
         taus[(a, b)] = kendall_tau([by_seed[a][n] for n in names], [by_seed[b][n] for n in names])
     return {"seed_taus": taus, "complete_seeds": complete}
+
+
+def run_groundtruth_with_best(space: Space, data: Dataset, cfg: TrainConfig, *, seeds: Sequence[int],
+                              archs: Sequence[Arch], store: Store, progress: bool = True,
+                              executor: Executor | None = None, best: int = 5) -> dict:
+    """:func:`run_groundtruth`, timed, and the best architectures of ``archs`` read back from ``store``.
+
+    Returns ``{"summary": GroundTruthSummary, "seconds": wall time, "best": [(arch, accuracy)]}``:
+    ``best`` holds the ``best`` architectures of ``archs`` with the highest mean test accuracy
+    over the seeds stored under this run's config hash (:func:`truth_from_store`), best first
+    (ties in the table's order).
+    """
+    start = time.perf_counter()
+    summary = run_groundtruth(space, data, cfg, seeds=seeds, archs=archs, store=store, progress=progress,
+                              executor=executor)
+    table = truth_from_store(store, space=space.name, dataset=data.name, config_hash=summary.config_hash)
+    names = {space.format(a) for a in archs}
+    order = sorted((i for i, a in enumerate(table.archs) if a in names), key=lambda i: -table.accuracy[i])
+    top = [(table.archs[i], float(table.accuracy[i])) for i in order[:best]]
+    return {"summary": summary, "seconds": time.perf_counter() - start, "best": top}

@@ -7,6 +7,8 @@
 * :func:`load_truth` loads a ground truth from a built-in table, a CSV file or a results store.
 * :func:`resolve_truth` turns a ``--truth`` option (``store`` or anything :func:`load_truth`
   accepts) into a ground truth; every command and experiment goes through it.
+* :func:`score_predictions` reads a predictions file, loads a ground truth, aligns the two and
+  computes the ranking metrics of every row (``wsnas metrics``).
 
 Accuracies may be given as fractions or as percentages: when any value of a table is greater
 than 1.0 the whole table is taken to be in percent and divided by 100. For predictions this
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -27,12 +29,14 @@ import numpy as np
 
 from wsnas.core.errors import WsnasError
 from wsnas.groundtruth.table import TruthTable
+from wsnas.metrics import EvaluationResult, evaluate_rows
 from wsnas.store import ACCURACY_METRICS, Store
 
 __all__ = [
     "BUILTIN_TRUTHS",
     "BuiltinTruth",
     "LABEL_COLUMN_NAMES",
+    "PredictionScores",
     "STORE_TRUTH",
     "TRUTH_VALUE_COLUMNS",
     "align_predictions",
@@ -40,6 +44,7 @@ __all__ = [
     "read_predictions_csv",
     "read_truth_csv",
     "resolve_truth",
+    "score_predictions",
     "truth_from_store",
 ]
 
@@ -564,3 +569,38 @@ def resolve_truth(spec: str | None, *, store: Store | None = None, space: str | 
         return truth_from_store(store, space=space, dataset=dataset, config_hash=config_hash,
                                 metric=metric or "test_acc"), STORE_TRUTH
     return load_truth(spec, metric=metric), spec
+
+
+# --------------------------------------------------------------------------------------------
+# predictions scored against a ground truth
+
+
+@dataclass(frozen=True)
+class PredictionScores:
+    """What :func:`score_predictions` computed: the metrics, the ground truth they used, and how
+    many of its architectures the predictions matched."""
+
+    result: EvaluationResult
+    truth: TruthTable
+    matched: int
+
+
+def score_predictions(pred_path: str | Path, truth: str, *, metric: str | None = None,
+                      dataset: str | None = None, k: int = 64, top: Iterable[int] = (1, 3),
+                      precision_k: Iterable[int] = (5,)) -> PredictionScores:
+    """The ranking metrics of every row of a predictions file against a ground truth.
+
+    Reads ``pred_path`` (:func:`read_predictions_csv`), loads ``truth`` with ``metric`` and
+    ``dataset`` (:func:`load_truth`), maps the prediction columns onto it
+    (:func:`align_predictions`: only the common architectures count) and evaluates every row
+    (:func:`wsnas.metrics.evaluate_rows` with ``k``, ``top`` and ``precision_k``).
+
+    Raises:
+        WsnasError: as the three readers do.
+    """
+    labels, columns, values = read_predictions_csv(pred_path)
+    table = load_truth(truth, metric=metric, dataset=dataset)
+    positions, values = align_predictions(columns, values, table)
+    result = evaluate_rows(values, table.accuracy[positions], k=k, top=top, precision_k=precision_k,
+                           row_labels=labels)
+    return PredictionScores(result=result, truth=table, matched=int(len(positions)))

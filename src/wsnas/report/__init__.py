@@ -7,6 +7,10 @@ The report reads the results store only through
 * :mod:`wsnas.report.figures` draws the figures (matplotlib, Agg canvas, no pyplot);
 * :mod:`wsnas.report.render` writes the Markdown and the self-contained HTML.
 
+:func:`write_study_report` (``wsnas report``) finds a study's store and experiment from its run
+directory (``RUN_DIR/experiment.json``, written when a study finishes) and writes the report
+there.
+
 Example::
 
     from wsnas.store import Store
@@ -19,12 +23,13 @@ Example::
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from wsnas.core.errors import WsnasError
 from wsnas.store import Store
 
-__all__ = ["FIGURE_DIR", "write_insights_report"]
+__all__ = ["FIGURE_DIR", "write_insights_report", "write_study_report"]
 
 #: Sub-folder of the output directory that holds the PNG figures.
 FIGURE_DIR = "figures"
@@ -59,3 +64,46 @@ def write_insights_report(store: Store, experiment: str, out_dir: str | Path) ->
         "figures": [str(p) for p in figures.values()],
         "findings": [finding_line(f) for f in analysis["findings"]],
     }
+
+
+def _recorded(run_dir: Path) -> dict:
+    """The contents of RUN_DIR/experiment.json, or {} when there is none."""
+    meta = run_dir / "experiment.json"
+    if not meta.exists():
+        return {}
+    try:
+        recorded = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WsnasError(f"cannot read {str(meta)!r} ({exc}); give --experiment and --store, "
+                         "or delete the file") from None
+    if not isinstance(recorded, dict):
+        raise WsnasError(f"{str(meta)!r} holds a {type(recorded).__name__}, expected an object "
+                         "with 'experiment' and 'store'")
+    return recorded
+
+
+def write_study_report(run_dir: str | Path, *, store_path: str | Path | None = None,
+                       experiment: str | None = None) -> dict:
+    """Write the report of the study in ``run_dir`` into ``run_dir`` (:func:`write_insights_report`).
+
+    ``experiment`` defaults to the one recorded in ``run_dir/experiment.json``, else
+    ``insights``. ``store_path`` defaults to the recorded store if it exists (the recorded path
+    may be relative to another working directory, or the run directory may have moved since),
+    else ``run_dir/results.db``, else ``run_dir/../results.db`` when only that exists (the
+    ``RUN_DIR/<experiment>/`` folder of a study other than the main one). The store is opened,
+    never created. Returns :func:`write_insights_report`'s dict.
+
+    Raises:
+        WsnasError: an unreadable ``experiment.json``, no store, or no such experiment in it.
+    """
+    run_dir = Path(run_dir)
+    recorded = _recorded(run_dir)
+    experiment = experiment or recorded.get("experiment") or "insights"
+    if store_path is None:
+        store_path = recorded.get("store")
+        if not store_path or not Path(store_path).exists():
+            store_path = run_dir / "results.db"
+            if not store_path.exists() and (run_dir.parent / "results.db").exists():
+                store_path = run_dir.parent / "results.db"
+    with Store(store_path, create=False) as store:
+        return write_insights_report(store, experiment, run_dir)

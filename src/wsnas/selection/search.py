@@ -9,6 +9,9 @@ each in the store's ``selections`` table with its ground truth: from a truth tab
 CSV, benchmark or the store's own ground truth), or trained from scratch (``retrain``). The
 search's per-epoch diagnostics (entropy of the op distributions, parameter-free ops in the
 argmax, the argmax's index) are in ``run_metrics``.
+
+:func:`reselect` (``wsnas select``) selects again from a finished search: it rebuilds the
+search's space, data, strategy and trainer from the store and the run's last checkpoint.
 """
 
 from __future__ import annotations
@@ -19,16 +22,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from wsnas.core.errors import WsnasError
-from wsnas.data import Dataset
+from wsnas.data import Dataset, load_dataset
 from wsnas.evaluator import EvalConfig
 from wsnas.groundtruth.table import TruthTable
+from wsnas.groundtruth.truth import resolve_truth
 from wsnas.runs import open_run, running
 from wsnas.selection import PTConfig, Selector, check_selections, get_selectors, ordered
-from wsnas.spaces import Arch, Space
+from wsnas.spaces import Arch, Space, get_space
 from wsnas.store import Store
-from wsnas.strategies import Strategy
+from wsnas.strategies import Strategy, get_strategy
 from wsnas.training.standalone import TrainConfig
 from wsnas.training.trainer import SupernetConfig, SupernetTrainer
 
@@ -134,5 +139,47 @@ def select_and_record(trainer: SupernetTrainer, data: Dataset, selectors: Sequen
     return out
 
 
-__all__ = ["SEARCH_DEFAULTS", "SearchConfig", "ordered", "run_search", "search_supernet_config", "select_all",
-           "select_and_record", "truth_of"]
+def reselect(store_path: str | Path, run_id: str, selectors: Sequence[Selector], *, run_dir: str | Path,
+             data_dir: str | Path | None = None, device: str | torch.device = "cpu", truth_spec: str | None = None,
+             progress: bool = True) -> list[dict]:
+    """Select with ``selectors`` from the finished search ``run_id`` of the store at ``store_path``.
+
+    The search's space, data, strategy and supernet settings are read from its run in the store
+    (which must exist: it is opened, not created), its trainer from the last checkpoint in
+    ``run_dir``. The data come from ``data_dir``, else from the directory the search used if
+    it still exists, else from the dataset's default; they are loaded on ``device``.
+    ``truth_spec`` is resolved by :func:`wsnas.groundtruth.truth.resolve_truth` against this
+    store. Each selection is stored (:func:`select_and_record`, replacing an earlier one of the
+    same method); a selector that changes the supernet changes it in memory only, so the
+    checkpoint is left as the search wrote it. Returns the stored rows, in the order they ran.
+
+    Raises:
+        WsnasError: no store at ``store_path``, no search run ``run_id`` in it, no finished
+            search checkpoint in ``run_dir``, or a ``truth_spec`` that does not resolve.
+    """
+    with Store(store_path, create=False) as store:
+        run = store.get_run(run_id)
+        if run is None or run["kind"] != "search":
+            found = [r["run_id"] for r in store.list_runs("search")]
+            raise WsnasError(f"no search run {run_id!r} in {store_path}; found: {', '.join(found) or 'none'}")
+        cfg = run["config"]
+        space_opts = dict(cfg["space"])
+        space = get_space(space_opts.pop("space"), **space_opts)
+        d = cfg["data"]
+        source = data_dir or (d.get("source") if d.get("source") and Path(d["source"]).is_dir() else None)
+        data = load_dataset(d["name"], data_dir=source, device=device, split_seed=d.get("split_seed", 0))
+        strategy_opts = dict(cfg["strategy"])
+        strategy = get_strategy(strategy_opts.pop("strategy"), **strategy_opts)
+        run_dir = Path(run_dir)
+        trainer = SupernetTrainer(space, data, strategy, SupernetConfig.from_dict(cfg["supernet"]), seed=cfg["seed"],
+                                  run_dir=run_dir, archs=[], progress=False)
+        if not trainer.try_resume() or trainer.epoch < trainer.cfg.train.epochs:
+            raise WsnasError(f"no finished search checkpoint in {run_dir}; run `wsnas search` to finish it or give "
+                             "--run-dir")
+        truth, truth_source = resolve_truth(truth_spec or None, store=store, space=space.name, dataset=data.name)
+        return select_and_record(trainer, data, selectors, store=store, run_id=run_id, truth=truth,
+                                 truth_source=truth_source, progress=progress)
+
+
+__all__ = ["SEARCH_DEFAULTS", "SearchConfig", "ordered", "reselect", "run_search", "search_supernet_config",
+           "select_all", "select_and_record", "truth_of"]

@@ -206,3 +206,13 @@ class StoreReader(StoreBase):
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'meta' "
             "AND substr(name, 1, 7) != 'sqlite_' ORDER BY rowid")]
         return {n: self.conn.execute(f'SELECT COUNT(*) FROM "{n}"').fetchone()[0] for n in names}
+
+    def overview(self) -> dict[str, Any]:
+        """The whole store at a glance (what ``wsnas store info`` shows).
+
+        ``path`` (resolved), ``schema_version``, ``meta`` (:meth:`meta`), ``tables`` (each with its
+        row count, :meth:`tables`), ``groundtruth`` (the ground-truth sets,
+        :meth:`groundtruth_summary`) and ``runs`` (:meth:`list_runs`).
+        """
+        return {"path": self.path.resolve(), "schema_version": self.schema_version, "meta": self.meta(),
+                "tables": self.tables(), "groundtruth": self.groundtruth_summary(), "runs": self.list_runs()}

@@ -20,6 +20,7 @@ from wsnas.groundtruth.benchmarks.nb201 import (
     BENCHMARK_COLUMNS,
     convert_benchmark,
     load_benchmark_truth,
+    query_benchmark,
     read_benchmark_table,
     read_nats_tss_dir,
     read_nb201_pth,
@@ -254,6 +255,23 @@ def test_cli_convert_and_query(tmp_path, pth, capsys):
 
     assert main(["benchmark", "query", str(out), "--arch", "1"]) == 2  # not evaluated
     assert "not in" in capsys.readouterr().err
+
+
+def test_query_one_architecture(tmp_path, pth):
+    table = tmp_path / "t.csv"
+    convert_benchmark(pth, table)
+    rows = query_benchmark(table, "2", hp=0)
+    assert {r.arch for r in rows} == {META_ARCHS[2]} and {r.hp for r in rows} == {12, 200}
+    assert query_benchmark(table, f" {META_ARCHS[2]} ", hp=0) == rows  # by string, as by index
+    picked = query_benchmark(table, "2", dataset=" CIFAR100 ")
+    assert [(r.dataset, r.hp) for r in picked] == [("cifar100", 200)]
+    with pytest.raises(WsnasError, match=f"architecture '1' is not in '{table}'"):
+        query_benchmark(table, "1")  # not evaluated
+    with pytest.raises(WsnasError, match="dataset 'mnist' is not in .* for this architecture \\(it has "
+                                         "ImageNet16-120, cifar10, cifar10-valid, cifar100\\)"):
+        query_benchmark(table, "2", dataset="mnist")
+    with pytest.raises(WsnasError, match="no 50-epoch results .* \\(it has 12, 200 epochs; --hp 0 shows all\\)"):
+        query_benchmark(table, "2", hp=50)
 
 
 class Evil:

@@ -70,6 +70,7 @@ __all__ = [
     "DATASETS",
     "convert_benchmark",
     "load_benchmark_truth",
+    "query_benchmark",
     "read_benchmark",
     "read_benchmark_table",
     "read_nats_tss_dir",
@@ -527,6 +528,44 @@ def read_benchmark_table(path: str | os.PathLike[str]) -> list[BenchmarkRecord]:
         raise WsnasError(f"cannot read benchmark table {p}: {exc} (convert the official file "
                          "first with `wsnas benchmark convert`)") from exc
     return out
+
+
+def query_benchmark(table: str | os.PathLike[str], arch: str, *, dataset: str | None = None,
+                    hp: int = 200) -> list[BenchmarkRecord]:
+    """The rows of one architecture of a converted table (``wsnas benchmark query``).
+
+    ``arch`` is an official architecture string or, when it is all digits, an index.
+    ``dataset`` (case-insensitive) keeps one dataset; ``hp`` keeps one schedule (12 or 200
+    epochs; 0 keeps every schedule). Rows are in the table's order.
+
+    Raises:
+        WsnasError: the table cannot be read (:func:`read_benchmark_table`), or it has no row
+            of the architecture, of ``dataset`` for it, or of ``hp`` epochs for it.
+    """
+    name = str(table)
+    records = read_benchmark_table(name)
+    key = arch.strip()
+    if key.isdigit():
+        rows = [r for r in records if r.index == int(key)]
+    else:
+        rows = [r for r in records if r.arch == key]
+    if not rows:
+        raise WsnasError(f"architecture {arch!r} is not in {name!r}; give an official "
+                         "architecture string or an integer index")
+    if dataset:
+        names = sorted({r.dataset for r in rows})
+        rows = [r for r in rows if r.dataset.lower() == dataset.strip().lower()]
+        if not rows:
+            raise WsnasError(f"dataset {dataset!r} is not in {name!r} for this "
+                             f"architecture (it has {', '.join(names)})")
+    if hp:
+        have = sorted({r.hp for r in rows})
+        rows = [r for r in rows if r.hp == hp]
+        if not rows:
+            raise WsnasError(f"no {hp}-epoch results for this architecture in "
+                             f"{name!r} (it has {', '.join(map(str, have))} epochs; "
+                             "--hp 0 shows all)")
+    return rows
 
 
 def load_benchmark_truth(
