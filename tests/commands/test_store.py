@@ -57,7 +57,7 @@ def test_cli_export(tmp_path, wsnas_main, capsys):
     assert wsnas_main(["store", "--store", str(path), "export", "groundtruth",
                        "--out", str(out)]) == 0
     assert "wrote 2 rows of groundtruth" in capsys.readouterr().out
-    assert read_text(out).splitlines()[0] == ",".join(store_schema._GT_COLUMNS)
+    assert read_text(out).splitlines()[0] == ",".join(store_schema.GT_COLUMNS)
 
     wide = tmp_path / "wide.csv"
     assert wsnas_main(["store", "--store", str(path), "export", "predictions",

@@ -18,7 +18,7 @@ def test_export_csv(store, tmp_path):
     assert store.export_csv("groundtruth", out) == 2
     with open(out, newline="") as handle:
         lines = list(csv.reader(handle))
-    assert lines[0] == list(store_schema._GT_COLUMNS)
+    assert lines[0] == list(store_schema.GT_COLUMNS)
     first = dict(zip(lines[0], lines[1], strict=True))
     assert first["arch"] == "112" and first["arch_index"] == "1" and first["test_acc"] == "0.75"
     assert first["train_acc"] == "" and first["config_hash"] == HASH

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from wsnas.core.errors import WsnasError
-from wsnas.store.reader import StoreReader, _where
+from wsnas.store.reader import StoreReader, where_clause
 
 
 def _write_csv(path: str | os.PathLike, header: list[Any], rows: Iterable[Iterable[Any]]) -> int:
@@ -67,7 +67,7 @@ class StoreExports(StoreReader):
                 raise WsnasError(f"table {table!r} has no run_id column; a run filter applies to "
                                  f"{', '.join(with_run)}")
             self._require_run(run_id)
-            where, params = _where(run_id=run_id)
+            where, params = where_clause(run_id=run_id)
         rows = self.conn.execute(
             f"SELECT {', '.join(columns)} FROM \"{table}\"{where} ORDER BY rowid", params)
         return _write_csv(path, columns, (tuple(r) for r in rows))

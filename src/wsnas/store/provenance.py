@@ -39,7 +39,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} value {value!r} is not JSON serializable")
 
 
-def _canonical_json(config: Any) -> str:
+def canonical_json(config: Any) -> str:
     """Canonical JSON of a config: sorted keys, no whitespace, ASCII only, no NaN."""
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
         config = dataclasses.asdict(config)
@@ -60,7 +60,7 @@ def config_hash(config: Mapping[str, Any]) -> str:
     Key order does not matter; types do (``1`` and ``1.0`` hash differently), as do all values.
     Paths, numpy scalars and arrays, sets and dataclasses are converted to plain JSON first.
     """
-    return hashlib.sha256(_canonical_json(config).encode("ascii")).hexdigest()[:16]
+    return hashlib.sha256(canonical_json(config).encode("ascii")).hexdigest()[:16]
 
 
 def _git(args: list[str], cwd: Path) -> str | None:
@@ -95,6 +95,6 @@ def code_version() -> str:
     return f"{wsnas.__version__}+{head}{dirty}"
 
 
-def _now() -> str:
+def utc_now() -> str:
     """The current UTC time as ISO 8601 with milliseconds, e.g. ``2026-05-09T07:35:25.123Z``."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -13,18 +13,18 @@ import numpy as np
 from wsnas.core.errors import WsnasError
 from wsnas.store.base import StoreBase
 from wsnas.store.schema import (
-    _GT_COLUMNS,
-    _INTERFERENCE_COLUMNS,
-    _METRIC_COLUMNS,
-    _PRED_COLUMNS,
-    _PRED_METRICS,
-    _SELECTION_COLUMNS,
-    _STEP_COLUMNS,
     ACCURACY_METRICS,
+    GT_COLUMNS,
+    INTERFERENCE_COLUMNS,
+    METRIC_COLUMNS,
+    PRED_COLUMNS,
+    PRED_METRICS,
+    SELECTION_COLUMNS,
+    STEP_COLUMNS,
 )
 
 
-def _where(**filters: Any) -> tuple[str, list[Any]]:
+def where_clause(**filters: Any) -> tuple[str, list[Any]]:
     """A ``WHERE`` clause (or ``""``) that keeps rows equal to every filter that is not None."""
     used = {k: v for k, v in filters.items() if v is not None}
     if not used:
@@ -53,7 +53,7 @@ class StoreReader(StoreBase):
 
     def list_runs(self, kind: str | None = None) -> list[dict[str, Any]]:
         """All runs, or those of one kind, oldest first."""
-        where, params = _where(kind=kind)
+        where, params = where_clause(kind=kind)
         rows = self.conn.execute(f"SELECT * FROM runs{where} ORDER BY created_at, rowid", params)
         return [self._run_dict(r) for r in rows]
 
@@ -71,10 +71,10 @@ class StoreReader(StoreBase):
                     config_hash: str | None = None, epochs: int | None = None
                     ) -> list[dict[str, Any]]:
         """Ground-truth rows (all columns), optionally filtered, by config then arch_index."""
-        where, params = _where(space=space, dataset=dataset, config_hash=config_hash,
+        where, params = where_clause(space=space, dataset=dataset, config_hash=config_hash,
                                epochs=epochs)
         rows = self.conn.execute(
-            f"SELECT {', '.join(_GT_COLUMNS)} FROM groundtruth{where} "
+            f"SELECT {', '.join(GT_COLUMNS)} FROM groundtruth{where} "
             "ORDER BY space, dataset, config_hash, epochs, arch_index, arch, seed", params)
         return [dict(r) for r in rows]
 
@@ -82,7 +82,7 @@ class StoreReader(StoreBase):
                             config_hash: str | None = None, epochs: int | None = None
                             ) -> list[dict[str, Any]]:
         """One entry per (space, dataset, config_hash, epochs): counts of archs, seeds, rows."""
-        where, params = _where(space=space, dataset=dataset, config_hash=config_hash,
+        where, params = where_clause(space=space, dataset=dataset, config_hash=config_hash,
                                epochs=epochs)
         rows = self.conn.execute(
             "SELECT space, dataset, config_hash, epochs, COUNT(DISTINCT arch) AS archs, "
@@ -99,7 +99,7 @@ class StoreReader(StoreBase):
         if metric not in ACCURACY_METRICS:
             raise WsnasError(f"ground-truth metric {metric!r} is not one of "
                              f"{', '.join(ACCURACY_METRICS)}")
-        where, params = _where(space=space, dataset=dataset, config_hash=config_hash,
+        where, params = where_clause(space=space, dataset=dataset, config_hash=config_hash,
                                epochs=epochs)
         where += " AND" if where else " WHERE"
         rows = self.conn.execute(
@@ -112,9 +112,9 @@ class StoreReader(StoreBase):
     def predictions(self, run_id: str, checkpoint: str | None = None) -> list[dict[str, Any]]:
         """A run's prediction rows (all columns), optionally of one checkpoint, as inserted."""
         self._require_run(run_id)
-        where, params = _where(run_id=run_id, checkpoint=checkpoint)
+        where, params = where_clause(run_id=run_id, checkpoint=checkpoint)
         rows = self.conn.execute(
-            f"SELECT {', '.join(_PRED_COLUMNS)} FROM predictions{where} ORDER BY rowid", params)
+            f"SELECT {', '.join(PRED_COLUMNS)} FROM predictions{where} ORDER BY rowid", params)
         return [dict(r) for r in rows]
 
     def checkpoints(self, run_id: str) -> list[str]:
@@ -127,9 +127,9 @@ class StoreReader(StoreBase):
 
     def _matrix(self, run_id: str, metric: str) -> tuple[list[str], list[str], list[int],
                                                          np.ndarray]:
-        if metric not in _PRED_METRICS:
+        if metric not in PRED_METRICS:
             raise WsnasError(f"prediction metric {metric!r} is not one of "
-                             f"{', '.join(_PRED_METRICS)}")
+                             f"{', '.join(PRED_METRICS)}")
         labels = self.checkpoints(run_id)
         if not labels:
             raise WsnasError(f"run {run_id!r} in {str(self.path)!r} has no predictions yet")
@@ -164,7 +164,7 @@ class StoreReader(StoreBase):
         """A run's training steps in step order."""
         self._require_run(run_id)
         rows = self.conn.execute(
-            f"SELECT {', '.join(_STEP_COLUMNS)} FROM train_steps WHERE run_id = ? "
+            f"SELECT {', '.join(STEP_COLUMNS)} FROM train_steps WHERE run_id = ? "
             "ORDER BY step", (run_id,))
         return [dict(r) for r in rows]
 
@@ -174,7 +174,7 @@ class StoreReader(StoreBase):
         """A run's interference rows by step then other_index (NULL values read back as None)."""
         self._require_run(run_id)
         rows = self.conn.execute(
-            f"SELECT {', '.join(_INTERFERENCE_COLUMNS)} FROM interference WHERE run_id = ? "
+            f"SELECT {', '.join(INTERFERENCE_COLUMNS)} FROM interference WHERE run_id = ? "
             "ORDER BY step, other_index", (run_id,))
         return [dict(r) for r in rows]
 
@@ -183,9 +183,9 @@ class StoreReader(StoreBase):
     def run_metrics(self, run_id: str, name: str | None = None) -> list[dict[str, Any]]:
         """A run's metric rows (all names, or one), by name then step."""
         self._require_run(run_id)
-        where, params = _where(run_id=run_id, name=name)
+        where, params = where_clause(run_id=run_id, name=name)
         rows = self.conn.execute(
-            f"SELECT {', '.join(_METRIC_COLUMNS)} FROM run_metrics{where} ORDER BY name, step",
+            f"SELECT {', '.join(METRIC_COLUMNS)} FROM run_metrics{where} ORDER BY name, step",
             params)
         return [dict(r) for r in rows]
 
@@ -193,9 +193,9 @@ class StoreReader(StoreBase):
 
     def selections(self, run_id: str | None = None) -> list[dict[str, Any]]:
         """Selections of one search run, or of all, by run then method."""
-        where, params = _where(run_id=run_id)
+        where, params = where_clause(run_id=run_id)
         rows = self.conn.execute(
-            f"SELECT {', '.join(_SELECTION_COLUMNS)} FROM selections{where} ORDER BY run_id, method", params)
+            f"SELECT {', '.join(SELECTION_COLUMNS)} FROM selections{where} ORDER BY run_id, method", params)
         return [dict(r) for r in rows]
 
     # -- generic -------------------------------------------------------------------------------

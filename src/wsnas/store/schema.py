@@ -16,7 +16,7 @@ from pathlib import Path
 
 import wsnas
 from wsnas.core.errors import WsnasError
-from wsnas.store.provenance import _now, code_version
+from wsnas.store.provenance import code_version, utc_now
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -133,23 +133,23 @@ RUN_STATUSES = ("created", "running", "done", "failed", "interrupted")
 #: Ground-truth accuracy columns (fractions in [0, 1]); a ground truth ranks by one of them.
 ACCURACY_METRICS = ("valid_acc", "test_acc", "train_acc")
 
-_GT_COLUMNS = (
+GT_COLUMNS = (
     "space", "arch", "arch_index", "dataset", "seed", "epochs", "config_hash", "config_json",
     "valid_acc", "valid_loss", "test_acc", "test_loss", "train_acc", "train_loss", "seconds",
     "code_version", "created_at",
 )
-_GT_FLOATS = ("valid_loss", "test_loss", "train_loss", "seconds")
-_PRED_COLUMNS = (
+GT_FLOATS = ("valid_loss", "test_loss", "train_loss", "seconds")
+PRED_COLUMNS = (
     "run_id", "checkpoint", "epoch", "step", "arch", "arch_index", "accuracy", "loss",
     "created_at",
 )
-_PRED_METRICS = ("accuracy", "loss")
+PRED_METRICS = ("accuracy", "loss")
 
-_STEP_COLUMNS = ("run_id", "step", "epoch", "arch", "arch_index", "loss", "accuracy")
-_INTERFERENCE_COLUMNS = ("run_id", "step", "trained_index", "other_index", "trained_arch",
+STEP_COLUMNS = ("run_id", "step", "epoch", "arch", "arch_index", "loss", "accuracy")
+INTERFERENCE_COLUMNS = ("run_id", "step", "trained_index", "other_index", "trained_arch",
                          "other_arch", "d_loss", "d_acc", "cosine")
-_METRIC_COLUMNS = ("run_id", "name", "step", "epoch", "value")
-_SELECTION_COLUMNS = ("run_id", "method", "arch", "arch_index", "truth", "truth_rank", "truth_source",
+METRIC_COLUMNS = ("run_id", "name", "step", "epoch", "value")
+SELECTION_COLUMNS = ("run_id", "method", "arch", "arch_index", "truth", "truth_rank", "truth_source",
                       "seconds", "created_at")
 
 
@@ -235,7 +235,7 @@ def open_schema(conn: sqlite3.Connection, path: Path) -> None:
             conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", [
                 ("schema_version", "0"), ("created_by", f"wsnas {code_version()}"),
-                ("created_at", _now())])
+                ("created_at", utc_now())])
             version = 0
         elif version < SCHEMA_VERSION:
             conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",

@@ -17,17 +17,17 @@ from typing import Any
 
 from wsnas.core.errors import WsnasError
 from wsnas.store.base import StoreBase
-from wsnas.store.provenance import _canonical_json, _now, code_version
+from wsnas.store.provenance import canonical_json, code_version, utc_now
 from wsnas.store.schema import (
-    _GT_COLUMNS,
-    _GT_FLOATS,
-    _INTERFERENCE_COLUMNS,
-    _METRIC_COLUMNS,
-    _PRED_COLUMNS,
-    _SELECTION_COLUMNS,
-    _STEP_COLUMNS,
     ACCURACY_METRICS,
+    GT_COLUMNS,
+    GT_FLOATS,
+    INTERFERENCE_COLUMNS,
+    METRIC_COLUMNS,
+    PRED_COLUMNS,
     RUN_STATUSES,
+    SELECTION_COLUMNS,
+    STEP_COLUMNS,
 )
 
 # ----------------------------------------------------------------------------------------------
@@ -91,20 +91,20 @@ def _unknown_keys(what: str, row: Mapping[str, Any], accepted: Iterable[str]) ->
 
 
 def _groundtruth_record(row: Mapping[str, Any]) -> tuple:
-    """One validated ground-truth row as a tuple in ``_GT_COLUMNS`` order."""
+    """One validated ground-truth row as a tuple in ``GT_COLUMNS`` order."""
     if not isinstance(row, Mapping):
         raise WsnasError(f"a ground-truth row must be a dict, not {type(row).__name__}")
-    _unknown_keys("ground-truth row", row, (*_GT_COLUMNS, "config"))
+    _unknown_keys("ground-truth row", row, (*GT_COLUMNS, "config"))
     for key in ("space", "arch", "arch_index", "dataset", "seed", "epochs"):
         if key not in row:
             raise WsnasError(f"ground-truth row {dict(row)!r} lacks the field {key!r}")
     if "config" in row:
-        canonical = _canonical_json(row["config"])
-        if "config_json" in row and _canonical_json(_parse_config(row["config_json"])) != canonical:
+        canonical = canonical_json(row["config"])
+        if "config_json" in row and canonical_json(_parse_config(row["config_json"])) != canonical:
             raise WsnasError("ground-truth row gives both 'config' and a different 'config_json'; "
                              "give one of them")
     elif "config_json" in row:
-        canonical = _canonical_json(_parse_config(row["config_json"]))
+        canonical = canonical_json(_parse_config(row["config_json"]))
     else:
         raise WsnasError("ground-truth row lacks its training config; give 'config' (a dict) or "
                          "'config_json' (its JSON text)")
@@ -122,13 +122,13 @@ def _groundtruth_record(row: Mapping[str, Any]) -> tuple:
         "config_hash": chash,
         "config_json": canonical,
         "code_version": row.get("code_version") or code_version(),
-        "created_at": row.get("created_at") or _now(),
+        "created_at": row.get("created_at") or utc_now(),
     }
     for key in ACCURACY_METRICS:
         values[key] = _fraction(key, row.get(key))
-    for key in _GT_FLOATS:
+    for key in GT_FLOATS:
         values[key] = _real(key, row.get(key))
-    return tuple(values[c] for c in _GT_COLUMNS)
+    return tuple(values[c] for c in GT_COLUMNS)
 
 
 def _parse_config(text: Any) -> Any:
@@ -141,10 +141,10 @@ def _parse_config(text: Any) -> Any:
 
 
 def _prediction_record(run_id: str, row: Mapping[str, Any]) -> tuple:
-    """One validated prediction row as a tuple in ``_PRED_COLUMNS`` order."""
+    """One validated prediction row as a tuple in ``PRED_COLUMNS`` order."""
     if not isinstance(row, Mapping):
         raise WsnasError(f"a prediction row must be a dict, not {type(row).__name__}")
-    _unknown_keys("prediction row", row, _PRED_COLUMNS)
+    _unknown_keys("prediction row", row, PRED_COLUMNS)
     if row.get("run_id", run_id) != run_id:
         raise WsnasError(f"prediction row for run {row['run_id']!r} given to run {run_id!r}")
     for key in ("checkpoint", "arch", "arch_index"):
@@ -162,9 +162,9 @@ def _prediction_record(run_id: str, row: Mapping[str, Any]) -> tuple:
         "arch_index": _integer("arch_index", row["arch_index"], minimum=0),
         "accuracy": _fraction("accuracy", row.get("accuracy")),
         "loss": _real("loss", row.get("loss")),
-        "created_at": row.get("created_at") or _now(),
+        "created_at": row.get("created_at") or utc_now(),
     }
-    return tuple(values[c] for c in _PRED_COLUMNS)
+    return tuple(values[c] for c in PRED_COLUMNS)
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -211,12 +211,12 @@ class StoreWriter(StoreBase):
         """
         run_id = _name("run id", run_id)
         kind = _name("run kind", kind)
-        canonical = _canonical_json(config)
+        canonical = canonical_json(config)
         seed = _integer("seed", seed, optional=True)
         with self._write() as conn:
             row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
             if row is None:
-                now = _now()
+                now = utc_now()
                 conn.execute(
                     "INSERT INTO runs (run_id, kind, config_json, seed, code_version, status, "
                     "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -244,13 +244,13 @@ class StoreWriter(StoreBase):
         with self._write() as conn:
             self._require_run(run_id)
             conn.execute("UPDATE runs SET status = ?, updated_at = ? WHERE run_id = ?",
-                         (status, _now(), run_id))
+                         (status, utc_now(), run_id))
 
     # -- ground truth --------------------------------------------------------------------------
 
     _GT_INSERT = (
-        f"INSERT INTO groundtruth ({', '.join(_GT_COLUMNS)}) "
-        f"VALUES ({', '.join('?' * len(_GT_COLUMNS))}) "
+        f"INSERT INTO groundtruth ({', '.join(GT_COLUMNS)}) "
+        f"VALUES ({', '.join('?' * len(GT_COLUMNS))}) "
         "ON CONFLICT (space, arch, dataset, seed, epochs, config_hash) DO NOTHING"
     )
 
@@ -280,8 +280,8 @@ class StoreWriter(StoreBase):
     # -- predictions ---------------------------------------------------------------------------
 
     _PRED_UPSERT = (
-        f"INSERT INTO predictions ({', '.join(_PRED_COLUMNS)}) "
-        f"VALUES ({', '.join('?' * len(_PRED_COLUMNS))}) "
+        f"INSERT INTO predictions ({', '.join(PRED_COLUMNS)}) "
+        f"VALUES ({', '.join('?' * len(PRED_COLUMNS))}) "
         "ON CONFLICT (run_id, checkpoint, arch) DO UPDATE SET epoch = excluded.epoch, "
         "step = excluded.step, arch_index = excluded.arch_index, "
         "accuracy = excluded.accuracy, loss = excluded.loss"
@@ -320,7 +320,7 @@ class StoreWriter(StoreBase):
         self._require_run(run_id)
         records = []
         for row in rows:
-            _unknown_keys("train step row", row, _STEP_COLUMNS)
+            _unknown_keys("train step row", row, STEP_COLUMNS)
             records.append((
                 run_id, _integer("step", row.get("step"), minimum=0),
                 _integer("epoch", row.get("epoch"), minimum=0),
@@ -328,7 +328,7 @@ class StoreWriter(StoreBase):
                 _integer("arch_index", row.get("arch_index"), optional=True, minimum=0),
                 _real("loss", row.get("loss")), _fraction("accuracy", row.get("accuracy")),
             ))
-        return self._replace_rows("train_steps", _STEP_COLUMNS, records)
+        return self._replace_rows("train_steps", STEP_COLUMNS, records)
 
     # -- interference --------------------------------------------------------------------------
 
@@ -345,7 +345,7 @@ class StoreWriter(StoreBase):
         for row in rows:
             if not isinstance(row, Mapping):
                 raise WsnasError(f"an interference row must be a dict, not {type(row).__name__}")
-            _unknown_keys("interference row", row, _INTERFERENCE_COLUMNS)
+            _unknown_keys("interference row", row, INTERFERENCE_COLUMNS)
             if row.get("run_id", run_id) != run_id:
                 raise WsnasError(f"interference row for run {row['run_id']!r} given to run {run_id!r}")
             for key in ("step", "trained_index", "other_index"):
@@ -359,7 +359,7 @@ class StoreWriter(StoreBase):
                 None if row.get("other_arch") is None else _name("architecture", row["other_arch"]),
                 *(_finite_or_none(key, row.get(key)) for key in ("d_loss", "d_acc", "cosine")),
             ))
-        return self._replace_rows("interference", _INTERFERENCE_COLUMNS, records)
+        return self._replace_rows("interference", INTERFERENCE_COLUMNS, records)
 
     # -- run metrics ---------------------------------------------------------------------------
 
@@ -371,7 +371,7 @@ class StoreWriter(StoreBase):
         for row in rows:
             if not isinstance(row, Mapping):
                 raise WsnasError(f"a run-metric row must be a dict, not {type(row).__name__}")
-            _unknown_keys("run-metric row", row, _METRIC_COLUMNS)
+            _unknown_keys("run-metric row", row, METRIC_COLUMNS)
             if row.get("run_id", run_id) != run_id:
                 raise WsnasError(f"run-metric row for run {row['run_id']!r} given to run {run_id!r}")
             for key in ("name", "step"):
@@ -382,7 +382,7 @@ class StoreWriter(StoreBase):
                 _integer("epoch", row.get("epoch"), optional=True, minimum=0),
                 _finite_or_none("value", row.get("value")),
             ))
-        return self._replace_rows("run_metrics", _METRIC_COLUMNS, records)
+        return self._replace_rows("run_metrics", METRIC_COLUMNS, records)
 
     # -- selections ----------------------------------------------------------------------------
 
@@ -391,11 +391,11 @@ class StoreWriter(StoreBase):
         earlier one): ``arch``, ``arch_index``, ``truth`` (its ground-truth accuracy, if known),
         ``truth_rank`` (1 = best), ``truth_source`` and ``seconds`` (the selection's time)."""
         self._require_run(run_id)
-        _unknown_keys("selection row", row, _SELECTION_COLUMNS)
+        _unknown_keys("selection row", row, SELECTION_COLUMNS)
         record = (run_id, _name("selection method", row.get("method")), _name("architecture", row.get("arch")),
                   _integer("arch_index", row.get("arch_index"), optional=True, minimum=0),
                   _finite_or_none("truth", row.get("truth")),
                   _integer("truth_rank", row.get("truth_rank"), optional=True, minimum=1),
                   None if row.get("truth_source") is None else str(row["truth_source"]),
-                  _finite_or_none("seconds", row.get("seconds")), _now())
-        self._replace_rows("selections", _SELECTION_COLUMNS, [record])
+                  _finite_or_none("seconds", row.get("seconds")), utc_now())
+        self._replace_rows("selections", SELECTION_COLUMNS, [record])
