@@ -11,7 +11,7 @@ import torch
 from wsnas.data import Split, load_dataset
 from wsnas.experiments.insights import InsightsConfig, run_insights
 from wsnas.spaces import get_space
-from wsnas.store import Store
+from wsnas.store import Store, config_hash
 from wsnas.training.standalone import TrainConfig
 
 
@@ -124,3 +124,27 @@ def build_tiny_study(run_dir: Path, *, gt_seeds: int = 2, instances: dict | None
     finally:
         torch.set_num_threads(threads)
     return run_dir / "results.db"
+
+
+# Rows for the results-store tests (tests/store, tests/groundtruth, tests/commands): a training config
+# and its hash, ground-truth and prediction rows, and reading back a written file.
+CONFIG = {"lr": 0.1, "epochs": 3, "data": {"name": "digits", "split_seed": 0}}
+HASH = config_hash(CONFIG)
+
+
+def gt_row(arch: str, index: int, seed: int, test_acc: float, **extra) -> dict:
+    row = {"space": "tiny64", "arch": arch, "arch_index": index, "dataset": "digits",
+           "seed": seed, "epochs": 3, "config": CONFIG, "test_acc": test_acc,
+           "valid_acc": test_acc / 2, "test_loss": 1.0 - test_acc, "seconds": 1.5}
+    row.update(extra)
+    return row
+
+
+def pred(checkpoint, arch, index, accuracy, epoch=0, step=0, loss=None):
+    return {"checkpoint": checkpoint, "epoch": epoch, "step": step, "arch": arch,
+            "arch_index": index, "accuracy": accuracy, "loss": loss}
+
+
+def read_text(path: Path) -> str:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return handle.read()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from store_rows import HASH, gt_row, pred, read_text
+from conftest import HASH, gt_row, pred, read_text
 
 import wsnas.store.schema as store_schema
 from wsnas import cli

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from store_rows import CONFIG, HASH, gt_row
+from conftest import CONFIG, HASH, gt_row
 
 from wsnas.core.errors import WsnasError
 from wsnas.groundtruth.table import TruthTable

@@ -6,7 +6,7 @@ import csv
 import json
 
 import pytest
-from store_rows import CONFIG, HASH, gt_row, pred, read_text
+from conftest import CONFIG, HASH, gt_row, pred, read_text
 
 import wsnas.store.schema as store_schema
 from wsnas.core.errors import WsnasError

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from store_rows import CONFIG, HASH
+from conftest import CONFIG, HASH
 
 import wsnas
 from wsnas.core.errors import WsnasError

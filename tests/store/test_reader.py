@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from store_rows import HASH, gt_row
+from conftest import HASH, gt_row
 
 from wsnas.core.errors import WsnasError
 from wsnas.store import SCHEMA_VERSION

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from store_rows import gt_row
+from conftest import gt_row
 
 import wsnas.store.schema as store_schema
 from wsnas.core.errors import WsnasError

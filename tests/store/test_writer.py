@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 import pytest
-from store_rows import CONFIG, HASH, gt_row, pred
+from conftest import CONFIG, HASH, gt_row, pred
 
 from wsnas.core.errors import WsnasError
 from wsnas.store import Store, code_version
