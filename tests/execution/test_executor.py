@@ -2,7 +2,6 @@
 
 import importlib.util
 import os
-import time
 
 import pytest
 import torch
@@ -113,14 +112,12 @@ def test_ray_survives_a_killed_worker_and_matches_local(tmp_path, setup, one_thr
     # reruns the job elsewhere and the run still completes.
     killer = worker_killer()
     executor = get_executor("ray", cpus_per_job=1, num_cpus=2, max_retries=3)
-    start = time.perf_counter()
     with Store(ray_db) as store:
         summary = run_groundtruth(space, data, cfg, seeds=[0], archs=archs, store=store,
                                   progress=False, executor=executor)
     assert killer.join() not in (None, os.getpid()), "no worker was killed"
     assert (summary.trained, summary.skipped, summary.total) == (len(archs), 0, len(archs))
     assert _table(ray_db) == expected  # complete, duplicate-free, same numbers as local
-    assert time.perf_counter() - start < 60
 
     monkeypatch.delenv(KILL_HOOK_ENV)
     with Store(ray_db) as store:  # a rerun skips everything without starting Ray
