@@ -68,3 +68,17 @@ def test_search_study_writes_its_report(tmp_path, capsys):
     with Store(tmp_path / "results.db") as store:
         assert len(store.list_runs("search")) == 7 and store.get_run("search")["status"] == "done"
         assert len(store.groundtruth()) == 64 * 2
+
+
+def test_pt_selects_from_a_search_whose_architecture_batches_come_from_the_valid_split(tmp_path, capsys):
+    """The valid split is smaller than the training split: PT's tuning cycles its architecture batches
+    as the search does, instead of running out of them (it used to fail with "darts needs an
+    architecture batch every step")."""
+    args = [*BASE, "--epochs", "1", "--store", str(tmp_path / "r.db"), "--run-dir", str(tmp_path / "run"),
+            "--select", "pt", "--arch-split", "valid"]
+    assert main(args) == 0
+    assert "\npt: " in "\n" + capsys.readouterr().out
+    with Store(tmp_path / "r.db") as store:
+        rows = store.selections("search/tiny64/darts-softmax/0")
+        assert [r["method"] for r in rows] == ["pt"] and len(rows[0]["arch"]) == 3
+        assert store.get_run("search/tiny64/darts-softmax/0")["config"]["strategy"]["arch_split"] == "valid"

@@ -15,6 +15,7 @@ from wsnas.evaluator import EvalConfig, evaluate_archs
 from wsnas.selection.base import Selector, select_magnitude
 from wsnas.spaces import Arch
 from wsnas.training.standalone import TrainConfig, cosine_lr
+from wsnas.training.trainer import cycle_batches
 
 
 @dataclass(frozen=True)
@@ -157,13 +158,13 @@ def _tune_epoch(trainer, strategy, optimizer, lr: float, batch_size: int, *, see
     trainer.supernet.train()
     gen = torch.Generator(device="cpu").manual_seed(2 * seed)
     arch_gen = torch.Generator(device="cpu").manual_seed(2 * seed + 1)
+    # architecture batches cycle, as in the search: a smaller split (arch_split="valid") never runs out
     arch_batches = None
     if trainer.arch_split is not None:
-        arch_batches = iter(list(iterate_batches(trainer.arch_split, batch_size, shuffle=True, generator=arch_gen,
-                                                 augment=trainer.data.augment)))
+        arch_batches = cycle_batches(trainer.arch_split, batch_size, arch_gen, trainer.data.augment)
     for x, y in iterate_batches(trainer.weight_split, batch_size, shuffle=True, generator=gen,
                                 augment=trainer.data.augment):
-        strategy.step(x, y, None if arch_batches is None else next(arch_batches, None))
+        strategy.step(x, y, None if arch_batches is None else next(arch_batches))
 
 
 __all__ = ["PTConfig", "PTSelector", "op_strengths", "select_pt"]

@@ -104,8 +104,9 @@ def _atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _cycle(split: Split, batch_size: int, generator: torch.Generator, augment):
-    """Shuffled batches of ``split``, pass after pass (architecture batches)."""
+def cycle_batches(split: Split, batch_size: int, generator: torch.Generator, augment):
+    """Shuffled batches of ``split``, pass after pass: the architecture batches of a search, which
+    never run out however much smaller their split is than the weights' (``arch_split="valid"``)."""
     while True:
         yield from iterate_batches(split, batch_size, shuffle=True, generator=generator, augment=augment)
 
@@ -305,7 +306,7 @@ class SupernetTrainer:
                 seen = 0
                 step = self.epoch * self.steps_per_epoch
                 log = []
-                arch_batches = None if self.arch_split is None else _cycle(
+                arch_batches = None if self.arch_split is None else cycle_batches(
                     self.arch_split, t.batch_size, self.arch_gen, self.data.augment)
                 # the epoch's sample order: a shuffle, or the strategy's own draw (PA&DA's data sampling)
                 order = self.strategy.epoch_indices(len(self.weight_split), self.batch_gen)
