@@ -6,6 +6,7 @@ import torch
 
 from wsnas.core.errors import WsnasError
 from wsnas.evaluator import EvalConfig
+from wsnas.store import Store
 from wsnas.strategies import StrategyContext, get_strategy
 from wsnas.training.standalone import TrainConfig
 from wsnas.training.trainer import SupernetConfig, SupernetTrainer
@@ -132,4 +133,17 @@ def test_supernet_command_runs_them(tmp_path, capsys, name):
     assert main(["supernet", "--strategy", name, "--space-option", "channels=4", "--space-option", "stem_channels=8",
                  "--epochs", "1", "--batch-size", "256", "--store", str(tmp_path / "r.db"), "--run-dir",
                  str(tmp_path / "run"), "--no-progress", "--threads", "1"]) == 0
-    assert f"run supernet/{name}/0" in capsys.readouterr().out
+    run_id = f"supernet/{name}/0"
+    assert f"run {run_id}" in capsys.readouterr().out
+    with Store(tmp_path / "r.db", create=False) as store:
+        run = store.get_run(run_id)
+        assert run["status"] == "done" and run["config"]["strategy"] == get_strategy(name).describe()
+        steps = store.train_steps(run_id)
+        assert [s["step"] for s in steps] == list(range(1, 6))  # 1079 digits at batch 256
+        predictions = store.predictions(run_id, checkpoint="epoch:1")
+        assert len(predictions) == 64 and all(0 <= r["accuracy"] <= 1 for r in predictions)
+        names = {m["name"] for m in store.run_metrics(run_id)}
+        if name == "pada":  # its own diagnostics reach the store through the epoch_metrics hook
+            assert {"data_ess", "path_prob_max_pool_3x3", "path_prob_sep_conv_3x3"} <= names
+        else:
+            assert not any(n.startswith("path_prob_") for n in names)
