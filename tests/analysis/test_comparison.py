@@ -127,10 +127,24 @@ def test_pada_epoch_metrics_follow_tau():
     cfg = SupernetConfig(train=TrainConfig(epochs=2, batch_size=128), eval_every_epoch=False, dense_last=0)
     trainer = SupernetTrainer(space, data, strategy, cfg, seed=0, run_dir="unused", progress=False)
     trainer.save = lambda: None  # no checkpoint needed
+    seen = {}
+    end_epoch = strategy.end_epoch
+
+    def record(epoch):  # the gradient norms the epoch's update starts from, and the tau it uses
+        seen["norms"] = strategy.norms.copy()
+        end_epoch(epoch)
+        seen["tau"] = strategy.tau
+
+    strategy.end_epoch = record
     trainer.train()
-    m = strategy.epoch_metrics()  # after the last epoch: tau = 1, the distributions are pure importance
+    m = strategy.epoch_metrics()
+    # by hand: each edge's probabilities are tau * its ops' share of the gradient norm + (1 - tau) / |O|
+    norms, tau = seen["norms"], seen["tau"]
+    expected = (tau * norms / norms.sum(1, keepdims=True) + (1 - tau) / norms.shape[1]).mean(0)
     probs = np.array([m[f"path_prob_{op}"] for op in space.choices[0].options])
-    assert probs.sum() == pytest.approx(1.0)
+    assert probs == pytest.approx(expected)
+    # max-pool has no parameters, so no gradient norm: only the uniform share is left (the authors' rule)
+    assert m["path_prob_max_pool_3x3"] == pytest.approx((1 - tau) / 4)
     g = strategy.importance.double()
     q = g / g.sum()
     assert m["data_ess"] == pytest.approx(float(1 / (len(g) * (q * q).sum())))
