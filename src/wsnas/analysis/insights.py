@@ -17,6 +17,7 @@ import numpy as np
 from wsnas import metrics
 from wsnas.core.errors import WsnasError
 from wsnas.groundtruth.table import TruthTable
+from wsnas.groundtruth.truth import resolve_truth
 from wsnas.store import Store
 
 # algorithms.md 1.4, CIFAR-10, 10 instances each
@@ -46,8 +47,6 @@ def _f(x) -> float | None:
 def experiment_truth(store: Store, run: dict) -> TruthTable:
     """The ground truth an experiment is compared against (stored, or a built-in table)."""
     cfg = run["config"]
-    from wsnas.groundtruth.truth import resolve_truth
-
     truth, _ = resolve_truth(cfg.get("truth", "store"), store=store, space=cfg["space"]["space"],
                              dataset=cfg["data"]["name"], config_hash=cfg["groundtruth"]["config_hash"])
     return truth

@@ -19,6 +19,7 @@ from wsnas.data import Dataset
 from wsnas.execution.executor import Executor, LocalExecutor
 from wsnas.execution.jobs import DataSpec, Preloaded, job_data, job_space, kill_hook
 from wsnas.groundtruth.run import groundtruth_config, run_groundtruth
+from wsnas.groundtruth.truth import truth_from_store
 from wsnas.report.search import write_search_report
 from wsnas.runs import open_run, running
 from wsnas.selection import PTConfig, get_selectors, ordered, selection_label, selection_names, selector_class
@@ -98,8 +99,6 @@ def _run_study(space: Space, data: Dataset, cfg: SearchStudyConfig, runs: list[d
     log(f"[1/2] ground truth: {len(space)} children x {cfg.gt_seeds} seeds")
     gt = run_groundtruth(space, data, cfg.groundtruth, seeds=list(range(cfg.gt_seeds)), archs=list(space.enumerate()),
                          store=store, progress=progress, executor=executor)
-    from wsnas.groundtruth.truth import truth_from_store
-
     truth = truth_from_store(store, space=space.name, dataset=data.name, config_hash=gt.config_hash)
     methods = ordered({m for r in runs for m in r["select"]})
     log(f"[2/2] searches: {len(runs)} ({cfg.search.epochs} epochs each), selections "
