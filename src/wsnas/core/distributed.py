@@ -21,6 +21,7 @@ import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -175,8 +176,35 @@ def process_group(*, backend: str | None = None, init_method: str | None = None,
     try:
         yield Replica(rank=rank, world_size=world_size,
                       device=device if backend == "nccl" else torch.device("cpu"))
+    except BaseException:
+        _leave_together(backend, failed=True)
+        raise
+    else:
+        _leave_together(backend, failed=False)
     finally:
         dist.destroy_process_group()
+
+
+LEAVE_TIMEOUT_S = 60.0  # how long a rank that failed waits for the others before it tears down
+
+
+def _leave_together(backend: str, *, failed: bool) -> None:
+    """Wait for every rank before the process group is destroyed.
+
+    A rank that tears its group down (and exits) while a peer is still inside a collective or
+    still shutting down can take the peer with it: gloo aborts that process ("terminate called
+    without an active exception"). After a normal exit every rank reaches this barrier; after an
+    error (a rank that raised, e.g. every rank on "sampled different paths") gloo's monitored
+    barrier waits at most ``LEAVE_TIMEOUT_S`` for ranks that may never come, and nccl, which has
+    no bounded barrier, does not wait.
+    """
+    try:
+        if not failed:
+            dist.barrier()
+        elif backend == "gloo":
+            dist.monitored_barrier(timeout=timedelta(seconds=LEAVE_TIMEOUT_S))
+    except Exception:  # noqa: BLE001 - a peer that died must not hide this rank's own error
+        pass
 
 
 def current_replica() -> Replica | None:
