@@ -46,6 +46,11 @@ ARCH_DATA = ("bilevel", "single")
 # from the validation split (NB201's protocol: weights on its 25k train half, architecture on the
 # 25k valid half; load cifar10 with valid_size=25000)
 ARCH_SPLITS = ("half", "valid")
+# GAEA-GDAS (liamcli/gaea_release, configs/cnn/search_method/egdas/method_egdas_space_nasbench201.yaml):
+# exponentiated-gradient step size (arch_learning_rate) and the weight of the KL-to-uniform
+# regulariser of cnn/architect/architect_egdas.py (arch_weight_decay)
+GAEA_GDAS_ETA = 0.01
+GAEA_GDAS_KL_WEIGHT = 0.01
 
 
 class _Differentiable(Strategy):
@@ -287,21 +292,27 @@ class GdasStrategy(_Differentiable):
     name = "gdas"
 
     def __init__(self, param: str = "softmax", *, tau_max: float = 10.0, tau_min: float = 0.1,
-                 entropy_weight: float | None = None, warmup_epochs: int = 0, arch_lr: float | None = None,
+                 kl_weight: float | None = None, warmup_epochs: int = 0, arch_lr: float | None = None,
                  **kw) -> None:
         if param == "gaea" and arch_lr is None:
-            arch_lr = 0.01  # GAEA-GDAS's step size
+            arch_lr = GAEA_GDAS_ETA
         super().__init__(param, arch_lr=arch_lr, **kw)
         if not 0 < tau_min <= tau_max:
             raise WsnasError(f"GDAS temperatures must satisfy 0 < tau_min <= tau_max, got {tau_min}, {tau_max}")
         self.tau_max, self.tau_min = tau_max, tau_min
-        self.entropy_weight = (0.01 if param == "gaea" else 0.0) if entropy_weight is None else entropy_weight
-        self.warmup_epochs = warmup_epochs
+        if kl_weight is None:
+            kl_weight = GAEA_GDAS_KL_WEIGHT if param == "gaea" else 0.0
+        if not kl_weight >= 0:
+            raise WsnasError(f"GDAS KL weight must be >= 0 (0 turns the regulariser off), got {kl_weight}")
+        self.kl_weight = float(kl_weight)
+        if isinstance(warmup_epochs, bool) or int(warmup_epochs) != warmup_epochs or warmup_epochs < 0:
+            raise WsnasError(f"GDAS warm-up epochs must be a whole number >= 0, got {warmup_epochs}")
+        self.warmup_epochs = int(warmup_epochs)
         self.weight_first = param == "softmax"
 
     def describe(self) -> dict:
         return {**super().describe(), "tau_max": self.tau_max, "tau_min": self.tau_min,
-                "entropy_weight": self.entropy_weight, "warmup_epochs": self.warmup_epochs}
+                "kl_weight": self.kl_weight, "warmup_epochs": self.warmup_epochs}
 
     def setup(self, ctx: StrategyContext) -> None:
         super().setup(ctx)
@@ -339,11 +350,24 @@ class GdasStrategy(_Differentiable):
             return
         self.arch_optimizer.zero_grad(set_to_none=True)
         loss, _ = self._loss(self._sample(with_grad=True), xv, yv)
-        if self.entropy_weight:
-            p = self.arch.weights().clamp_min(1e-12)
-            loss = loss + self.entropy_weight * -(p * torch.log(p)).sum(-1).mean()
+        if self.kl_weight:
+            loss = loss + self.kl_weight * self.kl_to_uniform()
         self._arch_grads(loss)
         self.arch_optimizer.step()
+
+    def kl_to_uniform(self) -> torch.Tensor:
+        """GAEA-GDAS's regulariser: sum over every edge of KL(theta_e || uniform), differentiable.
+
+        ``sum_e sum_o theta_eo * log(theta_eo / u_e)`` with ``u_e`` one over the number of ops the
+        edge allows; excluded ops (theta 0) add nothing (0 log 0 = 0). Its gradient
+        ``log(theta / u) + 1`` pulls every edge towards uniform (authors' ``architect_egdas``).
+        """
+        theta = self.arch.weights()
+        allowed = self.arch.mask > 0
+        n = allowed.sum(-1, keepdim=True).to(theta.dtype)
+        # log of 1 on the excluded entries, so that neither the value nor the gradient sees log(0)
+        ratio = torch.where(allowed, theta.clamp_min(1e-30) * n, torch.ones_like(theta))
+        return (torch.where(allowed, theta, torch.zeros_like(theta)) * torch.log(ratio)).sum()
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "gen": self.gen.get_state()}
