@@ -272,6 +272,19 @@ def test_gaea_gdas_regulariser_alone_pulls_theta_towards_uniform(small_space, sm
     assert bool((ent_after > ent).all())
 
 
+def test_gdas_temperature_follows_the_authors_schedule_with_warmup(small_space):
+    """tau = 10 - 9.9 * max(e - warmup, 0) / (E - 1) (gaea_release set_tau): E = 6, warm-up 2."""
+    s = _gdas(small_space, warmup_epochs=2, epochs=6)
+    taus = []
+    for e in range(6):
+        s.epoch = e
+        taus.append(s.tau)
+    assert taus == pytest.approx([10.0, 10.0, 10.0, 10 - 9.9 / 5, 10 - 2 * 9.9 / 5, 10 - 3 * 9.9 / 5])
+    s = _gdas(small_space, epochs=6)  # without warm-up: 10 -> 0.1 exactly at the last epoch
+    s.epoch = 5
+    assert s.tau == pytest.approx(0.1)
+
+
 @pytest.mark.parametrize("options, fragment", [
     ({"warmup_epochs": -1}, "warm-up epochs must be a whole number >= 0, got -1"),
     ({"warmup_epochs": 1.5}, "got 1.5"),

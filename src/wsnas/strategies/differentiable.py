@@ -320,10 +320,13 @@ class GdasStrategy(_Differentiable):
 
     @property
     def tau(self) -> float:
-        """Temperature of this epoch: linear from tau_max to tau_min after the warm-up (over the
-        context's ``total_epochs``)."""
-        total = max(1, (self.ctx.total_epochs or 1) - self.warmup_epochs - 1)
-        t = min(1.0, max(0, self.epoch - self.warmup_epochs) / total)
+        """Temperature of this epoch, the authors' schedule (gaea_release ``architect_egdas.set_tau``;
+        xautodl's GDAS is the case without warm-up):
+        ``tau_max - (tau_max - tau_min) * max(epoch - warmup_epochs, 0) / (E - 1)`` with E the run's
+        ``total_epochs``. The denominator ignores the warm-up, so with one the last epoch's
+        temperature stays above ``tau_min``, as in the authors' runs."""
+        denom = max(1, (self.ctx.total_epochs or 1) - 1)
+        t = min(1.0, max(0, self.epoch - self.warmup_epochs) / denom)  # the clamp only guards E unset
         return self.tau_max - (self.tau_max - self.tau_min) * t
 
     def _sample(self, with_grad: bool):
