@@ -293,3 +293,47 @@ def test_gdas_temperature_follows_the_authors_schedule_with_warmup(small_space):
 def test_gdas_bad_options_are_one_line_errors(options, fragment):
     with pytest.raises(WsnasError, match=fragment):
         get_strategy("gdas", **options)
+
+
+class _Times(torch.nn.Module):
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return self.factor * x
+
+
+def test_gdas_straight_through_reaches_the_ops_not_sampled(small_space, small_digits):
+    """The reference forward_gdas (xautodl, gaea_release) adds the unselected ops' straight-through
+    weights h_o = 0 - p_o + p_o to the edge's output: the value is unchanged, and with
+    L = sum(out) each weight h_j gets c_j = dL/dh_j (sum(op_i(x)) for the sampled op i, the
+    number of elements for the others), so d L / d alpha_k = p_k (c_k - sum_j c_j p_j) / tau.
+    Through the sampled op only, c_o would be 0 for every other op."""
+    s = _gdas(small_space, epochs=4)
+    s.epoch = 1
+    tau = s.tau
+    state = s.gen.get_state()
+    path = s._sample(with_grad=True)
+    s.gen.set_state(state)  # the same uniforms, for the hand computation
+    u = torch.rand(s.arch.alpha.shape, generator=s.gen).clamp_(1e-10, 1 - 1e-10).double()
+    p = torch.softmax((s.arch.alpha.detach().double() - torch.log(-torch.log(u))) / tau, dim=-1)[0]
+    i = int(p.argmax())
+    options = small_space.relaxation().options
+    block = ChoiceBlock(options, lambda name: _Times(2.0 + options.index(name)))
+    x = torch.tensor([1.0, -2.0, 4.0])
+    out = block(x, path[0])
+    assert path[0].index == i
+    assert torch.equal(out, block(x, Sampled(i, path[0].weight)))  # the forward value is unchanged ...
+    xs = small_digits.valid.x[:8]  # ... in the whole supernet too
+    assert torch.equal(s.supernet(xs, path), s.supernet(xs, tuple(Sampled(sp.index, sp.weight) for sp in path)))
+    out.sum().backward()
+    c = torch.full((4,), 3.0, dtype=torch.float64)  # x has 3 elements
+    c[i] = float(block.candidates[block.options[i]](x).sum())
+    expected = p * (c - (c * p).sum()) / tau
+    grad = s.arch.alpha.grad
+    assert bool((grad[1:] == 0).all())  # the other edges were not used
+    unselected = [k for k in range(4) if k != i]
+    assert all(abs(float(grad[0, k])) > 1e-4 for k in unselected)
+    torch.testing.assert_close(grad[0].double(), expected, rtol=1e-4, atol=1e-7)
+

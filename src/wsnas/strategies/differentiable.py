@@ -287,7 +287,8 @@ class PcDartsStrategy(DartsStrategy):
 
 
 class GdasStrategy(_Differentiable):
-    """GDAS: one hard Gumbel sample per edge, only the sampled op computed (straight-through)."""
+    """GDAS: one hard Gumbel sample per edge, only the sampled op computed; the straight-through
+    weights of every op, sampled or not, carry the architecture gradient."""
 
     name = "gdas"
 
@@ -336,10 +337,19 @@ class GdasStrategy(_Differentiable):
         probs = torch.softmax((logits + gumbel) / self.tau, dim=-1)
         index = probs.argmax(-1)
         hard = F.one_hot(index, probs.shape[-1]).to(probs.dtype)
-        weights = hard - probs.detach() + probs if with_grad else hard
         beta = self.arch.edge_weights()
-        specs = [Sampled(int(i), weights[e, i] * (beta[e] if beta is not None else 1.0))
-                 for e, i in enumerate(index.tolist())]
+        scale = beta if beta is not None else torch.ones(len(index), device=logits.device)
+        if not with_grad:
+            specs = [Sampled(int(i), hard[e, i] * scale[e]) for e, i in enumerate(index.tolist())]
+        else:
+            # straight-through: the sampled op's weight is 1 in value, the others' 0, and all carry
+            # the gradient of probs; the others' weights are added to the edge's output (xautodl's
+            # and gaea_release's forward_gdas), so every op's logit gets the gradient of its own
+            # weight, not only through the sampled op's probability
+            weights = hard - probs.detach() + probs
+            others = (weights * (1 - hard)).sum(-1)  # exactly 0: each term is 0 - p + p
+            specs = [Sampled(int(i), weights[e, i] * scale[e], others[e] * scale[e])
+                     for e, i in enumerate(index.tolist())]
         for e, op in self.decided.items():
             specs[e] = None if op is None else Sampled(op, torch.ones((), device=logits.device))
         return self.relaxation.path(specs)
