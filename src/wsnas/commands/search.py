@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         options["warmup_epochs"] = args.warmup_epochs
     if args.kl_weight is not None:
         if not args.kl_weight >= 0:
-            raise WsnasError(f"--kl-weight must be 0 or more (0 turns the regulariser off), got {args.kl_weight}")
+            raise WsnasError(f"--kl-weight must be 0 or more (0 turns it off), got {args.kl_weight}")
         options["kl_weight"] = args.kl_weight
     strategy = get_strategy(args.strategy, **options)
     base = SEARCH_DEFAULTS.get(args.data, SEARCH_DEFAULTS["cifar10"])

@@ -23,11 +23,31 @@ step first, then the weight step.
 PC-DARTS: DARTS on a supernet whose mixed ops see 1/K of the channels (K = 4), with edge weights
 normalised over each node's incoming edges (GAEA updates them on their simplex too).
 
-GDAS: every edge draws a hard Gumbel-softmax sample from its logits at temperature ``tau``
-(linear 10 -> 0.1 over the epochs); only the sampled op runs, scaled by the straight-through
-weight. Weight step first, then the architecture step (the authors' order); with GAEA the
-logits are log(theta), the step size 0.01, an entropic regulariser (weight 0.01) is added to
-the architecture loss and the architecture step comes first.
+GDAS (Dong & Yang, CVPR 2019; reference code D-X-Y/AutoDL-Projects, xautodl's
+``search_model_gdas.py`` and ``search_cells.py`` ``forward_gdas``): every edge draws a hard
+Gumbel-softmax sample from its logits at temperature ``tau``; only the sampled op runs, scaled by
+its straight-through weight ``h = hard - p.detach() + p``, and the other ops' straight-through
+weights (0 in value) are added to the edge's output as the reference ``forward_gdas`` does, so
+every op's logit gets the gradient of its own weight. Weight step first, then the architecture
+step (xautodl's order). Defaults and their sources:
+
+* ``tau_max`` 10, ``tau_min`` 0.1, linear over the run's E epochs after the warm-up:
+  ``tau = tau_max - (tau_max - tau_min) * max(e - warmup_epochs, 0) / (E - 1)`` (gaea_release
+  ``cnn/architect/architect_egdas.py`` ``set_tau``; xautodl the same without warm-up). With a
+  warm-up the last epoch's tau stays above ``tau_min``, as in the authors' runs;
+* ``warmup_epochs`` 0: the architecture frozen (no architecture step, tau at ``tau_max``) for the
+  first epochs. The authors' GAEA-GDAS configurations (gaea_release
+  ``configs/cnn/search_method/egdas/method_egdas_space_{nasbench201,darts}.yaml``) use 50; 0
+  here because wsnas's searches are short (``wsnas search --warmup-epochs``);
+* with ``--param gaea`` (GAEA-GDAS, liamcli/gaea_release ``cnn/architect/architect_egdas.py``):
+  logits log(theta), exponentiated-gradient step 0.01 (``arch_learning_rate``), the architecture
+  step first (as wsnas's other GAEA strategies), and ``kl_weight`` 0.01 (the config's
+  ``arch_weight_decay``, which ``architect_egdas`` uses as this term's weight): the architecture
+  loss gains
+  ``kl_weight * sum_e KL(theta_e || uniform) = kl_weight * sum_e sum_o theta_eo log(theta_eo * n_e)``
+  over every edge (both cell types in the DARTS space), with ``n_e`` the ops the edge allows
+  (excluded ops add nothing). It pulls theta towards uniform. ``kl_weight`` is 0 with softmax
+  (xautodl's GDAS has no such term) and set by ``wsnas search --kl-weight``.
 """
 
 from __future__ import annotations
