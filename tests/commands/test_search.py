@@ -1,5 +1,7 @@
 """`wsnas search`: search, selection and the selected architectures' ground truth, from the command line."""
 
+import math
+
 import pytest
 
 from wsnas.cli import main
@@ -50,6 +52,9 @@ def test_search_stores_selections_with_truth_and_diagnostics(tmp_path, capsys):
     (["--strategy", "pcdarts", "--k", "3"], "must divide"),
     (["--data-option", "valid_size"], "must look like KEY=VALUE"),
     (["--data-option", "colour=red"], "colour"),
+    (["--strategy", "gdas", "--warmup-epochs", "-1"], "--warmup-epochs must be 0 or more, got -1"),
+    (["--strategy", "gdas", "--kl-weight", "-0.5"], "--kl-weight must be 0 or more (0 turns it off), got -0.5"),
+    (["--warmup-epochs", "2"], "--warmup-epochs is a GDAS option; use it with --strategy gdas, not darts"),
 ])
 def test_bad_input_is_one_line(tmp_path, capsys, extra, fragment):
     assert main([*BASE, "--store", str(tmp_path / "r.db"), *extra]) == 2
@@ -82,3 +87,20 @@ def test_pt_selects_from_a_search_whose_architecture_batches_come_from_the_valid
         rows = store.selections("search/tiny64/darts-softmax/0")
         assert [r["method"] for r in rows] == ["pt"] and len(rows[0]["arch"]) == 3
         assert store.get_run("search/tiny64/darts-softmax/0")["config"]["strategy"]["arch_split"] == "valid"
+
+
+def test_gaea_gdas_warm_up_from_the_command_line_freezes_theta(tmp_path, capsys):
+    """--warmup-epochs 1 of 2: theta (uniform at the start) is still uniform after epoch 1, entropy
+    ln 4, and moves in epoch 2 (a large step size, so that three steps show); the stored settings
+    carry the warm-up and the authors' KL weight."""
+    args = [*BASE, "--store", str(tmp_path / "r.db"), "--run-dir", str(tmp_path / "run"), "--select", "magnitude",
+            "--strategy", "gdas", "--param", "gaea", "--warmup-epochs", "1", "--arch-lr", "1.0"]
+    assert main(args) == 0
+    capsys.readouterr()
+    with Store(tmp_path / "r.db") as store:
+        run_id = "search/tiny64/gdas-gaea/0"
+        strategy = store.get_run(run_id)["config"]["strategy"]
+        assert strategy["warmup_epochs"] == 1 and strategy["kl_weight"] == 0.01
+        entropy = [r["value"] for r in store.run_metrics(run_id, name="entropy")]
+        assert len(entropy) == 2 and entropy[0] == pytest.approx(math.log(4), abs=1e-12)
+        assert entropy[1] < math.log(4) - 1e-5

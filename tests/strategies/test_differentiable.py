@@ -1,6 +1,7 @@
 """Differentiable search: architecture parameters (softmax / GAEA), DARTS, GDAS, relaxations."""
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -207,3 +208,132 @@ def test_partial_channels_mixed_op():
         assert logits.shape == (2, 10)
     with pytest.raises(WsnasError, match="must divide"):
         get_space("tiny64").build_supernet(num_classes=10, partial_channels=3)
+
+
+# ------------------------------------------------------------------ GDAS
+def _gdas(space, epochs=None, **options):
+    torch.manual_seed(0)
+    net = space.build_supernet(num_classes=10, in_channels=1)
+    s = get_strategy("gdas", **options)
+    s.setup(StrategyContext(supernet=net, space=space, seed=0, total_epochs=epochs,
+                            optimizer=torch.optim.SGD(net.parameters(), lr=0.025, momentum=0.9)))
+    return s
+
+
+# theta of tiny64's three edges over (max_pool_3x3, sep_conv_3x3, sep_conv_5x5, dil_conv_5x5);
+# sep_conv_5x5 excluded, so each edge is uniform at 1/3 over the other three
+THETA = torch.tensor([[0.6, 0.3, 0.0, 0.1], [0.2, 0.2, 0.0, 0.6], [0.5, 0.25, 0.0, 0.25]])
+
+
+def test_gaea_gdas_regulariser_gradient_is_the_kl_to_uniform(small_space, small_digits):
+    """The authors' regulariser (gaea_release architect_egdas): 0.01 * sum_e KL(theta_e || uniform).
+    Its gradient, 0.01 * (log(theta / u) + 1) on every allowed op, is what separates the
+    architecture gradient with the default weight from the one with weight 0."""
+    xv, yv = small_digits.valid.x[:32], small_digits.valid.y[:32]
+    grads, after = {}, {}
+    for weight in (0.0, None):  # None: GAEA-GDAS's default, 0.01
+        s = _gdas(small_space, param="gaea", exclude=("sep_conv_5x5",), kl_weight=weight)
+        with torch.no_grad():
+            s.arch.alpha.copy_(THETA)
+        s.arch_step(xv, yv, None, None)  # the same Gumbel sample and network for both weights
+        grads[weight], after[weight] = s.arch.alpha.grad.clone(), s.arch.alpha.detach().clone()
+    assert s.kl_weight == 0.01 and s.describe()["kl_weight"] == 0.01
+    allowed = THETA > 0
+    expected = torch.where(allowed, 0.01 * (torch.log(THETA.clamp_min(1e-30) * 3) + 1), torch.zeros_like(THETA))
+    torch.testing.assert_close(grads[None] - grads[0.0], expected, atol=1e-6, rtol=1e-5)
+    # the step is the exponentiated gradient of the total (eta 0.01); the excluded op stays at 0
+    step = THETA * torch.exp(-0.01 * grads[None])
+    torch.testing.assert_close(after[None], step / step.sum(1, keepdim=True), atol=1e-7, rtol=1e-6)
+    assert bool((after[None][:, 2] == 0).all())
+    # the value: sum over edges and allowed ops of theta log(3 theta)
+    with torch.no_grad():
+        s.arch.alpha.copy_(THETA)
+        value = float(s.kl_to_uniform())
+    assert value == pytest.approx(sum(t * math.log(3 * t) for t in THETA[allowed].tolist()), rel=1e-6)
+
+
+def test_gaea_gdas_regulariser_alone_pulls_theta_towards_uniform(small_space, small_digits):
+    """With the classifier zeroed the loss no longer depends on theta, so one step is the
+    regulariser's alone: theta <- theta * exp(-eta * w * (log(3 theta) + 1)), i.e. theta ** (1 - eta w)
+    renormalised; with eta * w = 0.5 that is sqrt(theta), closer to uniform on every edge."""
+    s = _gdas(small_space, param="gaea", exclude=("sep_conv_5x5",), kl_weight=1.0, arch_lr=0.5)
+    with torch.no_grad():
+        s.arch.alpha.copy_(THETA)
+        s.supernet.classifier.weight.zero_()
+        s.supernet.classifier.bias.zero_()
+    before = s.kl_to_uniform().item()
+    s.arch_step(small_digits.valid.x[:16], small_digits.valid.y[:16], None, None)
+    root = THETA.sqrt()
+    torch.testing.assert_close(s.arch.alpha.detach(), root / root.sum(1, keepdim=True), atol=1e-7, rtol=1e-6)
+    assert s.kl_to_uniform().item() < before
+    ent = -torch.where(THETA > 0, THETA * torch.log(THETA.clamp_min(1e-30)), torch.zeros_like(THETA)).sum(1)
+    new = s.arch.alpha.detach()
+    ent_after = -torch.where(new > 0, new * torch.log(new.clamp_min(1e-30)), torch.zeros_like(new)).sum(1)
+    assert bool((ent_after > ent).all())
+
+
+def test_gdas_temperature_follows_the_authors_schedule_with_warmup(small_space):
+    """tau = 10 - 9.9 * max(e - warmup, 0) / (E - 1) (gaea_release set_tau): E = 6, warm-up 2."""
+    s = _gdas(small_space, warmup_epochs=2, epochs=6)
+    taus = []
+    for e in range(6):
+        s.epoch = e
+        taus.append(s.tau)
+    assert taus == pytest.approx([10.0, 10.0, 10.0, 10 - 9.9 / 5, 10 - 2 * 9.9 / 5, 10 - 3 * 9.9 / 5])
+    s = _gdas(small_space, epochs=6)  # without warm-up: 10 -> 0.1 exactly at the last epoch
+    s.epoch = 5
+    assert s.tau == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("options, fragment", [
+    ({"warmup_epochs": -1}, "warm-up epochs must be a whole number >= 0, got -1"),
+    ({"warmup_epochs": 1.5}, "got 1.5"),
+    ({"kl_weight": -0.01}, "KL weight must be >= 0"),
+])
+def test_gdas_bad_options_are_one_line_errors(options, fragment):
+    with pytest.raises(WsnasError, match=fragment):
+        get_strategy("gdas", **options)
+
+
+class _Times(torch.nn.Module):
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x):
+        return self.factor * x
+
+
+def test_gdas_straight_through_reaches_the_ops_not_sampled(small_space, small_digits):
+    """The reference forward_gdas (xautodl, gaea_release) adds the unselected ops' straight-through
+    weights h_o = 0 - p_o + p_o to the edge's output: the value is unchanged, and with
+    L = sum(out) each weight h_j gets c_j = dL/dh_j (sum(op_i(x)) for the sampled op i, the
+    number of elements for the others), so d L / d alpha_k = p_k (c_k - sum_j c_j p_j) / tau.
+    Through the sampled op only, c_o would be 0 for every other op."""
+    s = _gdas(small_space, epochs=4)
+    s.epoch = 1
+    tau = s.tau
+    state = s.gen.get_state()
+    path = s._sample(with_grad=True)
+    s.gen.set_state(state)  # the same uniforms, for the hand computation
+    u = torch.rand(s.arch.alpha.shape, generator=s.gen).clamp_(1e-10, 1 - 1e-10).double()
+    p = torch.softmax((s.arch.alpha.detach().double() - torch.log(-torch.log(u))) / tau, dim=-1)[0]
+    i = int(p.argmax())
+    options = small_space.relaxation().options
+    block = ChoiceBlock(options, lambda name: _Times(2.0 + options.index(name)))
+    x = torch.tensor([1.0, -2.0, 4.0])
+    out = block(x, path[0])
+    assert path[0].index == i
+    assert torch.equal(out, block(x, Sampled(i, path[0].weight)))  # the forward value is unchanged ...
+    xs = small_digits.valid.x[:8]  # ... in the whole supernet too
+    assert torch.equal(s.supernet(xs, path), s.supernet(xs, tuple(Sampled(sp.index, sp.weight) for sp in path)))
+    out.sum().backward()
+    c = torch.full((4,), 3.0, dtype=torch.float64)  # x has 3 elements
+    c[i] = float(block.candidates[block.options[i]](x).sum())
+    expected = p * (c - (c * p).sum()) / tau
+    grad = s.arch.alpha.grad
+    assert bool((grad[1:] == 0).all())  # the other edges were not used
+    unselected = [k for k in range(4) if k != i]
+    assert all(abs(float(grad[0, k])) > 1e-4 for k in unselected)
+    torch.testing.assert_close(grad[0].double(), expected, rtol=1e-4, atol=1e-7)
+

@@ -75,7 +75,7 @@ def test_every_strategy_describes_itself_as_it_did():
                   "edge_weights": False, "fixed_alpha": False, "order": 1},
         "gdas": {"strategy": "gdas", "param": "softmax", "single_level": False, "exclude": [], "arch_lr": None,
                  "edge_weights": False, "fixed_alpha": False, "tau_max": 10.0, "tau_min": 0.1,
-                 "entropy_weight": 0.0, "warmup_epochs": 0},
+                 "kl_weight": 0.0, "warmup_epochs": 0},
         "pcdarts": {"strategy": "pcdarts", "param": "softmax", "single_level": False, "exclude": [],
                     "arch_lr": None, "edge_weights": True, "fixed_alpha": False, "order": 1, "k": 4},
     }

@@ -18,6 +18,8 @@ parameter-free ops in the argmax, the argmax's index) go to the store's run_metr
 Examples:
   wsnas search --space tiny64 --strategy darts --select magnitude,pt --truth store
   wsnas search --space tiny64 --strategy gdas --param gaea --truth store
+  wsnas search --space nb201 --strategy gdas --param gaea --warmup-epochs 50 --epochs E ...
+      # GAEA-GDAS with the authors' 50-epoch warm-up (their configs leave the epoch count E to the run)
   wsnas search --space nb201 --strategy darts --param gaea --single-level --exclude none \\
       --data cifar10 --data-dir ~/data/cifar-10-batches-py --truth nb201-cifar10
   wsnas search --space nb201 --strategy gdas --arch-split valid --data cifar10 \\
@@ -78,6 +80,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="never update the architecture (uniform mixing); use with --select pt")
     p.add_argument("--arch-lr", type=float, default=None,
                    help="architecture step size (default: Adam 3e-4; GAEA 0.1, GAEA-GDAS 0.01)")
+    p.add_argument("--warmup-epochs", type=int, default=None,
+                   help="GDAS: epochs with the architecture frozen before its steps start, the temperature "
+                        "held at its maximum (default 0, for short runs; the authors' GAEA-GDAS NB201 "
+                        "and DARTS-space configurations use 50, gaea_release configs/cnn/search_method/egdas/)")
+    p.add_argument("--kl-weight", type=float, default=None,
+                   help="GDAS: weight of the regulariser sum over edges of KL(theta || uniform), which pulls "
+                        "theta towards uniform (default 0.01 with --param gaea, gaea_release architect_egdas; "
+                        "0 with softmax, as xautodl's GDAS)")
     p.add_argument("--select", default="magnitude,pt", help=f"selection methods: {', '.join(selection_names())}")
     p.add_argument("--pt-interval", type=int, default=5, help="PT: tuning epochs between decisions (default 5)")
     p.add_argument("--pt-seed", type=int, default=0, help="PT: seed of the order edges are decided in")
@@ -115,6 +125,17 @@ def run(args: argparse.Namespace) -> int:
         options["order"] = args.order
     if args.strategy == "pcdarts":
         options["k"] = args.k
+    for flag, value in (("--warmup-epochs", args.warmup_epochs), ("--kl-weight", args.kl_weight)):
+        if value is not None and args.strategy != "gdas":
+            raise WsnasError(f"{flag} is a GDAS option; use it with --strategy gdas, not {args.strategy}")
+    if args.warmup_epochs is not None:
+        if args.warmup_epochs < 0:
+            raise WsnasError(f"--warmup-epochs must be 0 or more, got {args.warmup_epochs}")
+        options["warmup_epochs"] = args.warmup_epochs
+    if args.kl_weight is not None:
+        if not args.kl_weight >= 0:
+            raise WsnasError(f"--kl-weight must be 0 or more (0 turns it off), got {args.kl_weight}")
+        options["kl_weight"] = args.kl_weight
     strategy = get_strategy(args.strategy, **options)
     base = SEARCH_DEFAULTS.get(args.data, SEARCH_DEFAULTS["cifar10"])
     cfg = SearchConfig(train=base.with_overrides(**training_overrides(args)), select=select,

@@ -11,9 +11,11 @@ What a forward pass runs is given by a *spec* per choice:
 * a 1-D float tensor of one weight per option — a weighted sum over the options
   (differentiable search), options whose weight is exactly zero and needs no gradient
   are skipped (perturbation masks);
-* a :class:`Sampled` ``(index, weight)`` — only the option ``index`` runs, its output scaled by
-  the 0-dim tensor ``weight`` (GDAS: a hard sample whose weight carries the straight-through
-  gradient);
+* a :class:`Sampled` ``(index, weight, rest)`` — only the option ``index`` runs, its output
+  scaled by the 0-dim tensor ``weight``, plus the 0-dim tensor ``rest`` when given (GDAS: a hard
+  sample whose weight carries the straight-through gradient; ``rest`` is the sum of the other
+  options' straight-through weights, 0 in value, so that they get gradient too, as the
+  reference implementations' ``forward_gdas``);
 * a :class:`~wsnas.nn.stacked.Stacked` ``(indices, batch)`` — several architectures
   stacked along the batch, each option run once on the rows that chose it (batched evaluation);
 * ``None`` — the block's only candidate (standalone networks).
@@ -32,10 +34,12 @@ from wsnas.nn.stacked import Stacked, run_stacked
 
 
 class Sampled(NamedTuple):
-    """Run one option and scale its output by ``weight`` (a 0-dim tensor that may need gradient)."""
+    """Run one option and scale its output by ``weight`` (a 0-dim tensor that may need gradient),
+    then add ``rest`` (a 0-dim tensor, or None for nothing) to every element of it."""
 
     index: int
     weight: torch.Tensor
+    rest: torch.Tensor | None = None
 
 
 Spec = int | torch.Tensor | Sampled | Stacked | None
@@ -74,7 +78,8 @@ class ChoiceBlock(nn.Module):
         if isinstance(spec, Stacked):
             return run_stacked(self.candidates, self.options, x, spec)
         if isinstance(spec, Sampled):
-            return spec.weight * self.candidates[self.options[spec.index]](x)
+            out = spec.weight * self.candidates[self.options[spec.index]](x)
+            return out if spec.rest is None else out + spec.rest
         if isinstance(spec, torch.Tensor) and spec.dim() == 1:
             if spec.numel() != len(self.options):
                 raise ValueError(f"expected {len(self.options)} weights, got {spec.numel()}")

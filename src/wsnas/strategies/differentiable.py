@@ -23,11 +23,31 @@ step first, then the weight step.
 PC-DARTS: DARTS on a supernet whose mixed ops see 1/K of the channels (K = 4), with edge weights
 normalised over each node's incoming edges (GAEA updates them on their simplex too).
 
-GDAS: every edge draws a hard Gumbel-softmax sample from its logits at temperature ``tau``
-(linear 10 -> 0.1 over the epochs); only the sampled op runs, scaled by the straight-through
-weight. Weight step first, then the architecture step (the authors' order); with GAEA the
-logits are log(theta), the step size 0.01, an entropic regulariser (weight 0.01) is added to
-the architecture loss and the architecture step comes first.
+GDAS (Dong & Yang, CVPR 2019; reference code D-X-Y/AutoDL-Projects, xautodl's
+``search_model_gdas.py`` and ``search_cells.py`` ``forward_gdas``): every edge draws a hard
+Gumbel-softmax sample from its logits at temperature ``tau``; only the sampled op runs, scaled by
+its straight-through weight ``h = hard - p.detach() + p``, and the other ops' straight-through
+weights (0 in value) are added to the edge's output as the reference ``forward_gdas`` does, so
+every op's logit gets the gradient of its own weight. Weight step first, then the architecture
+step (xautodl's order). Defaults and their sources:
+
+* ``tau_max`` 10, ``tau_min`` 0.1, linear over the run's E epochs after the warm-up:
+  ``tau = tau_max - (tau_max - tau_min) * max(e - warmup_epochs, 0) / (E - 1)`` (gaea_release
+  ``cnn/architect/architect_egdas.py`` ``set_tau``; xautodl the same without warm-up). With a
+  warm-up the last epoch's tau stays above ``tau_min``, as in the authors' runs;
+* ``warmup_epochs`` 0: the architecture frozen (no architecture step, tau at ``tau_max``) for the
+  first epochs. The authors' GAEA-GDAS configurations (gaea_release
+  ``configs/cnn/search_method/egdas/method_egdas_space_{nasbench201,darts}.yaml``) use 50; 0
+  here because wsnas's searches are short (``wsnas search --warmup-epochs``);
+* with ``--param gaea`` (GAEA-GDAS, liamcli/gaea_release ``cnn/architect/architect_egdas.py``):
+  logits log(theta), exponentiated-gradient step 0.01 (``arch_learning_rate``), the architecture
+  step first (as wsnas's other GAEA strategies), and ``kl_weight`` 0.01 (the config's
+  ``arch_weight_decay``, which ``architect_egdas`` uses as this term's weight): the architecture
+  loss gains
+  ``kl_weight * sum_e KL(theta_e || uniform) = kl_weight * sum_e sum_o theta_eo log(theta_eo * n_e)``
+  over every edge (both cell types in the DARTS space), with ``n_e`` the ops the edge allows
+  (excluded ops add nothing). It pulls theta towards uniform. ``kl_weight`` is 0 with softmax
+  (xautodl's GDAS has no such term) and set by ``wsnas search --kl-weight``.
 """
 
 from __future__ import annotations
@@ -46,6 +66,11 @@ ARCH_DATA = ("bilevel", "single")
 # from the validation split (NB201's protocol: weights on its 25k train half, architecture on the
 # 25k valid half; load cifar10 with valid_size=25000)
 ARCH_SPLITS = ("half", "valid")
+# GAEA-GDAS (liamcli/gaea_release, configs/cnn/search_method/egdas/method_egdas_space_nasbench201.yaml):
+# exponentiated-gradient step size (arch_learning_rate) and the weight of the KL-to-uniform
+# regulariser of cnn/architect/architect_egdas.py (arch_weight_decay)
+GAEA_GDAS_ETA = 0.01
+GAEA_GDAS_KL_WEIGHT = 0.01
 
 
 class _Differentiable(Strategy):
@@ -282,26 +307,33 @@ class PcDartsStrategy(DartsStrategy):
 
 
 class GdasStrategy(_Differentiable):
-    """GDAS: one hard Gumbel sample per edge, only the sampled op computed (straight-through)."""
+    """GDAS: one hard Gumbel sample per edge, only the sampled op computed; the straight-through
+    weights of every op, sampled or not, carry the architecture gradient."""
 
     name = "gdas"
 
     def __init__(self, param: str = "softmax", *, tau_max: float = 10.0, tau_min: float = 0.1,
-                 entropy_weight: float | None = None, warmup_epochs: int = 0, arch_lr: float | None = None,
+                 kl_weight: float | None = None, warmup_epochs: int = 0, arch_lr: float | None = None,
                  **kw) -> None:
         if param == "gaea" and arch_lr is None:
-            arch_lr = 0.01  # GAEA-GDAS's step size
+            arch_lr = GAEA_GDAS_ETA
         super().__init__(param, arch_lr=arch_lr, **kw)
         if not 0 < tau_min <= tau_max:
             raise WsnasError(f"GDAS temperatures must satisfy 0 < tau_min <= tau_max, got {tau_min}, {tau_max}")
         self.tau_max, self.tau_min = tau_max, tau_min
-        self.entropy_weight = (0.01 if param == "gaea" else 0.0) if entropy_weight is None else entropy_weight
-        self.warmup_epochs = warmup_epochs
+        if kl_weight is None:
+            kl_weight = GAEA_GDAS_KL_WEIGHT if param == "gaea" else 0.0
+        if not kl_weight >= 0:
+            raise WsnasError(f"GDAS KL weight must be >= 0 (0 turns the regulariser off), got {kl_weight}")
+        self.kl_weight = float(kl_weight)
+        if isinstance(warmup_epochs, bool) or int(warmup_epochs) != warmup_epochs or warmup_epochs < 0:
+            raise WsnasError(f"GDAS warm-up epochs must be a whole number >= 0, got {warmup_epochs}")
+        self.warmup_epochs = int(warmup_epochs)
         self.weight_first = param == "softmax"
 
     def describe(self) -> dict:
         return {**super().describe(), "tau_max": self.tau_max, "tau_min": self.tau_min,
-                "entropy_weight": self.entropy_weight, "warmup_epochs": self.warmup_epochs}
+                "kl_weight": self.kl_weight, "warmup_epochs": self.warmup_epochs}
 
     def setup(self, ctx: StrategyContext) -> None:
         super().setup(ctx)
@@ -309,10 +341,13 @@ class GdasStrategy(_Differentiable):
 
     @property
     def tau(self) -> float:
-        """Temperature of this epoch: linear from tau_max to tau_min after the warm-up (over the
-        context's ``total_epochs``)."""
-        total = max(1, (self.ctx.total_epochs or 1) - self.warmup_epochs - 1)
-        t = min(1.0, max(0, self.epoch - self.warmup_epochs) / total)
+        """Temperature of this epoch, the authors' schedule (gaea_release ``architect_egdas.set_tau``;
+        xautodl's GDAS is the case without warm-up):
+        ``tau_max - (tau_max - tau_min) * max(epoch - warmup_epochs, 0) / (E - 1)`` with E the run's
+        ``total_epochs``. The denominator ignores the warm-up, so with one the last epoch's
+        temperature stays above ``tau_min``, as in the authors' runs."""
+        denom = max(1, (self.ctx.total_epochs or 1) - 1)
+        t = min(1.0, max(0, self.epoch - self.warmup_epochs) / denom)  # the clamp only guards E unset
         return self.tau_max - (self.tau_max - self.tau_min) * t
 
     def _sample(self, with_grad: bool):
@@ -322,10 +357,19 @@ class GdasStrategy(_Differentiable):
         probs = torch.softmax((logits + gumbel) / self.tau, dim=-1)
         index = probs.argmax(-1)
         hard = F.one_hot(index, probs.shape[-1]).to(probs.dtype)
-        weights = hard - probs.detach() + probs if with_grad else hard
         beta = self.arch.edge_weights()
-        specs = [Sampled(int(i), weights[e, i] * (beta[e] if beta is not None else 1.0))
-                 for e, i in enumerate(index.tolist())]
+        scale = beta if beta is not None else torch.ones(len(index), device=logits.device)
+        if not with_grad:
+            specs = [Sampled(int(i), hard[e, i] * scale[e]) for e, i in enumerate(index.tolist())]
+        else:
+            # straight-through: the sampled op's weight is 1 in value, the others' 0, and all carry
+            # the gradient of probs; the others' weights are added to the edge's output (xautodl's
+            # and gaea_release's forward_gdas), so every op's logit gets the gradient of its own
+            # weight, not only through the sampled op's probability
+            weights = hard - probs.detach() + probs
+            others = (weights * (1 - hard)).sum(-1)  # exactly 0: each term is 0 - p + p
+            specs = [Sampled(int(i), weights[e, i] * scale[e], others[e] * scale[e])
+                     for e, i in enumerate(index.tolist())]
         for e, op in self.decided.items():
             specs[e] = None if op is None else Sampled(op, torch.ones((), device=logits.device))
         return self.relaxation.path(specs)
@@ -339,11 +383,24 @@ class GdasStrategy(_Differentiable):
             return
         self.arch_optimizer.zero_grad(set_to_none=True)
         loss, _ = self._loss(self._sample(with_grad=True), xv, yv)
-        if self.entropy_weight:
-            p = self.arch.weights().clamp_min(1e-12)
-            loss = loss + self.entropy_weight * -(p * torch.log(p)).sum(-1).mean()
+        if self.kl_weight:
+            loss = loss + self.kl_weight * self.kl_to_uniform()
         self._arch_grads(loss)
         self.arch_optimizer.step()
+
+    def kl_to_uniform(self) -> torch.Tensor:
+        """GAEA-GDAS's regulariser: sum over every edge of KL(theta_e || uniform), differentiable.
+
+        ``sum_e sum_o theta_eo * log(theta_eo / u_e)`` with ``u_e`` one over the number of ops the
+        edge allows; excluded ops (theta 0) add nothing (0 log 0 = 0). Its gradient
+        ``log(theta / u) + 1`` pulls every edge towards uniform (authors' ``architect_egdas``).
+        """
+        theta = self.arch.weights()
+        allowed = self.arch.mask > 0
+        n = allowed.sum(-1, keepdim=True).to(theta.dtype)
+        # log of 1 on the excluded entries, so that neither the value nor the gradient sees log(0)
+        ratio = torch.where(allowed, theta.clamp_min(1e-30) * n, torch.ones_like(theta))
+        return (torch.where(allowed, theta, torch.zeros_like(theta)) * torch.log(ratio)).sum()
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "gen": self.gen.get_state()}
