@@ -166,6 +166,25 @@ def test_data_sampling_is_reproducible_from_its_seed(small_space, small_digits):
     assert float(s.importance[3]) < 1e-3 and abs(float(s.importance[7]) - np.sqrt(0.5)) < 1e-6
 
 
+def test_path_credit_gives_every_op_of_the_path_the_whole_gradient_norm(small_space, small_digits):
+    s = _setup(small_space, small_digits, "pada-path", credit="path")
+    arch = small_space.parse("123")  # max_pool (no parameters), sep_conv_3x3, sep_conv_5x5
+    for scale in (1.0, 2.0):
+        for p in s.supernet.parameters():
+            p.grad = None
+        classifier, stem = s.supernet.classifier.bias, next(s.supernet.parameters())
+        classifier.grad = torch.zeros_like(classifier)
+        classifier.grad[:2] = torch.tensor([3.0, 4.0]) * scale  # norm 5 scale
+        stem.grad = torch.zeros_like(stem)
+        stem.grad.view(-1)[0] = 12.0 * scale  # norm 12 scale: the step's whole norm 13 scale
+        s._fold_grad_norms(arch)
+    g = 0.5 * (0.5 * 13) + 0.5 * 26  # the running mean from 0 over the two steps
+    np.testing.assert_allclose(s.norms[0], [g, g, g, 0.0])
+    s.end_epoch(2)  # tau = 1/2: max-pool is credited like the convolutions
+    np.testing.assert_allclose(s.probs[0], [0.5 / 3 + 0.125] * 3 + [0.125])
+    assert s.describe()["credit"] == "path" and "credit" not in get_strategy("pada").describe()
+
+
 def test_fairnas_covers_every_op_once_and_accumulates(small_space, small_digits):
     s = _setup(small_space, small_digits, "fairnas")
     paths = s.paths()
@@ -219,20 +238,26 @@ def test_trains_and_resumes_exactly(small_space, small_digits, tmp_path, name):
 def test_bad_options():
     with pytest.raises(WsnasError, match="path sampling, data sampling or both"):
         get_strategy("pada", paths=False, data=False)
+    with pytest.raises(WsnasError, match="unknown PA&DA credit rule 'edges'; accepted: ops .*, path"):
+        get_strategy("pada", credit="edges")
+    with pytest.raises(WsnasError, match="credit rule 'path' needs path sampling"):
+        get_strategy("pada", paths=False, credit="path")
 
 
-@pytest.mark.parametrize("name", ["pada", "fairnas"])
-def test_supernet_command_runs_them(tmp_path, capsys, name):
+@pytest.mark.parametrize("name, options", [("pada", {}), ("pada", {"credit": "path"}), ("fairnas", {})])
+def test_supernet_command_runs_them(tmp_path, capsys, name, options):
     from wsnas.cli import main
 
+    extra = ["--pada-credit", options["credit"]] if options else []
     assert main(["supernet", "--strategy", name, "--space-option", "channels=4", "--space-option", "stem_channels=8",
                  "--epochs", "1", "--batch-size", "256", "--store", str(tmp_path / "r.db"), "--run-dir",
-                 str(tmp_path / "run"), "--no-progress", "--threads", "1"]) == 0
-    run_id = f"supernet/{name}/0"
+                 str(tmp_path / "run"), "--no-progress", "--threads", "1", *extra]) == 0
+    run_id = f"supernet/{name}-credit-path/0" if options else f"supernet/{name}/0"
     assert f"run {run_id}" in capsys.readouterr().out
     with Store(tmp_path / "r.db", create=False) as store:
         run = store.get_run(run_id)
-        assert run["status"] == "done" and run["config"]["strategy"] == get_strategy(name).describe()
+        assert run["status"] == "done" and run["config"]["strategy"] == get_strategy(name, **options).describe()
+        assert run["config"]["strategy"].get("credit") == options.get("credit")
         steps = store.train_steps(run_id)
         assert [s["step"] for s in steps] == list(range(1, 6))  # 1079 digits at batch 256
         predictions = store.predictions(run_id, checkpoint="epoch:1")

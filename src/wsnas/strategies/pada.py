@@ -12,11 +12,16 @@ and ``models/supernet.py``; the sample indices from ``nasbench201/datasets/datal
 
 * paths — one op-probability vector shared by every edge (the authors' code; per-edge vectors
   with ``per_edge=True``, the paper's general form); each edge draws its op i.i.d. from it.
-  After every step each op used gets a gradient norm for the step: the sum of the per-tensor
-  gradient norms of its convolution weights and biases (in their NB201 supernet, batch norm
-  without affine parameters, these are all of a conv op's parameters) over every cell and edge
-  that ran it, divided by the number of edges that chose it. Ops without convolutions
-  (``none``, skip, pooling) get nothing, so their probability falls to ``(1 - tau) / |O|``.
+  After every step each op gets a gradient norm for the step, by the ``credit`` rule:
+
+  - ``ops`` (default, the authors' rule): the sum of the per-tensor gradient norms of the op's
+    convolution weights and biases (in their NB201 supernet, batch norm without affine
+    parameters, these are all of a conv op's parameters) over every cell and edge that ran
+    it, divided by the number of edges that chose it. Ops without convolutions (``none``,
+    skip, pooling) get nothing, so their probability falls to ``(1 - tau) / |O|``.
+  - ``path``: every op on the sampled path gets the norm of the step's whole gradient (over
+    every parameter that got one), as the paper's derivation over whole paths suggests.
+
   An op that got a non-zero norm moves its running mean half way to it (``(old + new) / 2``,
   from 0 at the start of every epoch); the others keep theirs. At the end of the epoch
   ``p <- tau * g / sum(g) + (1 - tau) / |O|``. The gradients are read after the step's clipping,
@@ -62,6 +67,7 @@ from wsnas.strategies.base import (
 )
 
 RUNNING = 0.5  # factor of the running mean of the op gradient norms (and of a sample's repeated draws)
+CREDITS = ("ops", "path")  # what a step's gradient norm is credited to (the authors' rule first)
 
 
 def _choice_blocks(supernet: nn.Module, n_choices: int) -> list[tuple[int, ChoiceBlock]]:
@@ -106,18 +112,28 @@ def fold_draws(indices: torch.Tensor, values: torch.Tensor, n: int) -> torch.Ten
 
 
 class PadaStrategy(SinglePathStrategy):
-    """PA&DA; ``paths`` / ``data`` switch each half on (``pada-path``, ``pada-data``)."""
+    """PA&DA; ``paths`` / ``data`` switch each half on (``pada-path``, ``pada-data``); ``credit``
+    is what a step's gradient norm is credited to (``ops``: the authors' rule, ``path``)."""
 
     name = "pada"
 
-    def __init__(self, paths: bool = True, data: bool = True, *, per_edge: bool = False) -> None:
+    def __init__(self, paths: bool = True, data: bool = True, *, per_edge: bool = False,
+                 credit: str = "ops") -> None:
         if not (paths or data):
             raise WsnasError("PA&DA needs path sampling, data sampling or both")
-        self.paths, self.data, self.per_edge = paths, data, per_edge
+        if credit not in CREDITS:
+            raise WsnasError(f"unknown PA&DA credit rule {credit!r}; accepted: "
+                             "ops (the authors' code: parametric ops only), path (every op of the path)")
+        if credit != "ops" and not paths:
+            raise WsnasError(f"PA&DA credit rule {credit!r} needs path sampling (pada or pada-path)")
+        self.paths, self.data, self.per_edge, self.credit = paths, data, per_edge, credit
         self.name = "pada" if paths and data else ("pada-path" if paths else "pada-data")
 
     def describe(self) -> dict:
-        return {"strategy": self.name, "paths": self.paths, "data": self.data, "per_edge": self.per_edge}
+        out = {"strategy": self.name, "paths": self.paths, "data": self.data, "per_edge": self.per_edge}
+        if self.credit != "ops":  # the default leaves the identity of runs made before the option alone
+            out["credit"] = self.credit
+        return out
 
     def setup(self, ctx: StrategyContext) -> None:
         super().setup(ctx)
@@ -125,8 +141,9 @@ class PadaStrategy(SinglePathStrategy):
         self.n_ops = _ops_per_choice(space, "PA&DA needs every choice to have the same ops")
         self.ops = space.choices[0].options
         self.blocks = _choice_blocks(supernet, len(space.choices))
-        # per block, per op: the tensors the authors' rule reads
+        # per block, per op: the tensors the authors' rule reads; the path rule reads every parameter
         self._credited = [[_conv_parameters(block.candidates[op]) for op in self.ops] for _, block in self.blocks]
+        self._parameters = list(supernet.parameters())
         self.rows = len(space.choices) if self.per_edge else 1
         self.probs = np.full((self.rows, self.n_ops), 1.0 / self.n_ops)
         self._pending: list[tuple[np.ndarray, np.ndarray, torch.Tensor]] = []  # steps not yet folded
@@ -151,10 +168,11 @@ class PadaStrategy(SinglePathStrategy):
     def _fold_grad_norms(self, arch: Arch) -> None:
         """Queue this step's gradient norm of every op of ``arch`` for the running means.
 
-        An op's norm is the sum of the norms of its convolutions' weight and bias gradients over
-        every block that ran it, divided by the number of edges that chose it; ops without
-        convolutions get nothing. The gradients are read after the step's clipping and update,
-        where the authors read them. The norms stay on the device
+        ``ops``: an op's norm is the sum of the norms of its convolutions' weight and bias
+        gradients over every block that ran it, divided by the number of edges that chose it;
+        ops without convolutions get nothing. ``path``: every op on the path gets the norm of the
+        whole step's gradient (every parameter that got one). The gradients are read after the
+        step's clipping and update, where the authors read them. The norms stay on the device
         (one ``_foreach_norm``): no host synchronisation in the step; they are folded, in order,
         when :attr:`norms` is next read (at the latest at the epoch's end).
         """
@@ -165,6 +183,12 @@ class PadaStrategy(SinglePathStrategy):
             row = choice if self.per_edge else 0
             used[row, op] = True
             edges[row, op] += 1
+        if self.credit == "path":
+            grads = [p.grad.detach() for p in self._parameters if p.grad is not None]
+            whole = (torch.stack(torch._foreach_norm(grads)).double().square().sum().sqrt() if grads
+                     else torch.zeros((), dtype=torch.float64))
+            self._pending.append((used, np.ones_like(edges), whole.expand(self.rows, self.n_ops)))
+            return
         grads, slots = [], []
         for b, (choice, _) in enumerate(self.blocks):
             op = chosen[choice]
@@ -303,8 +327,8 @@ class PadaStrategy(SinglePathStrategy):
 class PadaPathStrategy(PadaStrategy):
     """PA&DA with path sampling only (the data in shuffled order)."""
 
-    def __init__(self, *, per_edge: bool = False) -> None:
-        super().__init__(paths=True, data=False, per_edge=per_edge)
+    def __init__(self, *, per_edge: bool = False, credit: str = "ops") -> None:
+        super().__init__(paths=True, data=False, per_edge=per_edge, credit=credit)
 
 
 class PadaDataStrategy(PadaStrategy):
