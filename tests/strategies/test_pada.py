@@ -185,6 +185,20 @@ def test_path_credit_gives_every_op_of_the_path_the_whole_gradient_norm(small_sp
     assert s.describe()["credit"] == "path" and "credit" not in get_strategy("pada").describe()
 
 
+@pytest.mark.parametrize("name", ["pada", "pada-data"])
+def test_data_sampling_is_refused_data_parallel(small_space, name):
+    """A rank sees its shard's logits but the whole batch's indices: refused when the trainer binds
+    the strategy (before training), not a shape error at the end of an epoch."""
+    from wsnas.core.distributed import Replica
+
+    net = small_space.build_supernet(num_classes=10, in_channels=1)
+    ctx = StrategyContext(supernet=net, space=small_space, optimizer=torch.optim.SGD(net.parameters(), lr=0.1),
+                          seed=0, total_epochs=2, train_size=10, replica=Replica(rank=0, world_size=2))
+    with pytest.raises(WsnasError, match=f"{name}'s data sampling does not run data-parallel yet"):
+        get_strategy(name).setup(ctx)
+    get_strategy("pada-path").setup(ctx)  # path sampling only: fine
+
+
 def test_fairnas_covers_every_op_once_and_accumulates(small_space, small_digits):
     s = _setup(small_space, small_digits, "fairnas")
     paths = s.paths()

@@ -136,6 +136,10 @@ class PadaStrategy(SinglePathStrategy):
         return out
 
     def setup(self, ctx: StrategyContext) -> None:
+        if self.data and ctx.replica is not None:
+            # each rank sees only its shard's logits; the importances of the whole batch are not gathered
+            raise WsnasError(f"{self.name}'s data sampling does not run data-parallel yet; train it in one "
+                             "process (pada-path runs data-parallel)")
         super().setup(ctx)
         space, supernet = ctx.space, ctx.supernet
         self.n_ops = _ops_per_choice(space, "PA&DA needs every choice to have the same ops")
