@@ -3,8 +3,8 @@
 The same supernet, data, optimiser and batch size train with SPOS (uniform paths, shuffled
 data) and with PA&DA's path sampling, data sampling and both. Each measurement is a fresh
 supernet trained for ``--epochs`` epochs with wsnas's own trainer (no evaluation, no
-checkpoint time counted); the first epoch is left out (warm-up, and PA&DA's tau is 0 there,
-so the data are not yet drawn from q). The strategies run interleaved (A B C D, A B C D, ...)
+checkpoint time counted); the first epoch is left out (warm-up, and the data are not yet
+drawn from q; PA&DA's tau is 0 there and in the second epoch). The strategies run interleaved (A B C D, A B C D, ...)
 ``--rounds`` times, so a disturbance of the machine hits them all alike; the table gives the
 median seconds per step and the overhead against SPOS.
 
@@ -56,7 +56,7 @@ def time_per_step(space_name: str, strategy: str, data, epochs: int, batch_size:
         trainer = SupernetTrainer(space, data, get_strategy("pada" if strategy == "pada-tau0" else strategy), cfg,
                                   seed=seed, run_dir=run_dir, progress=False)
         if strategy == "pada-tau0":
-            # tau = epoch / total_epochs stays 0 (bound afresh before the first step)
+            # tau = e / total_epochs stays 0 (bound afresh before the first step)
             trainer.strategy.setup(replace(trainer.strategy.ctx, total_epochs=10**12))
         trainer.train()
     steps = trainer.steps_per_epoch

@@ -130,8 +130,9 @@ def test_pada_epoch_metrics_follow_tau():
     seen = {}
     end_epoch = strategy.end_epoch
 
-    def record(epoch):  # the gradient norms the epoch's update starts from, and the tau it uses
+    def record(epoch):  # the gradient norms and importances the epoch's update starts from, and its tau
         seen["norms"] = strategy.norms.copy()
+        seen["importance"] = strategy.importance.double().cpu()
         end_epoch(epoch)
         seen["tau"] = strategy.tau
 
@@ -145,7 +146,9 @@ def test_pada_epoch_metrics_follow_tau():
     assert probs == pytest.approx(expected)
     # max-pool has no parameters, so no gradient norm: only the uniform share is left (the authors' rule)
     assert m["path_prob_max_pool_3x3"] == pytest.approx((1 - tau) / 4)
-    g = strategy.importance.double()
-    q = g / g.sum()
+    assert tau == pytest.approx(1 / 2)  # after epoch 1 (0-based) of 2, the authors' schedule
+    # the data: q = tau * g / sum(g) + (1 - tau) / N over the last epoch's importances
+    g = seen["importance"]
+    q = tau * g / g.sum() + (1 - tau) / len(g)
     assert m["data_ess"] == pytest.approx(float(1 / (len(g) * (q * q).sum())))
     assert 0 < m["data_ess"] < 1

@@ -55,6 +55,9 @@ def test_bad_input(tmp_path, capsys, args, fragment):
 @pytest.mark.parametrize("args, fragment", [
     (["--strategy", "pada", "--sharing", "group:2"], "unknown order within groups 'pada'"),
     (["--dense-last", "-1"], "--dense-last must be non-negative"),
+    (["--strategy", "pada", "--pada-credit", "edges"], "unknown PA&DA credit rule 'edges'; accepted: ops"),
+    (["--strategy", "pada-data", "--pada-credit", "path"], "--pada-credit applies to pada and pada-path"),
+    (["--strategy", "spos", "--pada-credit", "ops"], "--pada-credit applies to pada and pada-path"),
 ])
 def test_bad_input_is_refused_before_any_work(tmp_path, capsys, args, fragment):
     """No store, no run directory: the error comes before the data are loaded or anything is written."""

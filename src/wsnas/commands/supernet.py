@@ -8,7 +8,8 @@ ranking is compared with a ground truth (a built-in table, a CSV, or 'store' for
 trained with `wsnas groundtruth` into the same store).
 
 Strategies: uniform (i.i.d., SPOS), round_robin, fixed_order, shuffle (a fresh order per cycle),
-fairnas, pada, pada-path, pada-data (importance sampling of paths and data). Differentiable
+fairnas, pada, pada-path, pada-data (importance sampling of paths and data; --pada-credit path
+credits every op of a sampled path, not only the ops with convolutions). Differentiable
 strategies (darts, gdas, pcdarts) run with `wsnas search`.
 
 Partial sharing (--sharing): group:M[:similarity|random[@SEED]|file=PATH] gives each of M groups of
@@ -64,6 +65,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="single-path strategy: " + ", ".join(strategy_names(differentiable=False)))
     p.add_argument("--seed", type=int, default=0, help="seed of weights, data order and sampling (default 0)")
     p.add_argument("--order-seed", type=int, default=None, help="seed of the sampling order (default: --seed)")
+    p.add_argument("--pada-credit", default=None, metavar="RULE",
+                   help="pada, pada-path: which ops a step's gradient norm credits. 'ops' (default; the "
+                        "authors' code, ShunLu91/PA-DA nasbench201/train_panda_201.py): each op with "
+                        "convolutions by its own gradient norm, so parameter-free ops keep only the uniform "
+                        "share (1 - tau) / |O|; 'path': every op of the sampled path by the step's whole "
+                        "gradient norm, as the paper's derivation over paths suggests")
     p.add_argument("--run", default=None, help="run id in the store (default supernet/<strategy>/<seed>)")
     p.add_argument("--run-dir", default=None, help="checkpoint directory (default wsnas-runs/<run id>)")
     p.add_argument("--archs", default="all", help="children to evaluate: 'all' or a list")
@@ -99,6 +106,10 @@ def _run(args: argparse.Namespace, device, replica: distributed.Replica | None) 
         raise WsnasError(f"strategy {args.strategy!r} is a differentiable search; run it with "
                          f"`wsnas search --strategy {args.strategy}`")
     options = {} if args.order_seed is None else {"order_seed": args.order_seed}
+    if args.pada_credit is not None:
+        if args.strategy.replace("-", "_") not in ("pada", "pada_path"):
+            raise WsnasError(f"--pada-credit applies to pada and pada-path (path sampling), not {args.strategy!r}")
+        options["credit"] = args.pada_credit
     strategy = get_strategy(args.strategy, **options)
     strategy.with_sharing(sharing)  # a strategy that cannot order the children of groups: refused here
     archs = archs_from_args(space, args.archs, args.sample, args.sample_seed)

@@ -30,8 +30,11 @@ from wsnas.training.trainer import SupernetConfig, SupernetTrainer
 
 def default_run_id(strategy: Strategy, seed: int, sharing: Sharing) -> str:
     """``supernet/<strategy>/<seed>``, plus the sharing label when sharing is partial (under group
-    sharing ``strategy`` is the order of the children inside each group)."""
-    return f"supernet/{strategy.name}/{seed}" + ("" if sharing.is_full else f"/{sharing.label}")
+    sharing ``strategy`` is the order of the children inside each group); PA&DA with a credit rule
+    other than the authors' is ``<strategy>-credit-<rule>``."""
+    credit = strategy.describe().get("credit")
+    name = strategy.name if credit is None else f"{strategy.name}-credit-{credit}"
+    return f"supernet/{name}/{seed}" + ("" if sharing.is_full else f"/{sharing.label}")
 
 
 @dataclass

@@ -2,22 +2,41 @@
 and the FairNAS baseline.
 
 PA&DA (Lu et al., CVPR 2023) samples what it trains in proportion to normalised gradient
-norms, to lower the variance of the supernet's stochastic gradient; both distributions are
-mixed with uniform by ``tau = epoch / epochs`` (uniform in the first epoch):
+norms, to lower the variance of the supernet's stochastic gradient. Both distributions are
+mixed with uniform by ``tau = e / E`` at the end of epoch ``e`` (0-based) of ``E``: the first two
+epochs are uniform. The rules follow the authors' released NB201 code (repository
+ShunLu91/PA-DA: ``nasbench201/train_panda_201.py``, functions ``train``,
+``operatio_gradient_norm_prob``, ``sample_prob_with_grads_norm`` and the epoch loop of ``main``,
+which sets tau before training the epoch; the ops in ``nasbench201/models/cell_operations.py``
+and ``models/supernet.py``; the sample indices from ``nasbench201/datasets/dataloader.py``):
 
-* paths — one op-probability vector shared by every edge (the authors' NB201 code; per-edge
-  vectors with ``per_edge=True``, the paper's general form); each edge draws its op i.i.d.
-  from it. After every step the gradient norm of each parametric op used (its weights and
-  biases, summed over the cells and edges that used it, divided by the number of edges using
-  it) is folded into a running mean (factor 0.5, reset every epoch); parameter-free ops count
-  zero. At the end of the epoch ``p <- tau * g / sum(g) + (1 - tau) / |O|``. The norms come from
-  the backward pass the step already does: no extra backward.
+* paths — one op-probability vector shared by every edge (the authors' code; per-edge vectors
+  with ``per_edge=True``, the paper's general form); each edge draws its op i.i.d. from it.
+  After every step each op gets a gradient norm for the step, by the ``credit`` rule:
+
+  - ``ops`` (default, the authors' rule): the sum of the per-tensor gradient norms of the op's
+    convolution weights and biases (in their NB201 supernet, batch norm without affine
+    parameters, these are all of a conv op's parameters) over every cell and edge that ran
+    it, divided by the number of edges that chose it. Ops without convolutions (``none``,
+    skip, pooling) get nothing, so their probability falls to ``(1 - tau) / |O|``.
+  - ``path``: every op on the sampled path gets the norm of the step's whole gradient (over
+    every parameter that got one), as the paper's derivation over whole paths suggests.
+
+  An op that got a non-zero norm moves its running mean half way to it (``(old + new) / 2``,
+  from 0 at the start of every epoch); the others keep theirs. At the end of the epoch
+  ``p <- tau * g / sum(g) + (1 - tau) / |O|``. The gradients are read after the step's clipping,
+  where the authors read them; the norms come from the backward pass the step already does.
 * data — the importance of a sample is ``||softmax(z) - onehot(y)||_2`` from the step's own
-  forward pass (a sample keeps its last value until it is drawn again; 1 before); at the end of
-  the epoch ``q <- tau * g / sum(g) + (1 - tau) / N`` and the next epoch draws N indices with
-  replacement from ``q`` (the trainer asks for them through :meth:`epoch_indices`; the data
-  stay where they are). Each step learns which samples it saw from the trainer (``step``'s
-  ``indices``); N is the context's ``train_size`` and ``tau`` uses its ``total_epochs``.
+  forward pass. It restarts every epoch: a sample not drawn in the epoch has importance 0 (so
+  ``q = (1 - tau) / N`` for it); a sample drawn once has that value, and each further draw in the
+  epoch averages the new value with the running one (``(old + new) / 2`` in draw order, the
+  authors' rule: the mean of two draws, with later draws weighing more from the third on). At
+  the end of the epoch ``q <- tau * g / sum(g) + (1 - tau) / N`` and the next epoch draws N
+  indices with replacement from ``q`` (the trainer asks for them through
+  :meth:`epoch_indices`; the data stay where they are; the first epoch is a shuffle). Each step
+  learns which samples it saw from the trainer (``step``'s ``indices``); the importances stay on
+  the device until the epoch's end. N is the context's ``train_size`` and ``tau`` uses its
+  ``total_epochs``.
 
 ``pada`` does both, ``pada-path`` paths only (data in shuffled order), ``pada-data`` data only
 (paths uniform).
@@ -47,7 +66,8 @@ from wsnas.strategies.base import (
     train_path,
 )
 
-RUNNING = 0.5  # factor of the running mean of the op gradient norms
+RUNNING = 0.5  # factor of the running mean of the op gradient norms (and of a sample's repeated draws)
+CREDITS = ("ops", "path")  # what a step's gradient norm is credited to (the authors' rule first)
 
 
 def _choice_blocks(supernet: nn.Module, n_choices: int) -> list[tuple[int, ChoiceBlock]]:
@@ -58,6 +78,12 @@ def _choice_blocks(supernet: nn.Module, n_choices: int) -> list[tuple[int, Choic
     return [(k % n_choices, b) for k, b in enumerate(blocks)]
 
 
+def _conv_parameters(op: nn.Module) -> list[nn.Parameter]:
+    """The weights and biases of the convolutions of ``op`` (what the authors' rule credits)."""
+    return [p for m in op.modules() if isinstance(m, nn.modules.conv._ConvNd)
+            for p in (m.weight, m.bias) if p is not None]
+
+
 def _ops_per_choice(space, error: str) -> int:
     """The number of ops every choice of ``space`` has (``error`` when they differ)."""
     sizes = {len(c.options) for c in space.choices}
@@ -66,39 +92,76 @@ def _ops_per_choice(space, error: str) -> int:
     return sizes.pop()
 
 
+def fold_draws(indices: torch.Tensor, values: torch.Tensor, n: int) -> torch.Tensor:
+    """Each of ``n`` samples' importance over one epoch from its draws (``indices``, ``values``
+    in draw order), the authors' way: a sample's first value as it is, each later one averaged
+    with the running value (``(old + new) / 2``); 0 for a sample never drawn.
+
+    Done at once on the values' device: for a sample drawn ``k`` times with values
+    ``v_1 .. v_k`` the result is ``v_1 / 2^(k-1) + sum_{j>1} v_j / 2^(k-j+1)``.
+    """
+    g = torch.zeros(n, dtype=torch.float64, device=values.device)
+    if indices.numel() == 0:
+        return g
+    idx, order = torch.sort(indices.to(values.device), stable=True)  # by sample, draw order kept
+    k = torch.bincount(idx, minlength=n)  # draws per sample
+    pos = torch.arange(len(idx), device=idx.device) - (torch.cumsum(k, 0) - k)[idx]  # 0: a first draw
+    later = k[idx] - 1 - pos  # draws of the same sample after this one
+    weight = torch.exp2(-(later + (pos > 0).long()).double())
+    return g.index_add_(0, idx, weight * values[order].double())
+
+
 class PadaStrategy(SinglePathStrategy):
-    """PA&DA; ``paths`` / ``data`` switch each half on (``pada-path``, ``pada-data``)."""
+    """PA&DA; ``paths`` / ``data`` switch each half on (``pada-path``, ``pada-data``); ``credit``
+    is what a step's gradient norm is credited to (``ops``: the authors' rule, ``path``)."""
 
     name = "pada"
 
-    def __init__(self, paths: bool = True, data: bool = True, *, per_edge: bool = False) -> None:
+    def __init__(self, paths: bool = True, data: bool = True, *, per_edge: bool = False,
+                 credit: str = "ops") -> None:
         if not (paths or data):
             raise WsnasError("PA&DA needs path sampling, data sampling or both")
-        self.paths, self.data, self.per_edge = paths, data, per_edge
+        if credit not in CREDITS:
+            raise WsnasError(f"unknown PA&DA credit rule {credit!r}; accepted: "
+                             "ops (the authors' code: parametric ops only), path (every op of the path)")
+        if credit != "ops" and not paths:
+            raise WsnasError(f"PA&DA credit rule {credit!r} needs path sampling (pada or pada-path)")
+        self.paths, self.data, self.per_edge, self.credit = paths, data, per_edge, credit
         self.name = "pada" if paths and data else ("pada-path" if paths else "pada-data")
 
     def describe(self) -> dict:
-        return {"strategy": self.name, "paths": self.paths, "data": self.data, "per_edge": self.per_edge}
+        out = {"strategy": self.name, "paths": self.paths, "data": self.data, "per_edge": self.per_edge}
+        if self.credit != "ops":  # the default leaves the identity of runs made before the option alone
+            out["credit"] = self.credit
+        return out
 
     def setup(self, ctx: StrategyContext) -> None:
+        if self.data and ctx.replica is not None:
+            # each rank sees only its shard's logits; the importances of the whole batch are not gathered
+            raise WsnasError(f"{self.name}'s data sampling does not run data-parallel yet; train it in one "
+                             "process (pada-path runs data-parallel)")
         super().setup(ctx)
         space, supernet = ctx.space, ctx.supernet
         self.n_ops = _ops_per_choice(space, "PA&DA needs every choice to have the same ops")
         self.ops = space.choices[0].options
         self.blocks = _choice_blocks(supernet, len(space.choices))
-        rows = len(space.choices) if self.per_edge else 1
-        self.probs = np.full((rows, self.n_ops), 1.0 / self.n_ops)
+        # per block, per op: the tensors the authors' rule reads; the path rule reads every parameter
+        self._credited = [[_conv_parameters(block.candidates[op]) for op in self.ops] for _, block in self.blocks]
+        self._parameters = list(supernet.parameters())
+        self.rows = len(space.choices) if self.per_edge else 1
+        self.probs = np.full((self.rows, self.n_ops), 1.0 / self.n_ops)
         self._pending: list[tuple[np.ndarray, np.ndarray, torch.Tensor]] = []  # steps not yet folded
-        self.norms = np.zeros((rows, self.n_ops))
-        self.seen = np.zeros((rows, self.n_ops), dtype=bool)
+        self.norms = np.zeros((self.rows, self.n_ops))
         self.rng = np.random.default_rng(ctx.seed)
-        self.importance: torch.Tensor | None = None  # per training sample, created on first use
-        self.epoch = 0
+        self._draws: list[tuple[torch.Tensor, torch.Tensor]] = []  # this epoch's (samples, importances)
+        self.q: torch.Tensor | None = None  # the next epoch's data distribution (None: a shuffle)
+        self.epoch = 0  # epochs done
 
     @property
     def tau(self) -> float:
-        """The mixing weight of the importance distributions: epochs done / the run's epochs."""
-        return self.epoch / max(1, self.ctx.total_epochs or 1)
+        """The mixing weight of the distributions in use: ``e / E`` after epoch ``e`` (0-based) of
+        ``E`` (the authors' schedule: 0 after the first epoch too)."""
+        return max(0, self.epoch - 1) / max(1, self.ctx.total_epochs or 1)
 
     # ------------------------------------------------------------------ paths
     def next_arch(self) -> Arch:
@@ -107,39 +170,48 @@ class PadaStrategy(SinglePathStrategy):
         return self.space.from_option_indices(idx)
 
     def _fold_grad_norms(self, arch: Arch) -> None:
-        """Queue this step's gradient norm of every parametric op used for the running means.
+        """Queue this step's gradient norm of every op of ``arch`` for the running means.
 
-        The norms stay on the device (one ``_foreach_norm`` over the used ops' gradients, summed
-        per block and per op with ``index_add``): no host synchronisation in the step. They are
-        folded, in order, when :attr:`norms` is next read (at the latest at the epoch's end).
+        ``ops``: an op's norm is the sum of the norms of its convolutions' weight and bias
+        gradients over every block that ran it, divided by the number of edges that chose it;
+        ops without convolutions get nothing. ``path``: every op on the path gets the norm of the
+        whole step's gradient (every parameter that got one). The gradients are read after the
+        step's clipping and update, where the authors read them. The norms stay on the device
+        (one ``_foreach_norm``): no host synchronisation in the step; they are folded, in order,
+        when :attr:`norms` is next read (at the latest at the epoch's end).
         """
         chosen = self.space.option_indices(arch)
-        rows = len(self.space.choices) if self.per_edge else 1
-        count = np.zeros((rows, self.n_ops))
-        grads, block_of, slots = [], [], []
-        for b, (choice, block) in enumerate(self.blocks):
-            op = chosen[choice]
+        used = np.zeros((self.rows, self.n_ops), dtype=bool)
+        edges = np.zeros((self.rows, self.n_ops))
+        for choice, op in enumerate(chosen):
             row = choice if self.per_edge else 0
-            count[row, op] += 1
-            slots.append(row * self.n_ops + op)
-            for p in block.candidates[self.ops[op]].parameters():
+            used[row, op] = True
+            edges[row, op] += 1
+        if self.credit == "path":
+            grads = [p.grad.detach() for p in self._parameters if p.grad is not None]
+            whole = (torch.stack(torch._foreach_norm(grads)).double().square().sum().sqrt() if grads
+                     else torch.zeros((), dtype=torch.float64))
+            self._pending.append((used, np.ones_like(edges), whole.expand(self.rows, self.n_ops)))
+            return
+        grads, slots = [], []
+        for b, (choice, _) in enumerate(self.blocks):
+            op = chosen[choice]
+            slot = (choice if self.per_edge else 0) * self.n_ops + op
+            for p in self._credited[b][op]:
                 if p.grad is not None:
                     grads.append(p.grad.detach())
-                    block_of.append(b)
+                    slots.append(slot)
         if grads:
             device = grads[0].device
-            sq = torch.stack(torch._foreach_norm(grads)).double().square()
-            per_block = torch.zeros(len(self.blocks), dtype=torch.float64, device=device).index_add_(
-                0, _index(block_of, device), sq).sqrt()
-            total = torch.zeros(rows * self.n_ops, dtype=torch.float64, device=device).index_add_(
-                0, _index(slots, device), per_block).view(rows, self.n_ops)
+            total = torch.zeros(self.rows * self.n_ops, dtype=torch.float64, device=device).index_add_(
+                0, _index(slots, device), torch.stack(torch._foreach_norm(grads)).double())
         else:
-            total = torch.zeros((rows, self.n_ops), dtype=torch.float64)
-        self._pending.append((count > 0, count, total))
+            total = torch.zeros(self.rows * self.n_ops, dtype=torch.float64)
+        self._pending.append((used, edges, total.view(self.rows, self.n_ops)))
 
     @property
     def norms(self) -> np.ndarray:
-        """Running mean of each op's gradient norm this epoch (``rows x |O|``)."""
+        """Running mean of each op's gradient norm this epoch (``rows x |O|``; from 0)."""
         self._flush()
         return self._norms
 
@@ -149,41 +221,46 @@ class PadaStrategy(SinglePathStrategy):
         self._norms = value
 
     def _flush(self) -> None:
-        """Fold the queued steps into the running means, in order (one copy to the host)."""
+        """Fold the queued steps into the running means, in order (one copy to the host).
+
+        An op's mean moves half way to the step's value whenever it got a non-zero one (the
+        authors' ``mean([old, new])``, from 0 at the epoch's start); otherwise it stays."""
         if not self._pending:
             return
-        totals = torch.stack([t.to("cpu", torch.float64) for _, _, t in self._pending]).numpy()
-        for (used, count, _), total in zip(self._pending, totals):
-            step = np.where(used, total / np.maximum(count, 1), 0.0)
-            self._norms = np.where(used & self.seen, RUNNING * self._norms + (1 - RUNNING) * step,
-                                   np.where(used, step, self._norms))
-            self.seen |= used
+        steps = [t for _, _, t in self._pending]
+        if len({t.device for t in steps}) == 1:
+            totals = torch.stack(steps).cpu().numpy()
+        else:  # a step without gradients left its zeros on the host
+            totals = torch.stack([t.cpu() for t in steps]).numpy()
+        for (used, edges, _), total in zip(self._pending, totals):
+            step = np.where(used, total / np.maximum(edges, 1), 0.0)
+            self._norms = np.where(step != 0, RUNNING * self._norms + (1 - RUNNING) * step, self._norms)
         self._pending = []
 
     # ------------------------------------------------------------------ data
     def epoch_indices(self, n: int, generator: torch.Generator) -> torch.Tensor | None:
         """The next epoch's sample order: ``n`` draws with replacement from ``q`` (None: shuffle)."""
-        if not self.data or self.importance is None or self.epoch == 0:
+        if not self.data or self.q is None:
             return None
-        tau = self.tau
-        g = self.importance.double().cpu()
-        q = tau * g / g.sum() + (1 - tau) / n
-        return torch.multinomial(q, n, replacement=True, generator=generator)
+        return torch.multinomial(self.q, n, replacement=True, generator=generator)
 
     def _record_importance(self, logits: torch.Tensor, y: torch.Tensor, n: int,
                            indices: torch.Tensor | None) -> None:
-        """Store the importance of the samples at ``indices`` (of ``n``) where the data live
-        (no copy to the host per step)."""
-        if self.importance is None or self.importance.device != logits.device:
-            old = self.importance
-            self.importance = torch.ones(n, dtype=torch.float32, device=logits.device)
-            if old is not None:
-                self.importance.copy_(old)
+        """Queue the importance of the samples at ``indices`` (of ``n``), where the data live (no
+        copy to the host per step); :meth:`end_epoch` folds the epoch's draws."""
         if indices is None:
             return
         with torch.no_grad():
             g = (torch.softmax(logits.float(), 1) - F.one_hot(y, logits.shape[1]).float()).norm(dim=1)
-        self.importance[indices.to(logits.device)] = g
+        self._draws.append((indices, g))  # the indices stay where the trainer keeps them
+
+    def _data_distribution(self, importance: torch.Tensor, tau: float) -> torch.Tensor:
+        """``q = tau * g / sum(g) + (1 - tau) / N`` on the host (uniform where ``g`` is all 0)."""
+        g = importance.to("cpu", torch.float64)
+        n = len(g)
+        total = float(g.sum())
+        share = g / total if total > 0 else torch.full_like(g, 1.0 / n)
+        return tau * share + (1 - tau) / n
 
     # ------------------------------------------------------------------ step
     def step(self, x: torch.Tensor, y: torch.Tensor, valid_batch=None, *,
@@ -198,14 +275,25 @@ class PadaStrategy(SinglePathStrategy):
 
     def end_epoch(self, epoch: int) -> None:
         self.epoch = epoch + 1
+        tau = self.tau  # epoch / total_epochs
         if self.paths:
-            tau = self.tau
             g = self.norms
             sums = g.sum(1, keepdims=True)
             share = np.where(sums > 0, g / np.where(sums > 0, sums, 1.0), 1.0 / self.n_ops)
             self.probs = tau * share + (1 - tau) / self.n_ops
             self.norms = np.zeros_like(self.norms)  # the running mean restarts every epoch
-            self.seen = np.zeros_like(self.seen)
+        if self.data:
+            self.q = self._data_distribution(self.importance, tau)
+            self._draws = []  # every sample's importance restarts every epoch
+
+    @property
+    def importance(self) -> torch.Tensor:
+        """Every sample's importance from this epoch's draws so far (0: not drawn; on the device)."""
+        n = self.ctx.train_size
+        if not self._draws:
+            return torch.zeros(n, dtype=torch.float64)
+        indices, values = (torch.cat(t) for t in zip(*self._draws))
+        return fold_draws(indices, values, n)
 
     def epoch_metrics(self) -> dict:
         """What the sampling looks like after an epoch (logged per epoch in ``run_metrics``):
@@ -215,33 +303,36 @@ class PadaStrategy(SinglePathStrategy):
         out = {}
         if self.paths:
             out.update({f"path_prob_{op}": float(p) for op, p in zip(self.ops, self.probs.mean(0))})
-        if self.data and self.importance is not None:
-            n = self.importance.numel()
-            tau = self.tau
-            g = self.importance.double()
-            q = tau * g / g.sum() + (1 - tau) / n
-            out["data_ess"] = float(1.0 / (n * (q * q).sum()))
+        if self.data and self.q is not None:
+            out["data_ess"] = float(1.0 / (len(self.q) * (self.q * self.q).sum()))
         return out
 
     def state_dict(self) -> dict:
+        draws = [torch.cat(t).cpu() for t in zip(*self._draws)] if self._draws else None
         return {"probs": torch.from_numpy(self.probs.copy()), "norms": torch.from_numpy(self.norms.copy()),
-                "seen": torch.from_numpy(self.seen.copy()), "rng": rng_state(self.rng), "epoch": self.epoch,
-                "importance": None if self.importance is None else self.importance.cpu()}
+                "rng": rng_state(self.rng), "epoch": self.epoch, "q": self.q,
+                "draws": None if draws is None else {"indices": draws[0], "values": draws[1]}}
 
     def load_state_dict(self, state: dict) -> None:
         self.probs = state["probs"].numpy().copy()
         self.norms = state["norms"].numpy().copy()
-        self.seen = state["seen"].numpy().copy()
         self.rng.bit_generator.state = rng_from_state(state["rng"])
         self.epoch = int(state["epoch"])
-        self.importance = None if state["importance"] is None else state["importance"].cpu().clone()
+        if "q" in state:
+            self.q = None if state["q"] is None else state["q"].to("cpu", torch.float64).clone()
+            draws = state["draws"]
+            self._draws = [] if draws is None else [(draws["indices"].clone(), draws["values"].clone())]
+        else:  # a checkpoint from before the per-epoch reset: its last importances stand for the epoch's
+            old = state.get("importance")
+            self.q = None if old is None or self.epoch == 0 else self._data_distribution(old, self.tau)
+            self._draws = []
 
 
 class PadaPathStrategy(PadaStrategy):
     """PA&DA with path sampling only (the data in shuffled order)."""
 
-    def __init__(self, *, per_edge: bool = False) -> None:
-        super().__init__(paths=True, data=False, per_edge=per_edge)
+    def __init__(self, *, per_edge: bool = False, credit: str = "ops") -> None:
+        super().__init__(paths=True, data=False, per_edge=per_edge, credit=credit)
 
 
 class PadaDataStrategy(PadaStrategy):
