@@ -54,17 +54,16 @@ def test_pt_and_magnitude_differ_by_design(small_space, small_digits, tmp_path):
     assert strategy.decided == {0: 2, 1: 2, 2: 2}
 
 
-def test_pt_with_tuning_decides_every_edge_in_a_seeded_order(small_space, small_digits, tmp_path):
+def test_pt_from_a_fixed_alpha_supernet_is_reproducible(small_space, small_digits, tmp_path):
+    """Trained and selected twice with the same seeds: the same architecture and decisions (PT's
+    choices themselves are tested in test_pt.py)."""
     picks = []
     for run in ("a", "b"):
         trainer = _trainer(small_space, small_digits, tmp_path / run, get_strategy("darts", fixed_alpha=True))
         trainer.train()
-        assert trainer.strategy.arch_data is None and float(trainer.strategy.arch.alpha.detach().abs().max()) == 0.0
         lines = []
-        arch = select_pt(trainer, small_digits, PTConfig(interval=1, batch_size=64), progress=False,
-                         log=lines.append)
-        picks.append((small_space.format(arch), lines))
-        assert len(trainer.strategy.decided) == 3 and len(lines) == 3
+        arch = select_pt(trainer, small_digits, PTConfig(interval=1), progress=False, log=lines.append)
+        picks.append((small_space.format(arch), lines, dict(trainer.strategy.decided)))
     assert picks[0] == picks[1]
 
 

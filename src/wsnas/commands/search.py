@@ -8,7 +8,8 @@ continues where it stopped. Then every --select method picks one architecture:
   magnitude  the argmax of the architecture weights per edge (DARTS space: the two strongest
              inputs per node, never 'none')
   pt         perturbation-based selection (DARTS-PT): keep the op whose removal hurts
-             validation accuracy most, edge by edge, tuning the supernet between decisions
+             accuracy on the architecture split most, edge by edge, tuning the supernet
+             between decisions
 
 Each selection is stored with its ground truth (--truth: a built-in table, a CSV, a benchmark
 table 'nb201-cifar10', or 'store' for ground truth trained with `wsnas groundtruth`), or trained
@@ -90,7 +91,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "0 with softmax, as xautodl's GDAS)")
     p.add_argument("--select", default="magnitude,pt", help=f"selection methods: {', '.join(selection_names())}")
     p.add_argument("--pt-interval", type=int, default=5, help="PT: tuning epochs between decisions (default 5)")
-    p.add_argument("--pt-seed", type=int, default=0, help="PT: seed of the order edges are decided in")
+    p.add_argument("--pt-seed", type=int, default=None,
+                   help="PT: seed of the order edges are decided in (default: the search's --seed)")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, data order and sampling (default 0)")
     p.add_argument("--run", default=None, help="run id (default search/<space>/<strategy>-<param>/<seed>)")
     p.add_argument("--run-dir", default=None, help="checkpoint directory (default wsnas-runs/<run id>)")

@@ -27,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run-dir", default=None, help="its checkpoint directory (default wsnas-runs/<run id>)")
     p.add_argument("--method", default="pt", help=f"selection methods, comma-separated: {', '.join(selection_names())}")
     p.add_argument("--pt-interval", type=int, default=5, help="PT: tuning epochs between decisions (default 5)")
-    p.add_argument("--pt-seed", type=int, default=0, help="PT: seed of the order edges are decided in")
+    p.add_argument("--pt-seed", type=int, default=None,
+                   help="PT: seed of the order edges are decided in (default: the search's --seed)")
     p.add_argument("--truth", default=None, help="ground truth: 'store', a built-in table, a CSV, nb201-DATASET")
     p.add_argument("--data-dir", default=None, help="the dataset's directory, if the search used one elsewhere")
     add_runtime_options(p)

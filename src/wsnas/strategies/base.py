@@ -23,7 +23,10 @@ Optional hooks, each with a default that suits a plain single-path strategy:
   partial channels);
 * ``arch_data = None`` — ``"bilevel"`` / ``"single"``: an architecture batch every step as
   ``valid_batch``; ``arch_split = "half"`` — where bilevel architecture batches come from
-  (``"half"`` of the training split, or the ``"valid"`` split);
+  (``"half"`` of the training split, or the ``"valid"`` split); ``holdout = None`` — with
+  ``arch_data = None``, ``"bilevel"`` / ``"single"`` divides the data as that protocol would
+  while passing no architecture batches (a fixed-alpha supernet trains its weights on the same
+  half as a bilevel search, keeping the architecture split for PT to score on);
 * ``epoch_indices(n, generator) -> None`` — the next epoch's sample order (None: a shuffle);
 * ``epoch_metrics() -> {}`` — named scalars stored after every epoch;
 * ``with_sharing(sharing) -> self`` — the strategy that trains a supernet with partial sharing
@@ -88,6 +91,8 @@ class Strategy(ABC):
     arch_data: str | None = None
     # bilevel architecture batches: "half" (the second half of the training split) or "valid"
     arch_split: str = "half"
+    # without architecture batches (arch_data None): divide the data as "bilevel" / "single" would
+    holdout: str | None = None
     # set by setup
     ctx: StrategyContext | None = None
 

@@ -198,6 +198,14 @@ class _Differentiable(Strategy):
         """Magnitude selection of the current weights."""
         return self.relaxation.discretize(self.arch.selection_weights(), exclude=self.exclude)
 
+    @property
+    def holdout(self) -> str | None:
+        """A fixed alpha takes no architecture batches, yet its weights train on the split a learned
+        alpha's would (bilevel: the first half), so PT scores on data the weights never saw, as in
+        the authors' fixed-alpha run (darts-pt exp_scripts/blank-201.sh: train_search.py, whose
+        weights always train on the first half, with the architecture step a no-op)."""
+        return ("single" if self.single_level else "bilevel") if self.fixed_alpha else None
+
     def state_dict(self) -> dict:
         return {"arch": self.arch.state_dict(), "arch_optimizer": self.arch_optimizer.state_dict(),
                 "epoch": self.epoch, "frozen": self.frozen,

@@ -4,7 +4,7 @@ The trainer owns the data order, the weight optimiser (SGD, momentum, weight dec
 cosine schedule (stepped per epoch, as in algorithms.md 1.2), checkpoints and evaluation; the
 strategy owns which path each step trains. The trainer binds the strategy with one
 :class:`~wsnas.strategies.base.StrategyContext` and asks it through its stated hooks
-(``supernet_options``, ``arch_data``/``arch_split``, ``epoch_indices``, ``epoch_metrics``);
+(``supernet_options``, ``arch_data``/``arch_split``/``holdout``, ``epoch_indices``, ``epoch_metrics``);
 each step gets the batch's sample indices as an argument.
 
 Checkpoints (``<run_dir>/checkpoint.pt``, written atomically) hold the supernet's weights, the
@@ -202,9 +202,10 @@ class SupernetTrainer:
                              "data-parallel run; train it in one process")
         self.bank: WeightBank | None = make_bank(self.supernet, self.optimizer, space, self.sharing)
         # differentiable strategies take an architecture batch every step: from the held-out half
-        # of the training split (bilevel) or from a reshuffled pass over all of it (single-level)
+        # of the training split (bilevel) or from a reshuffled pass over all of it (single-level);
+        # a fixed alpha takes none, but its data are divided the same way (``holdout``)
         self.weight_split, self.arch_split = data.train, None
-        arch_data = strategy.arch_data
+        arch_data = strategy.arch_data or strategy.holdout
         if arch_data == "bilevel" and strategy.arch_split == "valid":
             self.arch_split = data.valid
         elif arch_data == "bilevel":
@@ -306,8 +307,8 @@ class SupernetTrainer:
                 seen = 0
                 step = self.epoch * self.steps_per_epoch
                 log = []
-                arch_batches = None if self.arch_split is None else cycle_batches(
-                    self.arch_split, t.batch_size, self.arch_gen, self.data.augment)
+                arch_batches = None if self.strategy.arch_data is None or self.arch_split is None else \
+                    cycle_batches(self.arch_split, t.batch_size, self.arch_gen, self.data.augment)
                 # the epoch's sample order: a shuffle, or the strategy's own draw (PA&DA's data sampling)
                 order = self.strategy.epoch_indices(len(self.weight_split), self.batch_gen)
                 if order is None:
