@@ -28,6 +28,32 @@ GDAS: every edge draws a hard Gumbel-softmax sample from its logits at temperatu
 weight. Weight step first, then the architecture step (the authors' order); with GAEA the
 logits are log(theta), the step size 0.01, an entropic regulariser (weight 0.01) is added to
 the architecture loss and the architecture step comes first.
+
+Warm-up (``warmup_epochs``, every strategy): the architecture is frozen for the first N epochs;
+the weight steps run as usual and the trainer still draws an architecture batch every step, as
+PC-DARTS's loop does (``if epoch>=15: architect.step(...)``, yuhuixu1993/PC-DARTS
+train_search.py). A warm-up that covers the whole run is refused (the architecture would never
+be updated).
+
+Recipes (:data:`RECIPES`, :meth:`_Differentiable.recipe`): each strategy and parametrisation
+declares the training settings its authors published, and ``wsnas search`` applies them wherever
+no flag is given (``wsnas search --help`` prints the result). The weight optimiser of the DARTS
+family is the dataset's search default (:data:`wsnas.selection.search.SEARCH_DEFAULTS`: batch 64,
+SGD 0.025 cosine to 0.001, as quark0/darts cnn/train_search.py); a recipe names what differs:
+
+* PC-DARTS (yuhuixu1993/PC-DARTS train_search.py, checked at its last commit): weight batch
+  256, SGD lr 0.1 cosine to 0 (``learning_rate_min`` 0.0), architecture Adam lr 6e-4 (betas
+  (0.5, 0.999), weight decay 1e-3, architect.py: the DARTS Adam with its own step size), 15
+  warm-up epochs; 50 epochs, as the CIFAR-10 search default.
+* GAEA PC-DARTS (liamcli/gaea_release configs/cnn/mode/search_pcdarts.yaml with
+  search_method/eedarts/method_eedarts_space_pcdarts.yaml): batch 256, lr 0.1 cosine to 0,
+  exponentiated gradient 0.1 on the op and edge weights, no warm-up.
+* GAEA DARTS (configs/cnn/mode/search_nasbench201.yaml with
+  search_method/edarts/method_edarts_space_nasbench201.yaml): the DARTS weight optimiser and
+  exponentiated gradient 0.1. The NB201 run's 25 epochs of a 50-epoch schedule are the
+  ``gaea-nb201`` preset (:data:`wsnas.selection.search.PRESETS`), not a default.
+* GDAS and GAEA GDAS keep the DARTS weight optimiser; what their authors set otherwise is in the
+  recipe's ``note`` (not applied here).
 """
 
 from __future__ import annotations
@@ -38,14 +64,39 @@ from torch import nn
 
 from wsnas.core.errors import WsnasError
 from wsnas.nn.choice import Sampled
-from wsnas.strategies.archparams import PARAMS, ArchParams
-from wsnas.strategies.base import StepResult, Strategy, StrategyContext
+from wsnas.strategies.archparams import PARAMS, ArchParams, optimizer_settings
+from wsnas.strategies.base import Recipe, StepResult, Strategy, StrategyContext
 
 ARCH_DATA = ("bilevel", "single")
 # bilevel: the architecture batches come from the second half of the training split (DARTS) or
 # from the validation split (NB201's protocol: weights on its 25k train half, architecture on the
 # 25k valid half; load cifar10 with valid_size=25000)
 ARCH_SPLITS = ("half", "valid")
+
+# The authors' recipes, per strategy and parametrisation (see the module docstring). ``train``
+# names TrainConfig fields, ``options`` constructor options; the rest are the defaults.
+_PCDARTS_WEIGHTS = {"batch_size": 256, "lr": 0.1, "lr_min": 0.0}
+RECIPES: dict[str, dict[str, Recipe]] = {
+    "darts": {
+        "softmax": Recipe(source="quark0/darts cnn/train_search.py"),
+        "gaea": Recipe(source="liamcli/gaea_release configs/cnn (mode/search_nasbench201.yaml, "
+                              "search_method/edarts)"),
+    },
+    "gdas": {
+        "softmax": Recipe(source="quark0/darts cnn/train_search.py (the DARTS recipe)",
+                          note="240 epochs, weight decay 5e-4, Nesterov momentum (the GDAS authors' NB201 run: "
+                               "D-X-Y/AutoDL-Projects configs/nas-benchmark/algos/GDAS.config)"),
+        "gaea": Recipe(source="liamcli/gaea_release configs/cnn/search_method/egdas (arch lr 0.01)",
+                       note="a 50-epoch warm-up (warmup_epochs: 50 in method_egdas_space_nasbench201.yaml; "
+                            "--warmup-epochs 50)"),
+    },
+    "pcdarts": {
+        "softmax": Recipe(source="yuhuixu1993/PC-DARTS train_search.py", train=_PCDARTS_WEIGHTS,
+                          options={"arch_lr": 6e-4, "warmup_epochs": 15}),
+        "gaea": Recipe(source="liamcli/gaea_release configs/cnn (mode/search_pcdarts.yaml, search_method/eedarts)",
+                       train=_PCDARTS_WEIGHTS),
+    },
+}
 
 
 class _Differentiable(Strategy):
@@ -56,9 +107,12 @@ class _Differentiable(Strategy):
 
     def __init__(self, param: str = "softmax", *, single_level: bool = False, exclude=(),
                  arch_lr: float | None = None, edge_weights: bool = False, fixed_alpha: bool = False,
-                 arch_split: str = "half") -> None:
+                 arch_split: str = "half", warmup_epochs: int = 0) -> None:
         if param not in PARAMS:
             raise WsnasError(f"unknown architecture parametrisation {param!r}; accepted: {', '.join(PARAMS)}")
+        if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or warmup_epochs < 0:
+            raise WsnasError(f"the warm-up must be a non-negative number of epochs, got {warmup_epochs!r}")
+        self.warmup_epochs = warmup_epochs  # epochs without architecture updates at the start
         self.param = param
         self.single_level = single_level
         self.exclude = tuple(exclude)
@@ -70,14 +124,31 @@ class _Differentiable(Strategy):
         self.fixed_alpha = fixed_alpha
         self.arch_data = None if fixed_alpha else ("single" if single_level else "bilevel")
 
+    @classmethod
+    def recipe(cls, param: str = "softmax") -> Recipe:
+        """The training recipe of this strategy's authors with parametrisation ``param`` (:data:`RECIPES`)."""
+        if param not in PARAMS:
+            raise WsnasError(f"unknown architecture parametrisation {param!r}; accepted: {', '.join(PARAMS)}")
+        return RECIPES[cls.name][param]
+
+    def arch_optimizer_settings(self) -> dict:
+        """The architecture optimiser this strategy builds (name and hyper-parameters)."""
+        return optimizer_settings(self.param, self.arch_lr)
+
     def describe(self) -> dict:
         return {"strategy": self.name, "param": self.param, "single_level": self.single_level,
                 "exclude": list(self.exclude), "arch_lr": self.arch_lr, "edge_weights": self.edge_weights,
                 "fixed_alpha": self.fixed_alpha,
-                **({"arch_split": self.arch_split} if self.arch_split != "half" else {})}
+                **({"arch_split": self.arch_split} if self.arch_split != "half" else {}),
+                **({"warmup_epochs": self.warmup_epochs} if self.warmup_epochs else {})}
 
     def setup(self, ctx: StrategyContext) -> None:
         super().setup(ctx)
+        total = ctx.total_epochs
+        if not self.fixed_alpha and self.warmup_epochs and total is not None and self.warmup_epochs >= total:
+            raise WsnasError(f"a warm-up of {self.warmup_epochs} epochs covers the whole {total}-epoch search, so the "
+                             f"architecture would never be updated; accepted: --warmup-epochs below --epochs "
+                             f"(0: no warm-up)")
         self.relaxation = ctx.space.relaxation()
         nodes = list(self.relaxation.nodes().values()) if self.edge_weights else None
         device = next(ctx.supernet.parameters()).device
@@ -143,16 +214,22 @@ class _Differentiable(Strategy):
              indices: torch.Tensor | None = None) -> StepResult:
         if self.replica is not None:
             raise WsnasError(f"{self.name} does not run data-parallel yet; train it in one process")
-        if valid_batch is None and not self.frozen:
+        update = self.updates_architecture
+        if valid_batch is None and update:
             raise ValueError(f"{self.name} needs an architecture batch every step")
         if self.weight_first:
             result = self._weight_step(self.weight_path(), x, y)
-            if not self.frozen:
+            if update:
                 self.arch_step(*valid_batch, x, y)
             return result
-        if not self.frozen:
+        if update:
             self.arch_step(*valid_batch, x, y)
         return self._weight_step(self.weight_path(), x, y)
+
+    @property
+    def updates_architecture(self) -> bool:
+        """Whether a step updates the architecture now: not frozen, and past the warm-up."""
+        return not self.frozen and self.epoch >= self.warmup_epochs
 
     def end_epoch(self, epoch: int) -> None:
         self.epoch = epoch + 1
@@ -353,4 +430,4 @@ class GdasStrategy(_Differentiable):
         self.gen.set_state(state["gen"].cpu())
 
 
-__all__ = ["ARCH_DATA", "DartsStrategy", "GdasStrategy", "PcDartsStrategy"]
+__all__ = ["ARCH_DATA", "RECIPES", "DartsStrategy", "GdasStrategy", "PcDartsStrategy"]
