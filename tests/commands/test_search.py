@@ -56,6 +56,7 @@ def test_search_stores_selections_with_truth_and_diagnostics(tmp_path, capsys):
     (["--preset", "gaea"], "unknown preset 'gaea'; accepted: gaea-nb201"),
     (["--preset", "gaea-nb201", "--study"], "--preset gaea-nb201 configures one search, not --study"),
     (["--warmup-epochs", "-1"], "the warm-up must be a non-negative number of epochs, got -1"),
+    (["--strategy", "gdas", "--warmup-epochs", "-1"], "the warm-up must be a non-negative number of epochs, got -1"),
     (["--warmup-epochs", "2"], "a warm-up of 2 epochs covers the whole 2-epoch search"),
     (["--strategy", "pcdarts"], "a warm-up of 15 epochs covers the whole 2-epoch search, so the architecture would "
                                 "never be updated; accepted: --warmup-epochs below --epochs"),

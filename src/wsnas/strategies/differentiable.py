@@ -99,6 +99,11 @@ RECIPES: dict[str, dict[str, Recipe]] = {
 }
 
 
+def _check_warmup(epochs) -> None:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise WsnasError(f"the warm-up must be a non-negative number of epochs, got {epochs!r}")
+
+
 class _Differentiable(Strategy):
     """Shared parts: the architecture parameters, their optimiser, the two-split protocol."""
 
@@ -110,8 +115,7 @@ class _Differentiable(Strategy):
                  arch_split: str = "half", warmup_epochs: int = 0) -> None:
         if param not in PARAMS:
             raise WsnasError(f"unknown architecture parametrisation {param!r}; accepted: {', '.join(PARAMS)}")
-        if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or warmup_epochs < 0:
-            raise WsnasError(f"the warm-up must be a non-negative number of epochs, got {warmup_epochs!r}")
+        _check_warmup(warmup_epochs)
         self.warmup_epochs = warmup_epochs  # epochs without architecture updates at the start
         self.param = param
         self.single_level = single_level
@@ -144,6 +148,7 @@ class _Differentiable(Strategy):
 
     def setup(self, ctx: StrategyContext) -> None:
         super().setup(ctx)
+        _check_warmup(self.warmup_epochs)  # a subclass may set its own (GDAS)
         total = ctx.total_epochs
         if not self.fixed_alpha and self.warmup_epochs and total is not None and self.warmup_epochs >= total:
             raise WsnasError(f"a warm-up of {self.warmup_epochs} epochs covers the whole {total}-epoch search, so the "
