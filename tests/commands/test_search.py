@@ -52,9 +52,17 @@ def test_search_stores_selections_with_truth_and_diagnostics(tmp_path, capsys):
     (["--strategy", "pcdarts", "--k", "3"], "must divide"),
     (["--data-option", "valid_size"], "must look like KEY=VALUE"),
     (["--data-option", "colour=red"], "colour"),
-    (["--strategy", "gdas", "--warmup-epochs", "-1"], "--warmup-epochs must be 0 or more, got -1"),
     (["--strategy", "gdas", "--kl-weight", "-0.5"], "--kl-weight must be 0 or more (0 turns it off), got -0.5"),
-    (["--warmup-epochs", "2"], "--warmup-epochs is a GDAS option; use it with --strategy gdas, not darts"),
+    (["--lr-schedule-epochs", "0"], "lr_schedule_epochs must be a positive integer (the cosine's period in epochs), "
+                                    "got 0"),
+    (["--lr-schedule-epochs", "1"], "lr_schedule_epochs 1 is shorter than the run's 2 epochs; accepted: at least"),
+    (["--preset", "gaea"], "unknown preset 'gaea'; accepted: gaea-nb201"),
+    (["--preset", "gaea-nb201", "--study"], "--preset gaea-nb201 configures one search, not --study"),
+    (["--warmup-epochs", "-1"], "the warm-up must be a non-negative number of epochs, got -1"),
+    (["--strategy", "gdas", "--warmup-epochs", "-1"], "the warm-up must be a non-negative number of epochs, got -1"),
+    (["--warmup-epochs", "2"], "a warm-up of 2 epochs covers the whole 2-epoch search"),
+    (["--strategy", "pcdarts"], "a warm-up of 15 epochs covers the whole 2-epoch search, so the architecture would "
+                                "never be updated; accepted: --warmup-epochs below --epochs"),
 ])
 def test_bad_input_is_one_line(tmp_path, capsys, extra, fragment):
     assert main([*BASE, "--store", str(tmp_path / "r.db"), *extra]) == 2
@@ -104,3 +112,113 @@ def test_gaea_gdas_warm_up_from_the_command_line_freezes_theta(tmp_path, capsys)
         entropy = [r["value"] for r in store.run_metrics(run_id, name="entropy")]
         assert len(entropy) == 2 and entropy[0] == pytest.approx(math.log(4), abs=1e-12)
         assert entropy[1] < math.log(4) - 1e-5
+
+
+SMALL = ["search", "--space-option", "channels=4", "--space-option", "stem_channels=8", "--no-progress", "--threads",
+         "1", "--select", "magnitude"]
+
+
+@pytest.fixture
+def untrained(monkeypatch):
+    """The search stores its run's config as usual but trains no epoch: the settings, not the training."""
+    from wsnas.training.trainer import SupernetTrainer
+
+    monkeypatch.setattr(SupernetTrainer, "train", lambda self, **kw: {})
+
+
+def _stored(db, run_id):
+    with Store(db) as store:
+        return store.get_run(run_id)["config"]
+
+
+def test_pcdarts_searches_with_its_authors_recipe_unless_a_flag_says_otherwise(tmp_path, capsys, untrained):
+    db = str(tmp_path / "r.db")
+    assert main([*SMALL, "--strategy", "pcdarts", "--store", db, "--run-dir", str(tmp_path / "a")]) == 0
+    config = _stored(db, "search/tiny64/pcdarts-softmax/0")
+    train = config["supernet"]["train"]
+    # yuhuixu1993/PC-DARTS train_search.py: batch 256, lr 0.1 cosine to 0, Adam 6e-4, 15 warm-up epochs
+    assert (train["batch_size"], train["lr"], train["lr_min"]) == (256, 0.1, 0.0)
+    assert (train["epochs"], train["momentum"], train["weight_decay"], train["grad_clip"]) == (20, 0.9, 3e-4, 5.0)
+    assert "lr_schedule_epochs" not in train
+    assert (config["strategy"]["arch_lr"], config["strategy"]["warmup_epochs"]) == (6e-4, 15)
+    # every flag given wins over the recipe
+    assert main([*SMALL, "--strategy", "pcdarts", "--store", db, "--run", "b", "--run-dir", str(tmp_path / "b"),
+                 "--batch-size", "32", "--lr", "0.05", "--lr-min", "0.001", "--arch-lr", "3e-4",
+                 "--warmup-epochs", "0", "--epochs", "3", "--lr-schedule-epochs", "6"]) == 0
+    config = _stored(db, "b")
+    train = config["supernet"]["train"]
+    assert (train["batch_size"], train["lr"], train["lr_min"], train["epochs"]) == (32, 0.05, 0.001, 3)
+    assert train["lr_schedule_epochs"] == 6
+    assert config["strategy"]["arch_lr"] == 3e-4 and "warmup_epochs" not in config["strategy"]
+    # DARTS keeps its own (and its runs' identity): no arch_lr, no warm-up, batch 64, lr 0.025 to 0.001
+    assert main([*SMALL, "--store", db, "--run-dir", str(tmp_path / "c")]) == 0
+    config = _stored(db, "search/tiny64/darts-softmax/0")
+    train = config["supernet"]["train"]
+    assert (train["batch_size"], train["lr"], train["lr_min"], train["epochs"]) == (64, 0.025, 0.001, 20)
+    assert config["strategy"]["arch_lr"] is None and "warmup_epochs" not in config["strategy"]
+
+
+def test_help_prints_each_strategys_effective_defaults(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["search", "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    rows = {tuple(line.split()[:2]): line.split() for line in out.splitlines()
+            if line.split()[:1] in (["darts"], ["gdas"], ["pcdarts"])}
+    # strategy, param: epochs (cifar10/digits), batch, lr, lr_min, architecture step, warm-up
+    expected = {
+        ("darts", "softmax"): ["50/20", "64", "0.025", "0.001", "Adam", "0.0003,", "wd", "0.001", "0"],
+        ("darts", "gaea"): ["50/20", "64", "0.025", "0.001", "EG", "0.1", "0"],
+        ("gdas", "softmax"): ["50/20", "64", "0.025", "0.001", "Adam", "0.0003,", "wd", "0.001", "0"],
+        ("gdas", "gaea"): ["50/20", "64", "0.025", "0.001", "EG", "0.01", "0"],
+        ("pcdarts", "softmax"): ["50/20", "256", "0.1", "0", "Adam", "0.0006,", "wd", "0.001", "15"],
+        ("pcdarts", "gaea"): ["50/20", "256", "0.1", "0", "EG", "0.1", "0"],
+    }
+    assert set(rows) == set(expected)
+    for key, values in expected.items():
+        assert rows[key][2:2 + len(values)] == values, key
+    assert "yuhuixu1993/PC-DARTS train_search.py" in " ".join(rows[("pcdarts", "softmax")])
+    assert "gaea-nb201: " in out and "--lr-schedule-epochs 50" in out and "--lr-schedule-epochs N" in out
+
+
+def test_the_gaea_nb201_preset_sets_the_published_configuration(tmp_path, capsys, untrained):
+    db = str(tmp_path / "r.db")
+    assert main(["search", "--preset", "gaea-nb201", "--no-progress", "--threads", "1", "--select", "magnitude",
+                 "--store", db, "--run-dir", str(tmp_path / "a")]) == 0
+    assert "run search/nb201/darts-gaea-single/0" in capsys.readouterr().out
+    config = _stored(db, "search/nb201/darts-gaea-single/0")
+    assert config["space"] == {"space": "nb201", "channels": 24, "cells_per_stage": 5, "affine": False,
+                               "track_running_stats": True, "bn_momentum": 0.1}
+    s = config["strategy"]
+    assert (s["strategy"], s["param"], s["single_level"], s["exclude"]) == ("darts", "gaea", True, ["none"])
+    assert s["arch_lr"] is None and "warmup_epochs" not in s  # GAEA's own eta 0.1
+    train = config["supernet"]["train"]
+    assert (train["epochs"], train["lr_schedule_epochs"], train["batch_size"], train["lr"], train["lr_min"]) == \
+        (25, 50, 64, 0.025, 0.001)
+    assert (train["momentum"], train["weight_decay"], train["grad_clip"]) == (0.9, 3e-4, 5.0)
+    # flags given explicitly override the preset
+    assert main(["search", "--preset", "gaea-nb201", "--no-progress", "--threads", "1", "--select", "magnitude",
+                 "--store", db, "--run", "b", "--run-dir", str(tmp_path / "b"), "--space-option", "channels=8",
+                 "--no-single-level", "--exclude", "", "--epochs", "3", "--lr-schedule-epochs", "4",
+                 "--lr", "0.05"]) == 0
+    config = _stored(db, "b")
+    assert config["space"]["channels"] == 8 and config["space"]["affine"] is False
+    s, train = config["strategy"], config["supernet"]["train"]
+    assert (s["param"], s["single_level"], s["exclude"]) == ("gaea", False, [])
+    assert (train["epochs"], train["lr_schedule_epochs"], train["lr"], train["batch_size"]) == (3, 4, 0.05, 64)
+
+
+def test_a_pcdarts_search_with_batch_256_runs_on_digits_with_the_valid_split_for_the_architecture(tmp_path):
+    """The recipe's batch of 256: five steps an epoch over digits' 1079 training images, the
+    architecture batches cycling over the 359-image valid split (the bilevel half is tested with
+    the trainer); with a 1-epoch warm-up the architecture stays, then moves."""
+    db = str(tmp_path / "r.db")
+    assert main([*SMALL, "--strategy", "pcdarts", "--epochs", "2", "--warmup-epochs", "1", "--arch-split", "valid",
+                 "--store", db, "--run", "v", "--run-dir", str(tmp_path / "v")]) == 0
+    with Store(db) as store:
+        steps = store.train_steps("v")
+        entropy = [r["value"] for r in store.run_metrics("v", name="entropy")]
+        config = store.get_run("v")["config"]
+    assert config["supernet"]["train"]["batch_size"] == 256 and config["strategy"]["warmup_epochs"] == 1
+    assert len(steps) == 2 * 5
+    assert len(entropy) == 2 and entropy[1] != entropy[0]

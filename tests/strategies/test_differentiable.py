@@ -286,7 +286,7 @@ def test_gdas_temperature_follows_the_authors_schedule_with_warmup(small_space):
 
 
 @pytest.mark.parametrize("options, fragment", [
-    ({"warmup_epochs": -1}, "warm-up epochs must be a whole number >= 0, got -1"),
+    ({"warmup_epochs": -1}, "the warm-up must be a non-negative number of epochs, got -1"),
     ({"warmup_epochs": 1.5}, "got 1.5"),
     ({"kl_weight": -0.01}, "KL weight must be >= 0"),
 ])
@@ -337,3 +337,60 @@ def test_gdas_straight_through_reaches_the_ops_not_sampled(small_space, small_di
     assert all(abs(float(grad[0, k])) > 1e-4 for k in unselected)
     torch.testing.assert_close(grad[0].double(), expected, rtol=1e-4, atol=1e-7)
 
+
+# ------------------------------------------------------------------ warm-up and recipes
+def test_pcdarts_warm_up_freezes_the_architecture_then_updates_it(small_space, small_digits, tmp_path):
+    """PC-DARTS's authors run no architecture step in the first epochs (``if epoch>=15``); the
+    weights train all along. Batch 256 (their recipe) is larger than the 96-image weight split here:
+    one partial batch per epoch, the architecture batches cycling as usual."""
+    strategy = get_strategy("pcdarts", warmup_epochs=1, arch_lr=6e-4)
+    cfg = SupernetConfig(train=TrainConfig(epochs=2, batch_size=256, lr=0.1, lr_min=0.0),
+                         eval=EvalConfig(batch_size=64), eval_every_epoch=False, dense_last=0)
+    trainer = SupernetTrainer(small_space, small_digits, strategy, cfg, seed=0, run_dir=tmp_path, progress=False,
+                              archs=[])
+    assert trainer.steps_per_epoch == 1 and strategy.describe()["warmup_epochs"] == 1
+    alpha0, beta0 = strategy.arch.alpha.detach().clone(), [b.detach().clone() for b in strategy.arch.beta]
+    weights0 = [p.detach().clone() for p in trainer.supernet.parameters()]
+    seen = []
+
+    def record(step, _):
+        seen.append((strategy.epoch, strategy.arch.alpha.detach().clone(),
+                     [b.detach().clone() for b in strategy.arch.beta], len(strategy.arch_optimizer.state)))
+
+    trainer.train(on_step=record)
+    (e0, alpha_w, beta_w, adam_w), (e1, alpha_1, beta_1, adam_1) = seen
+    assert (e0, e1) == (0, 1)
+    # the warm-up epoch: the architecture exactly as initialised, Adam never stepped; the weights trained
+    assert torch.equal(alpha_w, alpha0) and all(torch.equal(a, b) for a, b in zip(beta_w, beta0)) and adam_w == 0
+    assert any(not torch.equal(a, p) for a, p in zip(weights0, trainer.supernet.parameters()))
+    # the next epoch: one Adam step on the op and edge weights, at the recipe's step size
+    assert not torch.equal(alpha_1, alpha0) and any(not torch.equal(a, b) for a, b in zip(beta_1, beta0))
+    assert adam_1 > 0 and strategy.arch_optimizer.param_groups[0]["lr"] == 6e-4
+    assert (alpha_1 - alpha0).abs().max() == pytest.approx(6e-4, rel=1e-3)  # Adam's first step: lr * sign(grad)
+
+
+def test_a_warm_up_must_leave_architecture_updates(small_space, small_digits, tmp_path):
+    cfg = SupernetConfig(train=TrainConfig(epochs=2, batch_size=64), eval=EvalConfig(batch_size=64), dense_last=0)
+    with pytest.raises(WsnasError, match="a warm-up of 2 epochs covers the whole 2-epoch search"):
+        SupernetTrainer(small_space, small_digits, get_strategy("darts", warmup_epochs=2), cfg, seed=0,
+                        run_dir=tmp_path, progress=False, archs=[])
+    with pytest.raises(WsnasError, match="non-negative number of epochs, got -1"):
+        get_strategy("darts", warmup_epochs=-1)
+    # a fixed architecture is never updated anyway; no warm-up, the strategy describes itself as before
+    SupernetTrainer(small_space, small_digits, get_strategy("darts", warmup_epochs=5, fixed_alpha=True), cfg, seed=0,
+                    run_dir=tmp_path, progress=False, archs=[])
+    assert "warmup_epochs" not in get_strategy("darts").describe()
+
+
+def test_every_strategy_declares_its_authors_recipe():
+    from wsnas.strategies import strategy_class
+
+    pc = strategy_class("pcdarts").recipe("softmax")
+    assert dict(pc.train) == {"batch_size": 256, "lr": 0.1, "lr_min": 0.0}
+    assert dict(pc.options) == {"arch_lr": 6e-4, "warmup_epochs": 15} and "PC-DARTS" in pc.source
+    built = get_strategy("pcdarts", **pc.options)
+    assert built.arch_optimizer_settings() == {"optimizer": "Adam", "lr": 6e-4, "betas": (0.5, 0.999),
+                                               "weight_decay": 1e-3}
+    assert strategy_class("darts").recipe("softmax").train == {} == strategy_class("darts").recipe("softmax").options
+    with pytest.raises(WsnasError, match="unknown architecture parametrisation 'sparse'"):
+        strategy_class("gdas").recipe("sparse")

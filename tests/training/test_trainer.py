@@ -104,3 +104,37 @@ def test_epoch_metrics_and_gradient_variance_survive_a_resume(small_space, small
         assert all(0 <= v <= 1 for _, v in rows["grad_relative_variance"])
         for name in ("grad_variance", "train_loss"):
             assert [(r["step"], r["value"]) for r in store.run_metrics("b", name=name)] == rows[name]
+
+
+def test_lr_schedule_epochs_sets_the_cosine_period_the_optimiser_follows(small_space, small_digits, tmp_path):
+    """GAEA's NB201 schedule: a run shorter than its cosine stops part-way down the curve. The SGD
+    optimiser's learning rate in every epoch is the cosine with period lr_schedule_epochs, by hand."""
+    import math
+
+    train = TrainConfig(epochs=3, batch_size=96, lr=0.05, lr_min=0.002, lr_schedule_epochs=8)
+    cfg = SupernetConfig(train=train, eval=EvalConfig(batch_size=64), eval_every_epoch=False, dense_last=0)
+    trainer = SupernetTrainer(small_space, small_digits, get_strategy("uniform"), cfg, seed=0, run_dir=tmp_path,
+                              progress=False, archs=[])
+    seen = {}
+    trainer.train(on_step=lambda step, _: seen.setdefault((step - 1) // trainer.steps_per_epoch,
+                                                          trainer.optimizer.param_groups[0]["lr"]))
+    by_hand = [0.002 + 0.5 * (0.05 - 0.002) * (1 + math.cos(math.pi * e / 8)) for e in range(3)]
+    assert [seen[e] for e in range(3)] == pytest.approx(by_hand, rel=1e-12)
+    assert seen[2] == pytest.approx(0.002 + 0.024 * (1 + math.cos(math.pi / 4)))  # 0.0430, far from lr_min
+    # without it the period is the run's epochs, and the run's stored settings are what they were
+    plain = TrainConfig(epochs=3, batch_size=96, lr=0.05, lr_min=0.002)
+    assert "lr_schedule_epochs" not in plain.to_dict() and train.to_dict()["lr_schedule_epochs"] == 8
+    assert trainer.lr(2) != SupernetTrainer(small_space, small_digits, get_strategy("uniform"),
+                                            SupernetConfig(train=plain), seed=0, run_dir=tmp_path / "p",
+                                            progress=False, archs=[]).lr(2)
+
+
+@pytest.mark.parametrize("period, fragment", [
+    (0, "lr_schedule_epochs must be a positive integer (the cosine's period in epochs), got 0"),
+    (-5, "got -5"),
+    (2, "lr_schedule_epochs 2 is shorter than the run's 3 epochs; accepted: at least the number of epochs"),
+])
+def test_a_bad_schedule_length_is_refused(period, fragment):
+    with pytest.raises(WsnasError) as err:
+        TrainConfig(epochs=3, lr_schedule_epochs=period)
+    assert fragment in str(err.value) and "\n" not in str(err.value)

@@ -34,7 +34,8 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
                         "5000), augment=none")
 
 
-TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "lr_min", "momentum", "weight_decay", "grad_clip", "precision")
+TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "lr_min", "momentum", "weight_decay", "grad_clip", "precision",
+                    "lr_schedule_epochs")
 
 
 def add_training_options(g) -> None:
@@ -43,6 +44,10 @@ def add_training_options(g) -> None:
     g.add_argument("--batch-size", type=int, help="mini-batch size")
     g.add_argument("--lr", type=float, help="initial learning rate (cosine schedule)")
     g.add_argument("--lr-min", type=float, help="final learning rate")
+    g.add_argument("--lr-schedule-epochs", type=int, metavar="N",
+                   help="period of the cosine schedule in epochs, at least --epochs (default: the run's epochs); "
+                        "a longer one stops the run part-way down the curve, as GAEA's NAS-Bench-201 search "
+                        "(25 epochs of a schedule set for 50)")
     g.add_argument("--momentum", type=float, help="SGD momentum")
     g.add_argument("--weight-decay", type=float, help="weight decay")
     g.add_argument("--grad-clip", type=float, help="clip the gradient norm at this value")

@@ -17,7 +17,7 @@ search's space, data, strategy and trainer from the store and the run's last che
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,19 +33,96 @@ from wsnas.runs import open_run, running
 from wsnas.selection import PTConfig, Selector, check_selections, get_selectors, ordered
 from wsnas.spaces import Arch, Space, get_space
 from wsnas.store import Store
-from wsnas.strategies import Strategy, get_strategy
+from wsnas.strategies import Strategy, get_strategy, strategy_class, strategy_names
+from wsnas.strategies.archparams import PARAMS
 from wsnas.training.standalone import TrainConfig
 from wsnas.training.trainer import SupernetConfig, SupernetTrainer
 
-# The weight optimiser of the DARTS family (algorithms.md 3): SGD lr 0.025 cosine to 0.001,
-# momentum 0.9, weight decay 3e-4, gradient clipping at 5, batch 64; 50 epochs on CIFAR-10
-# (GAEA's NB201 setting: 25 epochs, the schedule set for 50). Digits: 20 epochs.
+# The weight optimiser of the DARTS family (algorithms.md 3; quark0/darts cnn/train_search.py):
+# SGD lr 0.025 cosine to 0.001, momentum 0.9, weight decay 3e-4, gradient clipping at 5, batch 64;
+# 50 epochs on CIFAR-10. Digits: 20 epochs. A strategy's recipe (its authors' values, e.g.
+# PC-DARTS's batch 256 and lr 0.1 cosine to 0) replaces what it names: :func:`search_defaults`.
 SEARCH_DEFAULTS: dict[str, TrainConfig] = {
     "cifar10": TrainConfig(epochs=50, batch_size=64, lr=0.025, lr_min=0.001, momentum=0.9, weight_decay=3e-4,
                            grad_clip=5.0),
     "digits": TrainConfig(epochs=20, batch_size=64, lr=0.025, lr_min=0.001, momentum=0.9, weight_decay=3e-4,
                           grad_clip=5.0),
 }
+
+
+def search_defaults(strategy: str, param: str, dataset: str) -> tuple[TrainConfig, dict]:
+    """The training settings and strategy options of a search when no flag sets them: the dataset's
+    :data:`SEARCH_DEFAULTS` (CIFAR-10's for any other dataset) with the strategy's recipe
+    (:class:`~wsnas.strategies.Recipe`, its authors' values) on top."""
+    recipe = strategy_class(strategy).recipe(param)
+    base = SEARCH_DEFAULTS.get(dataset, SEARCH_DEFAULTS["cifar10"])
+    return base.with_overrides(**recipe.train), dict(recipe.options)
+
+
+@dataclass(frozen=True)
+class SearchPreset:
+    """A published search configuration by name (``wsnas search --preset NAME``).
+
+    It sets defaults of the command's flags: the space (and its options), the strategy and its
+    options (``param``, ``single_level``, ``exclude``) and the training settings (``TrainConfig``
+    fields, over the strategy's recipe); flags the user gives override it.
+    """
+
+    description: str
+    source: str
+    space: str
+    space_options: Mapping[str, object]
+    strategy: str
+    options: Mapping[str, object]
+    train: Mapping[str, object]
+
+
+PRESETS: dict[str, SearchPreset] = {
+    # GAEA-DARTS on NAS-Bench-201 as published (liamcli/gaea_release README.md, "NAS-Bench-201
+    # Search Space": mode=search_nasbench201 nas_algo=edarts run.epochs=25 search.exclude_zero=true,
+    # search.single_level true for ERM): configs/cnn/config.yaml sets run.scheduler_epochs 50 (the
+    # cosine's period; cnn/train_utils.py CosinePowerAnnealing with power 1 and one cycle is the
+    # plain cosine), configs/cnn/mode/search_nasbench201.yaml batch 64, lr 0.025 to 0.001, momentum
+    # 0.9, weight decay 3e-4, clip 5, init_channels 24, layers 5 (N, cells per stage); the search
+    # cells have affine=False and track_running_stats=True (cnn/search_spaces/nasbench_201/
+    # model_search.py, config.yaml search.track_running_stats); edarts's step size is 0.1
+    # (search_method/edarts/method_edarts_space_nasbench201.yaml), GAEA's default here. Its bilevel
+    # variant (search.single_level=false) is --no-single-level --arch-split valid with cifar10's
+    # --data-option valid_size=25000.
+    "gaea-nb201": SearchPreset(
+        description="GAEA-DARTS on NAS-Bench-201, single-level (ERM); add --data cifar10 --data-dir DIR",
+        source="liamcli/gaea_release README.md, configs/cnn/config.yaml, configs/cnn/mode/search_nasbench201.yaml",
+        space="nb201",
+        space_options={"channels": 24, "cells_per_stage": 5, "affine": False, "track_running_stats": True},
+        strategy="darts",
+        options={"param": "gaea", "single_level": True, "exclude": ("none",)},
+        train={"epochs": 25, "lr_schedule_epochs": 50, "batch_size": 64, "lr": 0.025, "lr_min": 0.001,
+               "momentum": 0.9, "weight_decay": 3e-4, "grad_clip": 5.0},
+    ),
+}
+
+
+def get_preset(name: str) -> SearchPreset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise WsnasError(f"unknown preset {name!r}; accepted: {', '.join(PRESETS)}") from None
+
+
+def recipe_rows() -> list[dict]:
+    """Every differentiable strategy and parametrisation with its effective defaults (what
+    :func:`search_defaults` gives and the strategy then builds), for ``wsnas search --help``."""
+    rows = []
+    for name in strategy_names(differentiable=True):
+        cls = strategy_class(name)
+        for param in PARAMS:
+            recipe = cls.recipe(param)
+            train = {dataset: search_defaults(name, param, dataset)[0] for dataset in SEARCH_DEFAULTS}
+            strategy = cls(param, **recipe.options)
+            rows.append({"strategy": name, "param": param, "train": train,
+                         "arch_optimizer": strategy.arch_optimizer_settings(),
+                         "warmup_epochs": strategy.warmup_epochs, "source": recipe.source, "note": recipe.note})
+    return rows
 
 
 @dataclass(frozen=True)
@@ -181,5 +258,6 @@ def reselect(store_path: str | Path, run_id: str, selectors: Sequence[Selector],
                                  truth_source=truth_source, progress=progress)
 
 
-__all__ = ["SEARCH_DEFAULTS", "SearchConfig", "ordered", "reselect", "run_search", "search_supernet_config",
+__all__ = ["PRESETS", "SEARCH_DEFAULTS", "SearchConfig", "SearchPreset", "get_preset", "ordered", "recipe_rows",
+           "search_defaults", "reselect", "run_search", "search_supernet_config",
            "select_all", "select_and_record", "truth_of"]

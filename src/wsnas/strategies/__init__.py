@@ -14,7 +14,7 @@ and whichever optional hooks it needs; see :mod:`wsnas.strategies.base`) and one
 from __future__ import annotations
 
 from wsnas.core.errors import WsnasError
-from wsnas.strategies.base import SinglePathStrategy, StepResult, Strategy, StrategyContext
+from wsnas.strategies.base import Recipe, SinglePathStrategy, StepResult, Strategy, StrategyContext
 from wsnas.strategies.differentiable import DartsStrategy, GdasStrategy, PcDartsStrategy
 from wsnas.strategies.pada import FairNasStrategy, PadaDataStrategy, PadaPathStrategy, PadaStrategy
 from wsnas.strategies.uniform import (
@@ -48,19 +48,24 @@ def strategy_names(differentiable: bool | None = None) -> tuple[str, ...]:
     return tuple(k for k, cls in STRATEGIES.items() if differentiable is None or cls.differentiable == differentiable)
 
 
-def get_strategy(name: str, **options) -> Strategy:
+def strategy_class(name: str) -> type[Strategy]:
+    """The registry's class of ``name`` (an alias or a dashed spelling allowed)."""
     key = ALIASES.get(name, name).replace("-", "_")
     try:
-        cls = STRATEGIES[key]
+        return STRATEGIES[key]
     except KeyError:
         raise WsnasError(
             f"unknown strategy {name!r}; accepted: {', '.join(STRATEGIES)} (aliases: {', '.join(ALIASES)})"
         ) from None
+
+
+def get_strategy(name: str, **options) -> Strategy:
+    cls = strategy_class(name)
     try:
         return cls(**options)
     except TypeError as exc:
         raise WsnasError(f"bad option for strategy {name!r}: {exc}") from None
 
 
-__all__ = ["ALIASES", "STRATEGIES", "SinglePathStrategy", "StepResult", "Strategy", "StrategyContext",
-           "get_strategy", "strategy_names"]
+__all__ = ["ALIASES", "STRATEGIES", "Recipe", "SinglePathStrategy", "StepResult", "Strategy", "StrategyContext",
+           "get_strategy", "strategy_class", "strategy_names"]

@@ -170,13 +170,29 @@ class ArchParams(nn.Module):
 
     # ------------------------------------------------------------------ optimiser
     def make_optimizer(self, *, lr: float | None = None) -> torch.optim.Optimizer:
-        """Adam (softmax) or exponentiated gradient (gaea) over every architecture parameter."""
+        """Adam (softmax) or exponentiated gradient (gaea) over every architecture parameter, with
+        the settings of :func:`optimizer_settings`."""
+        settings = optimizer_settings(self.param, lr)
         if self.param == "softmax":
-            return torch.optim.Adam(self.parameters(), **{**ADAM_DEFAULTS, **({"lr": lr} if lr else {})})
+            return torch.optim.Adam(self.parameters(), lr=settings["lr"], betas=settings["betas"],
+                                    weight_decay=settings["weight_decay"])
         groups = [{"params": [self.alpha], "mask": self.mask}]
         if self.beta is not None:
             groups.append({"params": list(self.beta)})
-        return ExponentiatedGradient(groups, lr=lr or GAEA_ETA)
+        return ExponentiatedGradient(groups, lr=settings["lr"])
 
 
-__all__ = ["ADAM_DEFAULTS", "GAEA_ETA", "PARAMS", "ArchParams", "ExponentiatedGradient", "floor_simplex"]
+def optimizer_settings(param: str, lr: float | None = None) -> dict:
+    """The architecture optimiser of ``param`` with step size ``lr`` (None or 0: the default):
+    ``{"optimizer": "Adam", "lr", "betas", "weight_decay"}`` (softmax) or
+    ``{"optimizer": "exponentiated gradient", "lr"}`` (gaea). :meth:`ArchParams.make_optimizer`
+    builds it; ``wsnas search --help`` prints it."""
+    if param not in PARAMS:
+        raise WsnasError(f"unknown architecture parametrisation {param!r}; accepted: {', '.join(PARAMS)}")
+    if param == "softmax":
+        return {"optimizer": "Adam", **ADAM_DEFAULTS, **({"lr": lr} if lr else {})}
+    return {"optimizer": "exponentiated gradient", "lr": lr or GAEA_ETA}
+
+
+__all__ = ["ADAM_DEFAULTS", "GAEA_ETA", "PARAMS", "ArchParams", "ExponentiatedGradient", "floor_simplex",
+           "optimizer_settings"]

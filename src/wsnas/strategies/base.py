@@ -32,12 +32,17 @@ Optional hooks, each with a default that suits a plain single-path strategy:
 * ``with_sharing(sharing) -> self`` — the strategy that trains a supernet with partial sharing
   (the single-path samplers order the children inside the groups of group sharing; any other
   strategy refuses group sharing).
+
+A strategy whose authors published their own training recipe declares it as a :class:`Recipe`
+(the differentiable searches: ``recipe(param)``, :mod:`wsnas.strategies.differentiable`); the
+command that builds the run applies it wherever the user gave no flag.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -68,6 +73,23 @@ class StrategyContext:
     total_epochs: int | None = None  # the run's number of epochs (GDAS's temperature, PA&DA's tau)
     train_size: int | None = None  # samples of the weight split an epoch covers (PA&DA's per-sample state)
     replica: Replica | None = None  # a data-parallel run's replica (wsnas.core.distributed), else None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A strategy's published defaults, each a value its authors' code sets.
+
+    ``train``: fields of the run's ``TrainConfig`` (the weight optimiser and its schedule) that
+    differ from the search defaults; ``options``: the strategy's own constructor options (e.g.
+    ``arch_lr``, ``warmup_epochs``); ``source``: where the values come from (repository and file);
+    ``note``: what of the authors' recipe is not applied, if anything. Values not named keep the
+    defaults (the dataset's search budget, the strategy's constructor defaults).
+    """
+
+    source: str
+    train: Mapping[str, object] = field(default_factory=dict)
+    options: Mapping[str, object] = field(default_factory=dict)
+    note: str = ""
 
 
 @dataclass

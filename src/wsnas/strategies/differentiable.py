@@ -48,6 +48,32 @@ step (xautodl's order). Defaults and their sources:
   over every edge (both cell types in the DARTS space), with ``n_e`` the ops the edge allows
   (excluded ops add nothing). It pulls theta towards uniform. ``kl_weight`` is 0 with softmax
   (xautodl's GDAS has no such term) and set by ``wsnas search --kl-weight``.
+
+Warm-up (``warmup_epochs``, every strategy): the architecture is frozen for the first N epochs;
+the weight steps run as usual and the trainer still draws an architecture batch every step, as
+PC-DARTS's loop does (``if epoch>=15: architect.step(...)``, yuhuixu1993/PC-DARTS
+train_search.py). A warm-up that covers the whole run is refused (the architecture would never
+be updated).
+
+Recipes (:data:`RECIPES`, :meth:`_Differentiable.recipe`): each strategy and parametrisation
+declares the training settings its authors published, and ``wsnas search`` applies them wherever
+no flag is given (``wsnas search --help`` prints the result). The weight optimiser of the DARTS
+family is the dataset's search default (:data:`wsnas.selection.search.SEARCH_DEFAULTS`: batch 64,
+SGD 0.025 cosine to 0.001, as quark0/darts cnn/train_search.py); a recipe names what differs:
+
+* PC-DARTS (yuhuixu1993/PC-DARTS train_search.py, checked at its last commit): weight batch
+  256, SGD lr 0.1 cosine to 0 (``learning_rate_min`` 0.0), architecture Adam lr 6e-4 (betas
+  (0.5, 0.999), weight decay 1e-3, architect.py: the DARTS Adam with its own step size), 15
+  warm-up epochs; 50 epochs, as the CIFAR-10 search default.
+* GAEA PC-DARTS (liamcli/gaea_release configs/cnn/mode/search_pcdarts.yaml with
+  search_method/eedarts/method_eedarts_space_pcdarts.yaml): batch 256, lr 0.1 cosine to 0,
+  exponentiated gradient 0.1 on the op and edge weights, no warm-up.
+* GAEA DARTS (configs/cnn/mode/search_nasbench201.yaml with
+  search_method/edarts/method_edarts_space_nasbench201.yaml): the DARTS weight optimiser and
+  exponentiated gradient 0.1. The NB201 run's 25 epochs of a 50-epoch schedule are the
+  ``gaea-nb201`` preset (:data:`wsnas.selection.search.PRESETS`), not a default.
+* GDAS and GAEA GDAS keep the DARTS weight optimiser; what their authors set otherwise is in the
+  recipe's ``note`` (not applied here).
 """
 
 from __future__ import annotations
@@ -58,8 +84,8 @@ from torch import nn
 
 from wsnas.core.errors import WsnasError
 from wsnas.nn.choice import Sampled
-from wsnas.strategies.archparams import PARAMS, ArchParams
-from wsnas.strategies.base import StepResult, Strategy, StrategyContext
+from wsnas.strategies.archparams import PARAMS, ArchParams, optimizer_settings
+from wsnas.strategies.base import Recipe, StepResult, Strategy, StrategyContext
 
 ARCH_DATA = ("bilevel", "single")
 # bilevel: the architecture batches come from the second half of the training split (DARTS) or
@@ -72,6 +98,36 @@ ARCH_SPLITS = ("half", "valid")
 GAEA_GDAS_ETA = 0.01
 GAEA_GDAS_KL_WEIGHT = 0.01
 
+# The authors' recipes, per strategy and parametrisation (see the module docstring). ``train``
+# names TrainConfig fields, ``options`` constructor options; the rest are the defaults.
+_PCDARTS_WEIGHTS = {"batch_size": 256, "lr": 0.1, "lr_min": 0.0}
+RECIPES: dict[str, dict[str, Recipe]] = {
+    "darts": {
+        "softmax": Recipe(source="quark0/darts cnn/train_search.py"),
+        "gaea": Recipe(source="liamcli/gaea_release configs/cnn (mode/search_nasbench201.yaml, "
+                              "search_method/edarts)"),
+    },
+    "gdas": {
+        "softmax": Recipe(source="quark0/darts cnn/train_search.py (the DARTS recipe)",
+                          note="240 epochs, weight decay 5e-4, Nesterov momentum (the GDAS authors' NB201 run: "
+                               "D-X-Y/AutoDL-Projects configs/nas-benchmark/algos/GDAS.config)"),
+        "gaea": Recipe(source="liamcli/gaea_release configs/cnn/search_method/egdas (arch lr 0.01)",
+                       note="a 50-epoch warm-up (warmup_epochs: 50 in method_egdas_space_nasbench201.yaml; "
+                            "--warmup-epochs 50)"),
+    },
+    "pcdarts": {
+        "softmax": Recipe(source="yuhuixu1993/PC-DARTS train_search.py", train=_PCDARTS_WEIGHTS,
+                          options={"arch_lr": 6e-4, "warmup_epochs": 15}),
+        "gaea": Recipe(source="liamcli/gaea_release configs/cnn (mode/search_pcdarts.yaml, search_method/eedarts)",
+                       train=_PCDARTS_WEIGHTS),
+    },
+}
+
+
+def _check_warmup(epochs) -> None:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+        raise WsnasError(f"the warm-up must be a non-negative number of epochs, got {epochs!r}")
+
 
 class _Differentiable(Strategy):
     """Shared parts: the architecture parameters, their optimiser, the two-split protocol."""
@@ -81,9 +137,11 @@ class _Differentiable(Strategy):
 
     def __init__(self, param: str = "softmax", *, single_level: bool = False, exclude=(),
                  arch_lr: float | None = None, edge_weights: bool = False, fixed_alpha: bool = False,
-                 arch_split: str = "half") -> None:
+                 arch_split: str = "half", warmup_epochs: int = 0) -> None:
         if param not in PARAMS:
             raise WsnasError(f"unknown architecture parametrisation {param!r}; accepted: {', '.join(PARAMS)}")
+        _check_warmup(warmup_epochs)
+        self.warmup_epochs = warmup_epochs  # epochs without architecture updates at the start
         self.param = param
         self.single_level = single_level
         self.exclude = tuple(exclude)
@@ -95,14 +153,31 @@ class _Differentiable(Strategy):
         self.fixed_alpha = fixed_alpha
         self.arch_data = None if fixed_alpha else ("single" if single_level else "bilevel")
 
+    @classmethod
+    def recipe(cls, param: str = "softmax") -> Recipe:
+        """The training recipe of this strategy's authors with parametrisation ``param`` (:data:`RECIPES`)."""
+        if param not in PARAMS:
+            raise WsnasError(f"unknown architecture parametrisation {param!r}; accepted: {', '.join(PARAMS)}")
+        return RECIPES[cls.name][param]
+
+    def arch_optimizer_settings(self) -> dict:
+        """The architecture optimiser this strategy builds (name and hyper-parameters)."""
+        return optimizer_settings(self.param, self.arch_lr)
+
     def describe(self) -> dict:
         return {"strategy": self.name, "param": self.param, "single_level": self.single_level,
                 "exclude": list(self.exclude), "arch_lr": self.arch_lr, "edge_weights": self.edge_weights,
                 "fixed_alpha": self.fixed_alpha,
-                **({"arch_split": self.arch_split} if self.arch_split != "half" else {})}
+                **({"arch_split": self.arch_split} if self.arch_split != "half" else {}),
+                **({"warmup_epochs": self.warmup_epochs} if self.warmup_epochs else {})}
 
     def setup(self, ctx: StrategyContext) -> None:
         super().setup(ctx)
+        total = ctx.total_epochs
+        if not self.fixed_alpha and self.warmup_epochs and total is not None and self.warmup_epochs >= total:
+            raise WsnasError(f"a warm-up of {self.warmup_epochs} epochs covers the whole {total}-epoch search, so the "
+                             f"architecture would never be updated; accepted: --warmup-epochs below --epochs "
+                             f"(0: no warm-up)")
         self.relaxation = ctx.space.relaxation()
         nodes = list(self.relaxation.nodes().values()) if self.edge_weights else None
         device = next(ctx.supernet.parameters()).device
@@ -168,16 +243,22 @@ class _Differentiable(Strategy):
              indices: torch.Tensor | None = None) -> StepResult:
         if self.replica is not None:
             raise WsnasError(f"{self.name} does not run data-parallel yet; train it in one process")
-        if valid_batch is None and not self.frozen:
+        update = self.updates_architecture
+        if valid_batch is None and update:
             raise ValueError(f"{self.name} needs an architecture batch every step")
         if self.weight_first:
             result = self._weight_step(self.weight_path(), x, y)
-            if not self.frozen:
+            if update:
                 self.arch_step(*valid_batch, x, y)
             return result
-        if not self.frozen:
+        if update:
             self.arch_step(*valid_batch, x, y)
         return self._weight_step(self.weight_path(), x, y)
+
+    @property
+    def updates_architecture(self) -> bool:
+        """Whether a step updates the architecture now: not frozen, and past the warm-up."""
+        return not self.frozen and self.epoch >= self.warmup_epochs
 
     def end_epoch(self, epoch: int) -> None:
         self.epoch = epoch + 1
@@ -325,7 +406,7 @@ class GdasStrategy(_Differentiable):
                  **kw) -> None:
         if param == "gaea" and arch_lr is None:
             arch_lr = GAEA_GDAS_ETA
-        super().__init__(param, arch_lr=arch_lr, **kw)
+        super().__init__(param, arch_lr=arch_lr, warmup_epochs=warmup_epochs, **kw)
         if not 0 < tau_min <= tau_max:
             raise WsnasError(f"GDAS temperatures must satisfy 0 < tau_min <= tau_max, got {tau_min}, {tau_max}")
         self.tau_max, self.tau_min = tau_max, tau_min
@@ -334,9 +415,6 @@ class GdasStrategy(_Differentiable):
         if not kl_weight >= 0:
             raise WsnasError(f"GDAS KL weight must be >= 0 (0 turns the regulariser off), got {kl_weight}")
         self.kl_weight = float(kl_weight)
-        if isinstance(warmup_epochs, bool) or int(warmup_epochs) != warmup_epochs or warmup_epochs < 0:
-            raise WsnasError(f"GDAS warm-up epochs must be a whole number >= 0, got {warmup_epochs}")
-        self.warmup_epochs = int(warmup_epochs)
         self.weight_first = param == "softmax"
 
     def describe(self) -> dict:
@@ -418,4 +496,4 @@ class GdasStrategy(_Differentiable):
         self.gen.set_state(state["gen"].cpu())
 
 
-__all__ = ["ARCH_DATA", "DartsStrategy", "GdasStrategy", "PcDartsStrategy"]
+__all__ = ["ARCH_DATA", "RECIPES", "DartsStrategy", "GdasStrategy", "PcDartsStrategy"]

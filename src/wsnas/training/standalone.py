@@ -3,6 +3,13 @@
 The recipe is the one of algorithms.md 1.2 (SGD with momentum 0.9, weight decay 1e-3,
 learning rate 0.025 annealed by a cosine schedule to 0.001, stepped once per epoch), with
 the epoch count and batch size scaled to the dataset (:data:`DEFAULTS`).
+
+The cosine's period is the run's epochs unless ``lr_schedule_epochs`` sets a longer one: the
+run then stops part-way down the curve, as GAEA's NAS-Bench-201 search does (25 epochs of a
+schedule set for 50: ``run.scheduler_epochs: 50`` in liamcli/gaea_release
+configs/cnn/config.yaml, used by ``CosinePowerAnnealing`` in cnn/train_utils.py). A period
+shorter than the run is refused: the cosine would climb back up (PyTorch's
+``CosineAnnealingLR``) or restart (gaea_release's cycles), and neither is a schedule wsnas runs.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ class TrainConfig:
     drop_path_prob: float = 0.0  # final drop-path probability, raised linearly from 0 per epoch
     cutout: int = 0  # side of the cutout square (0: off), after the dataset's own augmentation
     precision: str = "fp32"  # fp32, or bf16: forward passes under bf16 autocast (wsnas.core.runtime)
+    lr_schedule_epochs: int | None = None  # the cosine's period in epochs (None: ``epochs``)
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -55,11 +63,26 @@ class TrainConfig:
         if self.auxiliary_weight < 0 or self.cutout < 0:
             raise WsnasError("auxiliary_weight and cutout must be non-negative")
         check_precision(self.precision)
+        period = self.lr_schedule_epochs
+        if period is not None:
+            if isinstance(period, bool) or not isinstance(period, int) or period < 1:
+                raise WsnasError(f"lr_schedule_epochs must be a positive integer (the cosine's period in epochs), "
+                                 f"got {period!r}")
+            if period < self.epochs:
+                raise WsnasError(f"lr_schedule_epochs {period} is shorter than the run's {self.epochs} epochs; "
+                                 f"accepted: at least the number of epochs (or unset: the run's length)")
+
+    @property
+    def schedule_epochs(self) -> int:
+        """The cosine schedule's period in epochs: ``lr_schedule_epochs``, else the run's epochs."""
+        return self.epochs if self.lr_schedule_epochs is None else self.lr_schedule_epochs
 
     def to_dict(self) -> dict:
         d = asdict(self)
         if self.precision == "fp32":  # the default leaves the identity of fp32 runs as it was
             del d["precision"]
+        if self.lr_schedule_epochs is None:  # likewise: only a run that sets its period stores it
+            del d["lr_schedule_epochs"]
         return d
 
     def with_overrides(self, **overrides) -> TrainConfig:
@@ -119,10 +142,12 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 1024) -> tuple[fl
 
 
 def cosine_lr(cfg: TrainConfig, epoch: int) -> float:
-    """Learning rate of ``epoch`` (0-based): cosine from ``lr`` to ``lr_min`` over the run."""
-    if cfg.epochs <= 1:
+    """Learning rate of ``epoch`` (0-based): cosine from ``lr`` towards ``lr_min`` over the schedule's
+    period (:attr:`TrainConfig.schedule_epochs`: the run, or the longer ``lr_schedule_epochs``)."""
+    period = cfg.schedule_epochs
+    if period <= 1:
         return cfg.lr
-    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * epoch / cfg.epochs))
+    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * epoch / period))
 
 
 def train_from_scratch(model: nn.Module, data: Dataset, cfg: TrainConfig, seed: int) -> dict:
