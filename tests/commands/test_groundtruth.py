@@ -38,31 +38,30 @@ def _start(db, seeds="1"):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_killed_run_resumes_without_loss_or_duplicates(tmp_path, sig):
     db = tmp_path / "gt.db"
-    proc = _start(db, seeds="4")
-    deadline = time.time() + 120
-    while _rows(db) < 3 and time.time() < deadline and proc.poll() is None:
+    proc = _start(db, seeds="2")
+    while _rows(db) < 3 and proc.poll() is None:
         time.sleep(0.05)
     assert proc.poll() is None, "finished before it could be interrupted"
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate()
     if sig == signal.SIGINT:
         assert proc.returncode == 130
         assert "interrupted; finished results are kept" in err
     else:
         assert proc.returncode == -signal.SIGKILL
     kept = _rows(db)
-    assert 3 <= kept < 32
+    assert 3 <= kept < 16
     with Store(db) as store:
         before = {(r["arch"], r["seed"]): r["test_acc"] for r in store.groundtruth()}
 
-    proc = _start(db, seeds="4")
-    out, err = proc.communicate(timeout=300)
+    proc = _start(db, seeds="2")
+    out, err = proc.communicate()
     assert proc.returncode == 0, err
-    assert f"{32 - kept} trained, {kept} already in" in out
+    assert f"{16 - kept} trained, {kept} already in" in out
     with Store(db) as store:
         rows = store.groundtruth()
         keys = [(r["arch"], r["seed"]) for r in rows]
-        assert len(keys) == len(set(keys)) == 32
+        assert len(keys) == len(set(keys)) == 16
         assert {a for a, _ in keys} == set(ARCHS.split(","))
         assert all(r["test_acc"] == before[(r["arch"], r["seed"])] for r in rows if (r["arch"], r["seed"]) in before)
     assert "Kendall tau between the rankings of seeds 0 and 1" in out
