@@ -1,4 +1,5 @@
-"""`wsnas insights --strategy`: PA&DA, its halves, SPOS and FairNAS compared on the 64-child space."""
+"""`wsnas insights --strategy`: PA&DA, its halves, SPOS and FairNAS compared on the 64-child space
+(PA&DA's credit rules side by side: an entry with options, ``pada:credit=path``)."""
 
 import math
 import sqlite3
@@ -21,18 +22,23 @@ def _count(db, table):
 
 
 def test_comparison_runs_every_strategy_and_seed_and_reports_them(tmp_path, capsys):
-    args = ["insights", "--run-dir", str(tmp_path), *TINY, "--strategy", "spos,pada,pada-data,fairnas",
+    entries = ("spos", "pada", "pada-data", "fairnas", "pada:credit=path")
+    args = ["insights", "--run-dir", str(tmp_path), *TINY, "--strategy", ",".join(entries),
             "--seeds", "2", "--grad-window", "3"]
     assert main(args) == 0
     out = capsys.readouterr().out
     db = tmp_path / "results.db"
     with Store(db) as store:
         runs = {r["run_id"]: r for r in store.list_runs("supernet")}
-        assert set(runs) == {f"strategies/strategies/{s}/{k}" for s in ("spos", "pada", "pada-data", "fairnas")
-                             for k in (0, 1)}
+        assert set(runs) == {f"strategies/strategies/{s}/{k}" for s in entries for k in (0, 1)}
         assert all(r["status"] == "done" for r in runs.values())
-        assert runs["strategies/strategies/pada/1"]["config"]["strategy"]["strategy"] == "pada"
+        assert runs["strategies/strategies/pada/1"]["config"]["strategy"] == {
+            "strategy": "pada", "paths": True, "data": True, "per_edge": False}  # no credit key: as before
         assert runs["strategies/strategies/pada/1"]["seed"] == 1
+        assert runs["strategies/strategies/pada:credit=path/1"]["config"]["strategy"] == {
+            "strategy": "pada", "paths": True, "data": True, "per_edge": False, "credit": "path"}
+        assert runs["strategies/strategies/pada:credit=path/1"]["seed"] == 1
+        assert (tmp_path / "strategies" / "pada-credit-path-1").is_dir()
         # the gradient-variance monitor ran: one window every 3 steps
         windows = store.run_metrics("strategies/strategies/spos/0", name="grad_variance")
         steps = len(store.train_steps("strategies/strategies/spos/0"))
@@ -40,17 +46,26 @@ def test_comparison_runs_every_strategy_and_seed_and_reports_them(tmp_path, caps
         probs = [r for r in store.run_metrics("strategies/strategies/pada/0") if r["name"].startswith("path_prob_")]
         last = max(r["step"] for r in probs)
         assert math.isclose(sum(r["value"] for r in probs if r["step"] == last), 1.0, rel_tol=1e-9)
+        # the path rule credits max-pool too: its probability stays above the ops rule's (1 - tau) / 4
+        final = {r["name"]: r["value"] for r in store.run_metrics("strategies/strategies/pada:credit=path/0")
+                 if r["name"].startswith("path_prob_") and r["step"] == last}
+        assert final["path_prob_max_pool_3x3"] > (1 - 2 / 3) / 4 + 0.01
         exp = store.get_run("strategies")
-        assert exp["kind"] == "insights" and set(exp["config"]["comparison"]) == {"spos", "pada", "pada-data",
-                                                                                  "fairnas"}
+        assert exp["kind"] == "insights" and set(exp["config"]["comparison"]) == set(entries)
+        assert exp["config"]["comparison"]["pada"] == {"run_ids": [f"strategies/strategies/pada/{k}" for k in (0, 1)],
+                                                       "strategy": "pada"}
+        assert exp["config"]["comparison"]["pada:credit=path"]["options"] == {"credit": "path"}
     md = (tmp_path / "strategies" / "report.md").read_text()
     assert "Training strategies compared" in md
-    for title in ("SPOS (uniform)", "PA&DA (paths + data)", "PA&DA data only", "FairNAS"):
+    for title in ("SPOS (uniform)", "PA&DA (paths + data), credit=ops", "PA&DA data only", "FairNAS",
+                  "PA&DA (paths + data), credit=path"):
         assert title in md
     assert (tmp_path / "strategies" / "figures" / "strategies.png").exists()
-    assert "PA&DA lowers the supernet's gradient variance (vs SPOS)" in out
-    assert "PA&DA raises GT-Tau (vs SPOS)" in out
+    assert "PA&DA (credit=ops) lowers the supernet's gradient variance (vs SPOS)" in out
+    assert "PA&DA (credit=ops) raises GT-Tau (vs SPOS)" in out
     assert "data sampling alone" in out
+    assert "PA&DA (credit=path) raises GT-Tau (vs SPOS)" in out
+    assert "PA&DA (credit=path) lowers the supernet's gradient variance (vs PA&DA with credit=ops)" in out
     counts = {t: _count(db, t) for t in ("groundtruth", "predictions", "run_metrics")}
     assert main(args) == 0  # a rerun finds everything done
     assert counts == {t: _count(db, t) for t in counts}
@@ -67,11 +82,50 @@ def test_comparison_runs_every_strategy_and_seed_and_reports_them(tmp_path, caps
     (["--strategy", "pada", "--sharing", "group:4"], "does not combine with --sharing"),
     (["--strategy", "pada", "--seeds", "0"], "--seeds must be at least 1"),
     (["--grad-window", "-1"], "--grad-window must be non-negative"),
+    (["--strategy", "spos,pada:foo=1"], "strategy entry 'pada:foo=1': pada has no option 'foo'; accepted: "
+                                        "per_edge (default false), credit (default ops)"),
+    (["--strategy", "pada:credit=bogus"], "unknown PA&DA credit rule 'bogus'; accepted: ops"),
+    (["--strategy", "pada:per_edge=maybe"], "option per_edge takes true or false, not 'maybe'"),
+    (["--strategy", "pada-data:credit=path"], "pada-data has no option 'credit'; accepted: none"),
+    (["--strategy", "pada:credit"], "option 'credit' must look like KEY=VALUE"),
+    (["--strategy", "pada:credit=path,pada_path,pada:credit=path"], "listed twice"),
+    (["--strategy", "pada,pada:credit=ops"], "listed twice"),  # the default: the same entry
 ])
 def test_bad_input(tmp_path, capsys, args, fragment):
     assert main(["insights", "--run-dir", str(tmp_path), "--no-progress", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert fragment in err and "\n" not in err
+
+
+def test_strategy_entries_keep_plain_labels_and_run_ids(tmp_path):
+    from wsnas.experiments.insights import InsightsConfig, comparison_runs, parse_strategy_entry, study_instances
+
+    assert parse_strategy_entry("pada_path").label == "pada-path"
+    assert parse_strategy_entry("uniform").label == "spos"
+    assert parse_strategy_entry("pada:credit=ops").label == "pada"  # an option at its default is dropped
+    entry = parse_strategy_entry("PADA:per-edge=True:credit=path")
+    assert entry.label == "pada:credit=path:per_edge=true"
+    assert entry.options == (("credit", "path"), ("per_edge", True))
+    assert entry.defaults == {"credit": "ops", "per_edge": False}
+    cfg = InsightsConfig(instances={"seeds": 0}, strategies=("spos", "pada_path", "fixed-order", "pada:credit=path"),
+                         strategy_seeds=2).validate()
+    assert comparison_runs("strategies", cfg) == {
+        "spos": ["strategies/strategies/spos/0", "strategies/strategies/spos/1"],
+        "pada-path": ["strategies/strategies/pada-path/0", "strategies/strategies/pada-path/1"],
+        "fixed-order": ["strategies/strategies/fixed-order/0", "strategies/strategies/fixed-order/1"],
+        "pada:credit=path": ["strategies/strategies/pada:credit=path/0", "strategies/strategies/pada:credit=path/1"],
+    }
+    insts = {i.run_id: i for i in study_instances("strategies", cfg, tmp_path)}
+    plain, order, path = (insts[f"strategies/strategies/{s}/1"] for s in ("pada-path", "fixed-order",
+                                                                         "pada:credit=path"))
+    assert (plain.run_dir, plain.strategy, plain.options) == (str(tmp_path / "strategies" / "pada-path-1"),
+                                                              "pada-path", ())
+    assert plain.build_strategy().describe() == {"strategy": "pada-path", "paths": True, "data": False,
+                                                 "per_edge": False}
+    assert order.build_strategy().order_seed == 1
+    assert path.run_dir == str(tmp_path / "strategies" / "pada-credit-path-1")
+    assert path.build_strategy().describe()["credit"] == "path"
+    assert cfg.to_dict()["strategies"] == ["spos", "pada_path", "fixed-order", "pada:credit=path"]
 
 
 def test_epoch_time_leaves_out_the_epochs_with_dense_evaluations():
@@ -110,6 +164,22 @@ def test_findings_state_plainly_whether_pada_helps():
     assert "within twice its standard error" in found["PA&DA lowers the supernet's gradient variance (vs SPOS)"][
         "evidence"]
     assert found["PA&DA raises GT-Tau (vs SPOS)"]["holds"] is False
+    # PA&DA's path credit rule: its own row, against SPOS and against the default rule
+    variant = {**_row("pada:credit=path", 1.0, 0.35), "base": "pada", "options": {"credit": "path"},
+               "defaults": {"credit": "ops"}}
+    plain = {**_row("pada", 1.5, 0.25), "base": "pada", "options": {}, "defaults": {"credit": "ops"}}
+    a = {"comparison": {"k": 64, "grad_window": 16, "rows": [_row("spos", 2.0, 0.30), plain, variant]}}
+    found = {f["claim"]: f["holds"] for f in comparison_findings(a)}
+    assert found == {  # both rules named
+        "PA&DA (credit=ops) lowers the supernet's gradient variance (vs SPOS)": True,
+        "PA&DA (credit=ops) raises GT-Tau (vs SPOS)": False,
+        "PA&DA (credit=path) lowers the supernet's gradient variance (vs SPOS)": True,
+        "PA&DA (credit=path) raises GT-Tau (vs SPOS)": True,
+        "PA&DA (credit=path) lowers the supernet's gradient variance (vs PA&DA with credit=ops)": True,
+        "PA&DA (credit=path) raises GT-Tau (vs PA&DA with credit=ops)": True,
+    }
+    evidence = [f["evidence"] for f in comparison_findings(a)]
+    assert "GT-Tau-Mean-64 0.350 vs 0.250" in evidence[-1]
     # without the SPOS baseline there is nothing to compare with
     assert comparison_findings({"comparison": {"k": 64, "grad_window": 16, "rows": [_row("pada", 1, 0)]}}) == []
 

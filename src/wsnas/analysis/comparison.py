@@ -6,6 +6,13 @@ T1R/T3R, S-Tau across seeds, the supernet's gradient variance (mean over the mon
 absolute and relative to the mean squared gradient norm), and the training time per epoch
 (median over the epochs without dense evaluations). Findings compare PA&DA and each of its
 halves with SPOS, the baseline the paper improves on.
+
+An entry with strategy options (``pada:credit=path``) is a row of its own: ``strategy`` is its
+label, ``base`` the strategy (``pada``), ``options`` / ``defaults`` what it sets and the defaults
+it replaces; the same strategy's entry without options then has those defaults as its
+``defaults`` and in its title (``PA&DA (paths + data), credit=ops``). A PA&DA entry with options
+is compared with SPOS like any PA&DA entry, and with the same strategy at its defaults where the
+study has it (``credit=path`` against ``credit=ops``).
 """
 
 from __future__ import annotations
@@ -28,6 +35,21 @@ PUBLISHED_COMPARISON = ("PA&DA reports a lower supernet gradient variance and a 
                         "than SPOS and FairNAS on NAS-Bench-201 (CIFAR-10, all 15,625 cells, 250 "
                         "epochs), and 77.3% ImageNet top-1 at 399M FLOPs against 75.6% for SPOS "
                         "(ProxylessNAS space).")
+
+
+# what the findings call each PA&DA strategy, in the order they are stated
+PADA_CLAIMS = {"pada": "PA&DA", "pada-path": "path sampling alone", "pada-data": "data sampling alone"}
+
+
+def options_text(options: dict) -> str:
+    """Strategy options as the command line spells them: ``credit=path, per_edge=true``."""
+    return ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in options.items())
+
+
+def entry_title(base: str, options: dict | None = None) -> str:
+    """The report's title of a comparison entry: ``PA&DA (paths + data), credit=path``."""
+    title = TITLES.get(base, base)
+    return f"{title}, {options_text(options)}" if options else title
 
 
 def _mean(values) -> float | None:
@@ -68,7 +90,9 @@ def analyse_comparison(store: Store, cfg: dict, truth: TruthTable, k: int, insta
     rows = []
     # the store keeps the config as canonical JSON (sorted keys): SPOS first, then as in the paper
     order = {name: i for i, name in enumerate(("spos", "fairnas", "pada-path", "pada-data", "pada"))}
-    for name, info in sorted(cfg["comparison"].items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])):
+    entries = sorted(cfg["comparison"].items(),
+                     key=lambda kv: (order.get(kv[1].get("strategy", kv[0]), len(order)), kv[0]))
+    for name, info in entries:
         seeds = []
         for run_id in info["run_ids"]:
             run = store.get_run(run_id)
@@ -96,8 +120,10 @@ def analyse_comparison(store: Store, cfg: dict, truth: TruthTable, k: int, insta
             continue
         finals = [s["accuracy"] for s in seeds if s["accuracy"] is not None]
         s_tau = metrics.s_tau(np.array(finals))["mean"] if len(finals) >= 2 else None
+        base, options = info.get("strategy", name), info.get("options") or {}
         rows.append({
-            "strategy": name, "title": TITLES.get(name, name), "n": len(seeds),
+            "strategy": name, "base": base, "options": options, "defaults": info.get("defaults") or {},
+            "title": entry_title(base, options), "n": len(seeds),
             "done": sum(s["status"] == "done" for s in seeds), "seeds": seeds,
             **{key: _mean(s[key] for s in seeds) for key in
                ("gt_tau", "t1r", "t3r", "gt_tau_mean_k", "gt_tau_std_k", "grad_variance",
@@ -107,6 +133,12 @@ def analyse_comparison(store: Store, cfg: dict, truth: TruthTable, k: int, insta
             "grad_variance_sd": _std(s["grad_variance"] for s in seeds),
             "s_tau": s_tau,
         })
+    for row in rows:  # an entry at its defaults beside entries that change them: named by those defaults
+        if not row["options"]:
+            for other in rows:
+                if other["base"] == row["base"] and other["options"]:
+                    row["defaults"].update(other["defaults"])
+            row["title"] = entry_title(row["base"], row["defaults"])
     return {"rows": rows, "k": k, "grad_window": cfg["study"].get("grad_window", 0),
             "published": PUBLISHED_COMPARISON}
 
@@ -153,10 +185,42 @@ def _verdict(better: bool, diff: float, se: float | None) -> tuple[bool | None, 
     return better, "" if se is None else f"; difference {diff:+.3g}, standard error {se:.3g}"
 
 
+def _claims(comp: dict, what: str, row: dict, base: dict, versus: str) -> list[dict]:
+    """The two claims of PA&DA for ``row`` against ``base`` (named ``versus``): it lowers the
+    supernet's gradient variance, and it raises GT-Tau."""
+    out = []
+    rows = {"a": row, "b": base}
+    var = _against(rows, "a", "b", "grad_variance")
+    if var is not None:
+        rel = _against(rows, "a", "b", "grad_relative_variance")
+        holds, note = _verdict(var[0] < var[1], var[0] - var[1], _diff_se(row, base, "grad_variance"))
+        out.append({"claim": f"{what} lowers the supernet's gradient variance (vs {versus})",
+                    "holds": holds,
+                    "evidence": f"mean gradient variance over windows of {comp['grad_window']} steps "
+                                f"{var[0]:.4g} vs {var[1]:.4g} ({100 * (var[0] / var[1] - 1):+.1f}%)"
+                                + (f"; relative to the mean squared norm {rel[0]:.3f} vs {rel[1]:.3f}"
+                                   if rel else "")
+                                + f", over {row['n']} and {base['n']} seeds" + note})
+    key = "gt_tau_mean_k" if _against(rows, "a", "b", "gt_tau_mean_k") else "gt_tau"
+    tau = _against(rows, "a", "b", key)
+    if tau is not None:
+        final = _against(rows, "a", "b", "gt_tau")
+        label = f"GT-Tau-Mean-{comp['k']}" if key == "gt_tau_mean_k" else "final GT-Tau"
+        holds, note = _verdict(tau[0] > tau[1], tau[0] - tau[1], _diff_se(row, base, key))
+        out.append({"claim": f"{what} raises GT-Tau (vs {versus})",
+                    "holds": holds,
+                    "evidence": f"{label} {tau[0]:.3f} vs {tau[1]:.3f}"
+                                + (f"; final GT-Tau {final[0]:.3f} vs {final[1]:.3f}"
+                                   if final and key != "gt_tau" else "") + note})
+    return out
+
+
 def comparison_findings(a: dict) -> list[dict]:
     """PA&DA's claims checked on this data: against SPOS, it lowers the supernet's gradient
-    variance and raises GT-Tau; and the same for each half alone. A claim is undecided when the
-    difference is within twice its standard error over the seeds."""
+    variance and raises GT-Tau; and the same for each half alone, and for every entry of them
+    with options (``pada:credit=path``). An entry with options is also checked against the same
+    strategy at its defaults where the study has it (``credit=path`` vs ``credit=ops``). A claim
+    is undecided when the difference is within twice its standard error over the seeds."""
     comp = a.get("comparison")
     if not comp:
         return []
@@ -164,35 +228,21 @@ def comparison_findings(a: dict) -> list[dict]:
     if "spos" not in rows:
         return []
     out = []
-    base = rows["spos"]
-    for name, what in (("pada", "PA&DA"), ("pada-path", "path sampling alone"),
-                       ("pada-data", "data sampling alone")):
-        if name not in rows:
-            continue
-        row = rows[name]
-        var = _against(rows, name, "spos", "grad_variance")
-        if var is not None:
-            rel = _against(rows, name, "spos", "grad_relative_variance")
-            holds, note = _verdict(var[0] < var[1], var[0] - var[1], _diff_se(row, base, "grad_variance"))
-            out.append({"claim": f"{what} lowers the supernet's gradient variance (vs SPOS)",
-                        "holds": holds,
-                        "evidence": f"mean gradient variance over windows of {comp['grad_window']} steps "
-                                    f"{var[0]:.4g} vs {var[1]:.4g} ({100 * (var[0] / var[1] - 1):+.1f}%)"
-                                    + (f"; relative to the mean squared norm {rel[0]:.3f} vs {rel[1]:.3f}"
-                                       if rel else "")
-                                    + f", over {row['n']} and {base['n']} seeds" + note})
-        key = "gt_tau_mean_k" if _against(rows, name, "spos", "gt_tau_mean_k") else "gt_tau"
-        tau = _against(rows, name, "spos", key)
-        if tau is not None:
-            final = _against(rows, name, "spos", "gt_tau")
-            label = f"GT-Tau-Mean-{comp['k']}" if key == "gt_tau_mean_k" else "final GT-Tau"
-            holds, note = _verdict(tau[0] > tau[1], tau[0] - tau[1], _diff_se(row, base, key))
-            out.append({"claim": f"{what} raises GT-Tau (vs SPOS)",
-                        "holds": holds,
-                        "evidence": f"{label} {tau[0]:.3f} vs {tau[1]:.3f}"
-                                    + (f"; final GT-Tau {final[0]:.3f} vs {final[1]:.3f}"
-                                       if final and key != "gt_tau" else "") + note})
+    spos = rows["spos"]
+    pada = [r for r in comp["rows"] if r.get("base", r["strategy"]) in PADA_CLAIMS]
+    pada.sort(key=lambda r: (list(PADA_CLAIMS).index(r.get("base", r["strategy"])), r["strategy"]))
+    for row in pada:
+        base, options = row.get("base", row["strategy"]), row.get("options") or {}
+        named = options or row.get("defaults") or {}  # at its defaults: named by them beside a variant
+        what = PADA_CLAIMS[base] + (f" ({options_text(named)})" if named else "")
+        out += _claims(comp, what, row, spos, "SPOS")
+        plain = rows.get(base)
+        if options and plain is not None and not plain.get("options"):
+            defaults = row.get("defaults") or {}
+            versus = PADA_CLAIMS[base] + (f" with {options_text(defaults)}" if defaults else "")
+            out += _claims(comp, what, row, plain, versus)
     return out
 
 
-__all__ = ["PUBLISHED_COMPARISON", "TITLES", "analyse_comparison", "comparison_findings", "epoch_time"]
+__all__ = ["PADA_CLAIMS", "PUBLISHED_COMPARISON", "TITLES", "analyse_comparison", "comparison_findings",
+           "entry_title", "epoch_time", "options_text"]

@@ -18,6 +18,11 @@ Training strategies (the PA&DA comparison): --strategy pada,pada-path,pada-data,
 the supernet's gradient variance recorded (--grad-window steps per window, default 16), as
 experiment 'strategies' beside the main study (the ground truth is shared), with a comparison
 table (GT-Tau, T1R/T3R, gradient variance, time per epoch) in <run-dir>/strategies/.
+An entry may carry strategy options, NAME:KEY=VALUE[:KEY=VALUE]: pada:credit=path is PA&DA with
+the path-level credit rule (--pada-credit path of wsnas supernet), compared with the authors' rule
+(pada, credit=ops) in one study by --strategy pada,pada:credit=path,spos. pada and pada-path take
+credit=ops|path and per_edge=true|false; the other strategies take none. Each entry is its own
+row, run ids strategies/<entry>/<seed> (an entry without options keeps the plain name).
 
 Everything is resumable: rerun the same command after an interruption and it continues from
 the store and the per-instance checkpoints, ending with the same numbers. Supernet instances
@@ -32,6 +37,7 @@ Examples:
   wsnas insights --sweep sharing --executor ray --ray-address auto
   wsnas insights --strategy all              # PA&DA, its halves, SPOS and FairNAS, 3 seeds each
   wsnas insights --strategy pada,spos --seeds 5 --quick
+  wsnas insights --strategy pada,pada:credit=path,spos   # PA&DA's two credit rules side by side
 """
 
 from __future__ import annotations
@@ -102,9 +108,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated sharing settings of the sweep (default: all of Table 3; with "
                         "--quick: " + ", ".join(SWEEP_SHARING_QUICK) + ")")
     g = p.add_argument_group("training strategies (PA&DA comparison)")
-    g.add_argument("--strategy", default=None, metavar="NAMES",
+    g.add_argument("--strategy", default=None, metavar="ENTRIES",
                    help="comma-separated single-path strategies to compare instead of the seeds/orders/"
-                        f"shuffles groups: {', '.join(COMPARE_STRATEGIES)}, or 'all' (those five)")
+                        f"shuffles groups: {', '.join(COMPARE_STRATEGIES)}, or 'all' (those five); an "
+                        "entry may carry options, NAME:KEY=VALUE[:KEY=VALUE] (pada, pada-path: "
+                        "credit=ops|path, per_edge=true|false), e.g. pada,pada:credit=path,spos")
     g.add_argument("--grad-window", type=int, default=None, metavar="STEPS",
                    help="record the supernet's gradient variance over windows of this many steps "
                         f"(default {COMPARE_GRAD_WINDOW} with --strategy, otherwise off)")

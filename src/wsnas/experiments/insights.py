@@ -16,8 +16,11 @@ A sharing sweep (``sweep``) adds one round-robin instance (seed 0) per sharing s
 ids ``<experiment>/sharing/<label>``: the paper's Table 3.
 
 A strategy comparison (``strategies``, the PA&DA study) adds ``strategy_seeds`` instances per
-single-path strategy (seed k), run ids ``<experiment>/strategies/<name>/<k>``, with the
-gradient-variance monitor on (``grad_window``).
+entry (seed k), run ids ``<experiment>/strategies/<label>/<k>``, with the gradient-variance
+monitor on (``grad_window``). An entry is a single-path strategy with optional options,
+``name[:KEY=VALUE]...`` (``pada:credit=path``; :func:`parse_strategy_entry`); its label is the
+strategy's comparison name followed by the options that differ from their defaults, so an entry
+without options keeps the plain name (``pada``) and the run ids of studies made before options.
 
 The supernet instances are independent jobs on the executor (:mod:`wsnas.experiments.instances`).
 
@@ -35,6 +38,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -48,7 +52,7 @@ from wsnas.report import write_insights_report
 from wsnas.runs import open_run, running
 from wsnas.spaces import Space
 from wsnas.store import Store, config_hash
-from wsnas.strategies import strategy_names
+from wsnas.strategies import get_strategy, strategy_names, strategy_options
 from wsnas.supernet.sharing import BUDGETS, check_sharing, parse_sharing
 from wsnas.training.finetune import FinetuneConfig, run_finetune
 from wsnas.training.standalone import TrainConfig, default_config
@@ -159,12 +163,10 @@ class InsightsConfig:
             raise WsnasError(f"unknown sharing budget {self.budget!r}; accepted: {', '.join(BUDGETS)}")
         for spec in (self.sharing, *self.sweep):
             parse_sharing(spec)
-        for name in self.strategies:
-            if canonical_strategy(name) not in COMPARABLE:
-                raise WsnasError(f"strategy {name!r} cannot be compared here; accepted: "
-                                 f"{', '.join(COMPARE_STRATEGIES)} (or round-robin, fixed-order, shuffle)")
-        if len(set(map(canonical_strategy, self.strategies))) != len(self.strategies):
-            raise WsnasError(f"a strategy is listed twice in {', '.join(self.strategies)}")
+        labels = [parse_strategy_entry(spec).label for spec in self.strategies]
+        if len(set(labels)) != len(labels):
+            twice = next(label for label in labels if labels.count(label) > 1)
+            raise WsnasError(f"a strategy is listed twice in {', '.join(self.strategies)} ({twice})")
         if self.strategies and (self.sharing != "full" or self.sweep):
             raise WsnasError("a strategy comparison trains fully shared supernets; "
                              "it does not combine with --sharing or --sweep")
@@ -191,10 +193,91 @@ def canonical_strategy(name: str) -> str:
             "reshuffle": "shuffle"}.get(key, key)
 
 
+@dataclass(frozen=True)
+class StrategyEntry:
+    """One entry of a comparison: a strategy (its comparison name, :func:`canonical_strategy`)
+    and the options it is built with that differ from their defaults (sorted by name)."""
+
+    name: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def label(self) -> str:
+        """The entry's label (run ids, the report): ``pada``, ``pada:credit=path``."""
+        return self.name + "".join(f":{key}={option_text(value)}" for key, value in self.options)
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The defaults of the options this entry sets."""
+        accepted = strategy_options(self.name)
+        return {key: accepted[key] for key, _ in self.options}
+
+
+def option_text(value: Any) -> str:
+    """An option's value as the command line spells it (``true``, ``path``, ``3``)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _option_value(spec: str, key: str, text: str, default: Any) -> Any:
+    """``text`` as a value of option ``key`` of the type of its ``default``."""
+    if isinstance(default, bool):
+        if text.lower() not in ("true", "false"):
+            raise WsnasError(f"strategy entry {spec!r}: option {key} takes true or false, not {text!r}")
+        return text.lower() == "true"
+    for cast, what in ((int, "an integer"), (float, "a number")):
+        if isinstance(default, cast):
+            try:
+                return cast(text)
+            except ValueError:
+                raise WsnasError(f"strategy entry {spec!r}: option {key} takes {what}, not {text!r}") from None
+    return text
+
+
+def parse_strategy_entry(spec: str) -> StrategyEntry:
+    """An entry of ``--strategy``: ``name[:KEY=VALUE]...`` (``pada:credit=path``).
+
+    ``name`` is a single-path strategy (any spelling :func:`canonical_strategy` knows); the
+    options are those it takes by keyword (:func:`wsnas.strategies.strategy_options`: ``pada``
+    and ``pada-path``: ``credit=ops|path``, ``per_edge=true|false``), each checked by building the
+    strategy. An option at its default is dropped, so ``pada:credit=ops`` is the entry ``pada``.
+    Raises :class:`WsnasError` (one line, naming the entry) for anything else.
+    """
+    head, *parts = spec.strip().split(":")
+    name = canonical_strategy(head)
+    if name not in COMPARABLE:
+        raise WsnasError(f"strategy {head.strip()!r} cannot be compared here; accepted: "
+                         f"{', '.join(COMPARE_STRATEGIES)} (or round-robin, fixed-order, shuffle), each "
+                         "with optional :KEY=VALUE options, e.g. pada:credit=path")
+    accepted = strategy_options(name)
+    options: dict[str, Any] = {}
+    for part in parts:
+        if "=" not in part:
+            raise WsnasError(f"strategy entry {spec!r}: option {part!r} must look like KEY=VALUE, "
+                             "e.g. pada:credit=path")
+        key, text = (t.strip() for t in part.split("=", 1))
+        key = key.replace("-", "_")
+        if key not in accepted:
+            known = ", ".join(f"{k} (default {option_text(v)})" for k, v in accepted.items()) or "none"
+            raise WsnasError(f"strategy entry {spec!r}: {name} has no option {key!r}; accepted: {known}")
+        if key in options:
+            raise WsnasError(f"strategy entry {spec!r}: option {key} is given twice")
+        options[key] = _option_value(spec, key, text, accepted[key])
+    try:
+        get_strategy(name, **options)  # the strategy's own checks of the values
+    except WsnasError as exc:
+        raise WsnasError(f"strategy entry {spec!r}: {exc}") from None
+    return StrategyEntry(name, tuple(sorted((k, v) for k, v in options.items() if v != accepted[k])))
+
+
+def strategy_entries(cfg: InsightsConfig) -> list[StrategyEntry]:
+    """The comparison's entries, in the order given."""
+    return [parse_strategy_entry(spec) for spec in cfg.strategies]
+
+
 def comparison_runs(experiment: str, cfg: InsightsConfig) -> dict[str, list[str]]:
-    """Run ids of the strategy comparison: ``<experiment>/strategies/<name>/<k>``."""
-    return {canonical_strategy(s): [f"{experiment}/strategies/{canonical_strategy(s)}/{k}"
-                                    for k in range(cfg.strategy_seeds)] for s in cfg.strategies}
+    """Run ids of the strategy comparison by entry label: ``<experiment>/strategies/<label>/<k>``."""
+    return {e.label: [f"{experiment}/strategies/{e.label}/{k}" for k in range(cfg.strategy_seeds)]
+            for e in strategy_entries(cfg)}
 
 
 def study_instances(experiment: str, cfg: InsightsConfig, run_dir: Path) -> list[Instance]:
@@ -212,10 +295,14 @@ def study_instances(experiment: str, cfg: InsightsConfig, run_dir: Path) -> list
         folder = label.replace(":", "-").replace("@", "-").replace("=", "-").replace("/", "_")
         out.append(Instance(run_id=run_id, run_dir=str(run_dir / "sharing" / folder), strategy="round_robin",
                             seed=0, sharing=parse_sharing(label, budget=cfg.budget)))
-    for name, ids in comparison_runs(experiment, cfg).items():
+    entries = {e.label: e for e in strategy_entries(cfg)}
+    for label, ids in comparison_runs(experiment, cfg).items():
+        entry = entries[label]
+        folder = label.replace(":", "-").replace("=", "-")
         for k, run_id in enumerate(ids):
-            out.append(Instance(run_id=run_id, run_dir=str(run_dir / "strategies" / f"{name}-{k}"),
-                                strategy=name, seed=k, order_seed=k if name == "fixed-order" else None))
+            out.append(Instance(run_id=run_id, run_dir=str(run_dir / "strategies" / f"{folder}-{k}"),
+                                strategy=entry.name, seed=k, options=entry.options,
+                                order_seed=k if entry.name == "fixed-order" else None))
     return out
 
 
@@ -265,7 +352,13 @@ def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: s
             for label, run_id in sweep.items()}
     compare = comparison_runs(experiment, cfg)
     if compare:
-        exp_config["comparison"] = {name: {"run_ids": ids, "strategy": name} for name, ids in compare.items()}
+        entries = {e.label: e for e in strategy_entries(cfg)}
+        exp_config["comparison"] = {
+            label: {"run_ids": ids, "strategy": entries[label].name,
+                    # an entry without options: as in studies made before options
+                    **({"options": dict(entries[label].options), "defaults": entries[label].defaults}
+                       if entries[label].options else {})}
+            for label, ids in compare.items()}
     study = open_run(store, experiment, "insights", exp_config)
     with running(study):
         log(f"[1/3] ground truth: {len(space)} children x {cfg.gt_seeds} seeds, "
@@ -345,6 +438,7 @@ def insights_study(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir:
 
 
 __all__ = ["COMPARE_GRAD_WINDOW", "COMPARE_STRATEGIES", "GROUPS", "SWEEP_EPOCHS", "SWEEP_EPOCHS_QUICK",
-           "SWEEP_SHARING", "SWEEP_SHARING_QUICK", "InsightsConfig", "canonical_strategy", "comparison_runs",
-           "default_experiment", "insights_study", "instance_runs", "report_dir", "run_insights",
-           "study_instances", "sweep_runs"]
+           "SWEEP_SHARING", "SWEEP_SHARING_QUICK", "InsightsConfig", "StrategyEntry", "canonical_strategy",
+           "comparison_runs", "default_experiment", "insights_study", "instance_runs", "option_text",
+           "parse_strategy_entry", "report_dir", "run_insights", "strategy_entries", "study_instances",
+           "sweep_runs"]

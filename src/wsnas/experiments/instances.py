@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -32,7 +33,8 @@ from wsnas.training.trainer import RowCollector, SupernetConfig, SupernetTrainer
 
 @dataclass(frozen=True)
 class Instance:
-    """One supernet of a study: its run id, strategy, seeds and sharing."""
+    """One supernet of a study: its run id, strategy (with its ``options``, as ``(name, value)``
+    pairs: ``(("credit", "path"),)``), seeds and sharing."""
 
     run_id: str
     run_dir: str
@@ -40,10 +42,13 @@ class Instance:
     seed: int = 0
     order_seed: int | None = None
     sharing: Sharing = field(default_factory=Sharing)
+    options: tuple[tuple[str, Any], ...] = ()
 
     def build_strategy(self):
         """The instance's strategy; the trainer adapts it to ``sharing`` (``with_sharing``)."""
-        options = {} if self.order_seed is None else {"order_seed": self.order_seed}
+        options = dict(self.options)
+        if self.order_seed is not None:
+            options["order_seed"] = self.order_seed
         return get_strategy(self.strategy, **options)
 
 

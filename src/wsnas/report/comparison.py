@@ -7,6 +7,16 @@ from wsnas.report.figures import fmt
 __all__ = ["comparison_table"]
 
 
+CREDIT_NOTE = (" PA&DA's credit rules: ops (the authors' code) credits each op with the gradient norm of "
+               "its own convolutions, so parameter-free ops (none, skip, pooling) get none and their "
+               "sampling probability falls to (1 - tau) / |O|; path credits every op of the sampled path "
+               "with the norm of the step's whole gradient.")
+
+
+def _text(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def _pm(mean, sd, digits: int = 3) -> str:
     return fmt(mean, digits) + (f" ± {fmt(sd, digits)}" if fmt(sd, digits) != "–" else "")
 
@@ -67,9 +77,21 @@ def comparison_table(a: dict) -> tuple[str, list[str], list[list[tuple[str, str]
         "Published: " + comp.get("published", ""),
     ]
     for r in comp["rows"]:
+        options = r.get("options") or {}
+        if options:
+            defaults = ", ".join(f"{k}={_text(v)}" for k, v in (r.get("defaults") or {}).items())
+            notes.append(f"{r['title']}: {r.get('base', r['strategy'])} with "
+                         + ", ".join(f"{k}={_text(v)}" for k, v in options.items())
+                         + (f" instead of its default {defaults}" if defaults else "")
+                         + f" (entry {r['strategy']})." + (CREDIT_NOTE if "credit" in options else ""))
+    for r in comp["rows"]:
         if r.get("path_probs"):
             probs = ", ".join(f"{op} {p:.3f}" for op, p in r["path_probs"].items())
+            credit = (r.get("options") or {}).get("credit", "ops")
             notes.append(f"{r['title']}: op sampling probabilities after the last epoch (mean over the "
-                         f"seeds; uniform {1 / len(r['path_probs']):.3f}): {probs}. A parameter-free op's "
-                         "gradient norm is zero by definition, so its probability falls to (1 - tau) / |O|.")
+                         f"seeds; uniform {1 / len(r['path_probs']):.3f}): {probs}. "
+                         + ("Every op of the sampled path is credited with the step's whole gradient norm "
+                            "(credit=path), parameter-free ops included." if credit == "path" else
+                            "A parameter-free op's gradient norm is zero by definition, so its probability "
+                            "falls to (1 - tau) / |O|."))
     return "Training strategies compared (PA&DA, its halves, SPOS, FairNAS)", header, rows, notes

@@ -13,6 +13,9 @@ and whichever optional hooks it needs; see :mod:`wsnas.strategies.base`) and one
 
 from __future__ import annotations
 
+import inspect
+from typing import Any
+
 from wsnas.core.errors import WsnasError
 from wsnas.strategies.base import Recipe, SinglePathStrategy, StepResult, Strategy, StrategyContext
 from wsnas.strategies.differentiable import DartsStrategy, GdasStrategy, PcDartsStrategy
@@ -59,6 +62,16 @@ def strategy_class(name: str) -> type[Strategy]:
         ) from None
 
 
+def strategy_options(name: str) -> dict[str, Any]:
+    """The options ``name`` takes by keyword, with their defaults: its class's keyword-only
+    constructor parameters (``pada``: ``per_edge``, ``credit``). The positional ones, where a
+    class has any, are set by whoever builds it (``pada-path``'s halves, a sampler's
+    ``order_seed``), not chosen as a variant of the strategy."""
+    signature = inspect.signature(strategy_class(name).__init__)
+    return {p.name: p.default for p in signature.parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
 def get_strategy(name: str, **options) -> Strategy:
     cls = strategy_class(name)
     try:
@@ -68,4 +81,4 @@ def get_strategy(name: str, **options) -> Strategy:
 
 
 __all__ = ["ALIASES", "STRATEGIES", "Recipe", "SinglePathStrategy", "StepResult", "Strategy", "StrategyContext",
-           "get_strategy", "strategy_class", "strategy_names"]
+           "get_strategy", "strategy_class", "strategy_names", "strategy_options"]
