@@ -545,3 +545,47 @@ def test_crop_flip_rejects_bad_padding():
     with pytest.raises(WsnasError) as info:
         random_crop_flip(torch.zeros(1, 1, 2, 2), None, padding=-1)
     _one_line_error(info, "padding", "-1")
+
+
+def test_limit_keeps_a_class_balanced_subset_of_every_split_in_order():
+    full = load_dataset("digits")
+    cut = load_dataset("digits", limit="200")
+    for name in ("train", "valid", "test"):
+        a, b = full.split(name), cut.split(name)
+        assert len(b.y) == 200
+        counts = torch.bincount(b.y, minlength=10)
+        share = torch.bincount(a.y, minlength=10) * 200 / len(a.y)
+        assert ((counts - share).abs() <= 1).all()  # each class within one image of its share
+        # the images are the full split's, in its order (rows matched exactly)
+        match = (b.x.flatten(1)[:, None, :] == a.x.flatten(1)[None, :, :]).all(-1)
+        rows = match.float().argmax(1)
+        assert match.any(1).all() and bool((rows[1:] > rows[:-1]).all())
+    assert cut.mean == full.mean and cut.describe()["limit"] == 200 and "limit" not in full.describe()
+    assert load_dataset("digits", limit=5000).train.x.shape == full.train.x.shape  # a split smaller than N stays
+
+
+@pytest.mark.parametrize("limit", [0, -3, "many"])
+def test_bad_limit_is_a_one_line_error(limit):
+    with pytest.raises(WsnasError, match=f"limit must be a positive number of images per split, got {limit!r}"):
+        load_dataset("digits", limit=limit)
+
+
+def test_a_limited_dataset_reloads_identically_from_its_spec():
+    from wsnas.execution.jobs import DataSpec
+
+    data = load_dataset("digits", limit=150)
+    again = DataSpec.of(data).load()
+    for name in ("train", "valid", "test"):
+        assert torch.equal(data.split(name).x, again.split(name).x)
+
+
+def test_a_limited_cifar_split_reloads_identically_from_its_spec(cifar_dir):
+    """The spec keeps the valid split's size before the limit: reloaded with ``valid_size`` equal
+    to the limited size, the train/valid split itself would differ."""
+    from wsnas.execution.jobs import DataSpec
+
+    data = load_dataset("cifar10", data_dir=cifar_dir, valid_size=20, limit=8)
+    assert len(data.valid) == 8 and dict(DataSpec.of(data).options)["valid_size"] == 20
+    again = DataSpec.of(data).load()
+    for name in ("train", "valid", "test"):
+        assert torch.equal(data.split(name).x, again.split(name).x)

@@ -31,7 +31,8 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split-seed", type=int, default=0, help="seed of the train/valid/test split (default 0)")
     p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a dataset option, repeatable: cifar10 valid_size=25000 (NB201's half split; default "
-                        "5000), augment=none")
+                        "5000), augment=none; any dataset: limit=N (at most N images per split, a class-balanced "
+                        "subset, for quick trials)")
 
 
 TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "lr_min", "momentum", "weight_decay", "grad_clip", "precision",

@@ -90,6 +90,8 @@ class Dataset:
     split_seed: int = 0
     class_names: tuple[str, ...] = field(default_factory=tuple)
     source: str = ""
+    limit: int | None = None  # at most this many images per split (a class-balanced subset), if set
+    valid_before_limit: int | None = None  # the valid split's size before ``limit`` cut it
 
     def split(self, name: str) -> Split:
         """The split called ``name`` (``train``, ``valid`` or ``test``)."""
@@ -114,6 +116,7 @@ class Dataset:
             "std": [float(s) for s in self.std],
             "class_names": list(self.class_names),
             "source": self.source,
+            **({"limit": self.limit} if self.limit is not None else {}),
         }
 
 

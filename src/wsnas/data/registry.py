@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 
 from wsnas.core.errors import WsnasError
-from wsnas.data.base import Dataset, check_seed, resolve_device
+from wsnas.data.base import SPLIT_NAMES, Dataset, Split, check_seed, resolve_device
 from wsnas.data.cifar import load_cifar10
 from wsnas.data.digits import load_digits_dataset
+from wsnas.data.stratify import stratified_split
 
 
 class DatasetLoader(Protocol):
@@ -50,7 +53,10 @@ def load_dataset(
         split_seed: seed of the stratified split into train/valid(/test); the same seed
             gives the same split on every machine.
         **options: dataset-specific options (e.g. ``valid_size``, ``augment``); unknown
-            ones raise :class:`WsnasError`.
+            ones raise :class:`WsnasError`. One option every dataset takes: ``limit=N``
+            keeps at most N images of each split, a class-balanced subset (seeded by
+            ``split_seed``) in the split's order, for quick trials and tests; the
+            normalisation stays that of the whole train split.
 
     Raises:
         WsnasError: unknown name, device, seed or option, or missing/corrupt files.
@@ -60,9 +66,37 @@ def load_dataset(
         raise WsnasError(
             f"unknown dataset {name!r}; accepted datasets: {', '.join(sorted(DATASETS))}"
         )
-    return loader(
-        data_dir=data_dir,
-        device=resolve_device(device),
-        split_seed=check_seed(split_seed),
-        **options,
-    )
+    limit = check_limit(options.pop("limit", None))
+    split_seed = check_seed(split_seed)
+    data = loader(data_dir=data_dir, device=resolve_device(device), split_seed=split_seed, **options)
+    return data if limit is None else limit_dataset(data, limit)
+
+
+def check_limit(limit: Any) -> int | None:
+    """``limit`` as a positive int (strings from the command line included), or None."""
+    if limit is None:
+        return None
+    try:
+        value = int(str(limit))
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise WsnasError(f"data option limit must be a positive number of images per split, got {limit!r}")
+    return value
+
+
+def limit_dataset(data: Dataset, limit: int) -> Dataset:
+    """``data`` with at most ``limit`` images per split: a stratified subset (each class within
+    one image of its share), drawn with the dataset's split seed, kept in the split's order."""
+    cut = {}
+    for name in SPLIT_NAMES:
+        split = data.split(name)
+        n = len(split.y)
+        if n <= limit:
+            cut[name] = split
+            continue
+        labels = split.y.cpu().numpy()
+        keep = stratified_split(labels, (limit, n - limit), data.split_seed)[0]
+        idx = torch.from_numpy(np.asarray(keep)).to(split.y.device)
+        cut[name] = Split(split.x[idx], split.y[idx])
+    return dataclasses.replace(data, **cut, limit=limit, valid_before_limit=len(data.valid))

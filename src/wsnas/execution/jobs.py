@@ -34,7 +34,9 @@ class DataSpec:
         data_dir = data.source if data.source and Path(data.source).is_dir() else None
         options: dict = {"augment": data.augment}
         if data.name == "cifar10":
-            options["valid_size"] = len(data.valid)
+            options["valid_size"] = data.valid_before_limit or len(data.valid)
+        if data.limit is not None:
+            options["limit"] = data.limit
         return cls(name=data.name, data_dir=data_dir, split_seed=int(data.split_seed),
                    device=str(device or data.device), options=tuple(sorted(options.items())))
 
