@@ -13,7 +13,7 @@ from wsnas.store import Store
 
 TINY = ["--space-option", "channels=4", "--space-option", "stem_channels=8", "--gt-seeds", "1",
         "--gt-epochs", "1", "--epochs", "3", "--batch-size", "128", "--dense-last", "4",
-        "--no-progress", "--threads", "1"]
+        "--no-progress", "--threads", "1", "--data-option", "limit=200"]
 
 
 def _count(db, table):

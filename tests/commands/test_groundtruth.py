@@ -13,7 +13,7 @@ from wsnas.store import Store
 
 ARCHS = "111,222,333,444,121,212,343,414"
 SMALL = ["--space-option", "channels=4", "--space-option", "stem_channels=8", "--epochs", "1",
-         "--batch-size", "128", "--no-progress", "--threads", "1"]
+         "--batch-size", "128", "--no-progress", "--threads", "1", "--data-option", "limit=200"]
 
 
 def _rows(db):

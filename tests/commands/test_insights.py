@@ -15,7 +15,7 @@ from wsnas.store import Store
 TINY = ["--space-option", "channels=4", "--space-option", "stem_channels=8", "--gt-seeds", "2",
         "--gt-epochs", "1", "--epochs", "2", "--batch-size", "128", "--seeds", "2", "--orders", "1",
         "--shuffles", "1", "--dense-last", "4", "--finetune-steps", "2", "--no-progress",
-        "--threads", "1"]
+        "--threads", "1", "--data-option", "limit=200"]
 
 
 def _cmd(run_dir, *extra):

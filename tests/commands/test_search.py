@@ -72,7 +72,8 @@ def test_bad_input_is_one_line(tmp_path, capsys, extra, fragment):
 
 def test_search_study_writes_its_report(tmp_path, capsys):
     args = ["search", "--study", "--quick", "--study-dir", str(tmp_path), "--space-option", "channels=4",
-            "--space-option", "stem_channels=8", "--epochs", "1", "--no-progress", "--threads", "1"]
+            "--space-option", "stem_channels=8", "--epochs", "1", "--no-progress", "--threads", "1",
+            "--data-option", "limit=200"]
     assert main(args) == 0
     out = capsys.readouterr().out
     md = (tmp_path / "search" / "report.md").read_text()
