@@ -33,7 +33,7 @@ CFG = SupernetConfig(train=TrainConfig(epochs=2, batch_size=128), eval=EvalConfi
 @pytest.fixture(scope="module")
 def setup():
     space = get_space("tiny64", channels=4, stem_channels=8)
-    data = load_dataset("digits", device="cpu", split_seed=0)
+    data = load_dataset("digits", device="cpu", split_seed=0, limit=200)  # a Ray worker reloads the same 200
     return space, data
 
 
@@ -88,7 +88,8 @@ def test_local_instances_equal_trainers_writing_the_store(setup, tmp_path, one_t
 
 
 def test_collected_rows_survive_a_resume(setup, tmp_path, one_thread):
-    space, data = setup
+    space = setup[0]
+    data = load_dataset("digits")  # 9 steps an epoch: the dense evaluation (last 3 steps) all in epoch 2
     inst = _instances(tmp_path)[2]
     whole = RowCollector()
     build_trainer(inst, space, data, CFG, store=whole).train()

@@ -63,7 +63,7 @@ def comparison_table(a: dict) -> tuple[str, list[str], list[list[tuple[str, str]
         "initial weights, data order and the strategy's own sampling). SPOS samples every edge's op "
         "uniformly; FairNAS trains |O| paths per mini-batch (every op of every edge once), "
         "accumulates their gradients and makes one update; PA&DA samples ops and data in proportion "
-        "to normalised gradient norms, mixed with uniform by tau = epoch / epochs.",
+        "to normalised gradient norms, mixed with uniform by tau = e / E after epoch e (from 0) of E.",
         f"Gradient variance: the trace of the covariance of the supernet's gradient over windows of "
         f"{window} consecutive steps, averaged over the windows and the seeds (percent: against "
         "SPOS); relative variance: the same divided by the mean squared gradient norm (0: every step "
