@@ -96,8 +96,7 @@ class ArchParams(nn.Module):
     def __init__(self, n_edges: int, options: Sequence[str], *, param: str = "softmax",
                  exclude: Sequence[str] = (), nodes: Sequence[Sequence[int]] | None = None, seed: int = 0):
         super().__init__()
-        if param not in PARAMS:
-            raise WsnasError(f"unknown architecture parametrisation {param!r}; accepted: {', '.join(PARAMS)}")
+        check_param(param)
         bad = [op for op in exclude if op not in options]
         if bad:
             raise WsnasError(f"cannot exclude unknown op {bad[0]!r}; the ops are {', '.join(options)}")
@@ -182,17 +181,22 @@ class ArchParams(nn.Module):
         return ExponentiatedGradient(groups, lr=settings["lr"])
 
 
+def check_param(param: str) -> None:
+    """Refuse an architecture parametrisation other than :data:`PARAMS` (one line)."""
+    if param not in PARAMS:
+        raise WsnasError(f"unknown architecture parametrisation {param!r}; accepted: {', '.join(PARAMS)}")
+
+
 def optimizer_settings(param: str, lr: float | None = None) -> dict:
     """The architecture optimiser of ``param`` with step size ``lr`` (None or 0: the default):
     ``{"optimizer": "Adam", "lr", "betas", "weight_decay"}`` (softmax) or
     ``{"optimizer": "exponentiated gradient", "lr"}`` (gaea). :meth:`ArchParams.make_optimizer`
     builds it; ``wsnas search --help`` prints it."""
-    if param not in PARAMS:
-        raise WsnasError(f"unknown architecture parametrisation {param!r}; accepted: {', '.join(PARAMS)}")
+    check_param(param)
     if param == "softmax":
         return {"optimizer": "Adam", **ADAM_DEFAULTS, **({"lr": lr} if lr else {})}
     return {"optimizer": "exponentiated gradient", "lr": lr or GAEA_ETA}
 
 
-__all__ = ["ADAM_DEFAULTS", "GAEA_ETA", "PARAMS", "ArchParams", "ExponentiatedGradient", "floor_simplex",
-           "optimizer_settings"]
+__all__ = ["ADAM_DEFAULTS", "GAEA_ETA", "PARAMS", "ArchParams", "ExponentiatedGradient", "check_param",
+           "floor_simplex", "optimizer_settings"]

@@ -84,7 +84,7 @@ from torch import nn
 
 from wsnas.core.errors import WsnasError
 from wsnas.nn.choice import Sampled
-from wsnas.strategies.archparams import PARAMS, ArchParams, optimizer_settings
+from wsnas.strategies.archparams import ArchParams, check_param, optimizer_settings
 from wsnas.strategies.base import Recipe, StepResult, Strategy, StrategyContext
 
 ARCH_DATA = ("bilevel", "single")
@@ -138,8 +138,7 @@ class _Differentiable(Strategy):
     def __init__(self, param: str = "softmax", *, single_level: bool = False, exclude=(),
                  arch_lr: float | None = None, edge_weights: bool = False, fixed_alpha: bool = False,
                  arch_split: str = "half", warmup_epochs: int = 0) -> None:
-        if param not in PARAMS:
-            raise WsnasError(f"unknown architecture parametrisation {param!r}; accepted: {', '.join(PARAMS)}")
+        check_param(param)
         _check_warmup(warmup_epochs)
         self.warmup_epochs = warmup_epochs  # epochs without architecture updates at the start
         self.param = param
@@ -156,8 +155,7 @@ class _Differentiable(Strategy):
     @classmethod
     def recipe(cls, param: str = "softmax") -> Recipe:
         """The training recipe of this strategy's authors with parametrisation ``param`` (:data:`RECIPES`)."""
-        if param not in PARAMS:
-            raise WsnasError(f"unknown architecture parametrisation {param!r}; accepted: {', '.join(PARAMS)}")
+        check_param(param)
         return RECIPES[cls.name][param]
 
     def arch_optimizer_settings(self) -> dict:
@@ -465,8 +463,6 @@ class GdasStrategy(_Differentiable):
             return self._sample(with_grad=False)
 
     def arch_step(self, xv, yv, x, y) -> None:
-        if self.epoch < self.warmup_epochs:
-            return
         self.arch_optimizer.zero_grad(set_to_none=True)
         loss, _ = self._loss(self._sample(with_grad=True), xv, yv)
         if self.kl_weight:

@@ -275,7 +275,7 @@ class PadaStrategy(SinglePathStrategy):
 
     def end_epoch(self, epoch: int) -> None:
         self.epoch = epoch + 1
-        tau = self.tau  # epoch / total_epochs
+        tau = self.tau  # e / E for the epoch e just finished
         if self.paths:
             g = self.norms
             sums = g.sum(1, keepdims=True)
