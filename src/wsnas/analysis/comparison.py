@@ -41,9 +41,14 @@ PUBLISHED_COMPARISON = ("PA&DA reports a lower supernet gradient variance and a 
 PADA_CLAIMS = {"pada": "PA&DA", "pada-path": "path sampling alone", "pada-data": "data sampling alone"}
 
 
+def option_text(value) -> str:
+    """An option's value as the command line spells it (``true``, ``path``, ``3``)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def options_text(options: dict) -> str:
     """Strategy options as the command line spells them: ``credit=path, per_edge=true``."""
-    return ", ".join(f"{k}={str(v).lower() if isinstance(v, bool) else v}" for k, v in options.items())
+    return ", ".join(f"{k}={option_text(v)}" for k, v in options.items())
 
 
 def entry_title(base: str, options: dict | None = None) -> str:
@@ -245,4 +250,4 @@ def comparison_findings(a: dict) -> list[dict]:
 
 
 __all__ = ["PADA_CLAIMS", "PUBLISHED_COMPARISON", "TITLES", "analyse_comparison", "comparison_findings",
-           "entry_title", "epoch_time", "options_text"]
+           "entry_title", "epoch_time", "option_text", "options_text"]

@@ -53,6 +53,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from wsnas.analysis.comparison import option_text
 from wsnas.commands.common import (
     add_data_options,
     add_executor_options,
@@ -180,9 +181,7 @@ def recipe_table() -> str:
 
 
 def _flag_value(value) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    return _num(value) if isinstance(value, float) else str(value)
+    return _num(value) if isinstance(value, float) else option_text(value)
 
 
 def preset_flags(preset: SearchPreset) -> list[str]:
@@ -209,8 +208,8 @@ def _apply_preset(args: argparse.Namespace) -> SearchPreset | None:
         if args.study:
             raise WsnasError(f"--preset {args.preset} configures one search, not --study")
         if args.space in (None, preset.space):  # the preset's space options, before the user's (which win)
-            args.space_option = [f"{k}={str(v).lower() if isinstance(v, bool) else v}"
-                                 for k, v in preset.space_options.items()] + list(args.space_option)
+            args.space_option = [f"{k}={_flag_value(v)}" for k, v in preset.space_options.items()] \
+                + list(args.space_option)
         given = {"space": preset.space, "strategy": preset.strategy, "param": preset.options.get("param"),
                  "single_level": preset.options.get("single_level"),
                  "exclude": ",".join(preset.options["exclude"]) if "exclude" in preset.options else None}
@@ -250,9 +249,9 @@ def run(args: argparse.Namespace) -> int:
         options["order"] = args.order
     if args.strategy == "pcdarts":
         options["k"] = args.k
-    if args.kl_weight is not None and args.strategy != "gdas":
-        raise WsnasError(f"--kl-weight is a GDAS option; use it with --strategy gdas, not {args.strategy}")
     if args.kl_weight is not None:
+        if args.strategy != "gdas":
+            raise WsnasError(f"--kl-weight is a GDAS option; use it with --strategy gdas, not {args.strategy}")
         if not args.kl_weight >= 0:
             raise WsnasError(f"--kl-weight must be 0 or more (0 turns it off), got {args.kl_weight}")
         options["kl_weight"] = args.kl_weight

@@ -53,7 +53,7 @@ from wsnas.core import distributed
 from wsnas.core.errors import WsnasError
 from wsnas.experiments.insights import SUPERNET_DEFAULTS
 from wsnas.experiments.supernet import default_run_id, train_supernet
-from wsnas.strategies import get_strategy, strategy_names
+from wsnas.strategies import get_strategy, strategy_names, strategy_options
 from wsnas.supernet.sharing import check_sharing, parse_sharing
 from wsnas.training.trainer import SupernetConfig
 
@@ -107,7 +107,7 @@ def _run(args: argparse.Namespace, device, replica: distributed.Replica | None) 
                          f"`wsnas search --strategy {args.strategy}`")
     options = {} if args.order_seed is None else {"order_seed": args.order_seed}
     if args.pada_credit is not None:
-        if args.strategy.replace("-", "_") not in ("pada", "pada_path"):
+        if "credit" not in strategy_options(args.strategy):
             raise WsnasError(f"--pada-credit applies to pada and pada-path (path sampling), not {args.strategy!r}")
         options["credit"] = args.pada_credit
     strategy = get_strategy(args.strategy, **options)

@@ -42,6 +42,7 @@ from typing import Any
 
 import torch
 
+from wsnas.analysis.comparison import option_text
 from wsnas.core.errors import WsnasError
 from wsnas.data import Dataset
 from wsnas.evaluator import EvalConfig
@@ -213,11 +214,6 @@ class StrategyEntry:
         return {key: accepted[key] for key, _ in self.options}
 
 
-def option_text(value: Any) -> str:
-    """An option's value as the command line spells it (``true``, ``path``, ``3``)."""
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
 def _option_value(spec: str, key: str, text: str, default: Any) -> Any:
     """``text`` as a value of option ``key`` of the type of its ``default``."""
     if isinstance(default, bool):
@@ -280,6 +276,11 @@ def comparison_runs(experiment: str, cfg: InsightsConfig) -> dict[str, list[str]
             for e in strategy_entries(cfg)}
 
 
+def folder_name(label: str) -> str:
+    """A directory name for an instance's label (``group:16:random@2``, ``pada:credit=path``)."""
+    return label.replace(":", "-").replace("@", "-").replace("=", "-").replace("/", "_")
+
+
 def study_instances(experiment: str, cfg: InsightsConfig, run_dir: Path) -> list[Instance]:
     """Every supernet instance of the study, in the order they are run."""
     out = []
@@ -292,15 +293,11 @@ def study_instances(experiment: str, cfg: InsightsConfig, run_dir: Path) -> list
             out.append(Instance(run_id=run_id, run_dir=str(run_dir / "supernets" / f"{group}-{k}"),
                                 strategy=GROUPS[group], seed=seed, order_seed=order_seed, sharing=sharing))
     for label, run_id in sweep_runs(experiment, cfg).items():
-        folder = label.replace(":", "-").replace("@", "-").replace("=", "-").replace("/", "_")
-        out.append(Instance(run_id=run_id, run_dir=str(run_dir / "sharing" / folder), strategy="round_robin",
-                            seed=0, sharing=parse_sharing(label, budget=cfg.budget)))
-    entries = {e.label: e for e in strategy_entries(cfg)}
-    for label, ids in comparison_runs(experiment, cfg).items():
-        entry = entries[label]
-        folder = label.replace(":", "-").replace("=", "-")
+        out.append(Instance(run_id=run_id, run_dir=str(run_dir / "sharing" / folder_name(label)),
+                            strategy="round_robin", seed=0, sharing=parse_sharing(label, budget=cfg.budget)))
+    for entry, ids in zip(strategy_entries(cfg), comparison_runs(experiment, cfg).values()):
         for k, run_id in enumerate(ids):
-            out.append(Instance(run_id=run_id, run_dir=str(run_dir / "strategies" / f"{folder}-{k}"),
+            out.append(Instance(run_id=run_id, run_dir=str(run_dir / "strategies" / f"{folder_name(entry.label)}-{k}"),
                                 strategy=entry.name, seed=k, options=entry.options,
                                 order_seed=k if entry.name == "fixed-order" else None))
     return out
@@ -352,13 +349,11 @@ def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: s
             for label, run_id in sweep.items()}
     compare = comparison_runs(experiment, cfg)
     if compare:
-        entries = {e.label: e for e in strategy_entries(cfg)}
         exp_config["comparison"] = {
-            label: {"run_ids": ids, "strategy": entries[label].name,
-                    # an entry without options: as in studies made before options
-                    **({"options": dict(entries[label].options), "defaults": entries[label].defaults}
-                       if entries[label].options else {})}
-            for label, ids in compare.items()}
+            entry.label: {"run_ids": ids, "strategy": entry.name,
+                          # an entry without options: as in studies made before options
+                          **({"options": dict(entry.options), "defaults": entry.defaults} if entry.options else {})}
+            for entry, ids in zip(strategy_entries(cfg), compare.values())}
     study = open_run(store, experiment, "insights", exp_config)
     with running(study):
         log(f"[1/3] ground truth: {len(space)} children x {cfg.gt_seeds} seeds, "
@@ -439,6 +434,6 @@ def insights_study(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir:
 
 __all__ = ["COMPARE_GRAD_WINDOW", "COMPARE_STRATEGIES", "GROUPS", "SWEEP_EPOCHS", "SWEEP_EPOCHS_QUICK",
            "SWEEP_SHARING", "SWEEP_SHARING_QUICK", "InsightsConfig", "StrategyEntry", "canonical_strategy",
-           "comparison_runs", "default_experiment", "insights_study", "instance_runs", "option_text",
+           "comparison_runs", "default_experiment", "folder_name", "insights_study", "instance_runs",
            "parse_strategy_entry", "report_dir", "run_insights", "strategy_entries", "study_instances",
            "sweep_runs"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from wsnas.analysis.comparison import options_text
 from wsnas.report.figures import fmt
 
 __all__ = ["comparison_table"]
@@ -11,10 +12,6 @@ CREDIT_NOTE = (" PA&DA's credit rules: ops (the authors' code) credits each op w
                "its own convolutions, so parameter-free ops (none, skip, pooling) get none and their "
                "sampling probability falls to (1 - tau) / |O|; path credits every op of the sampled path "
                "with the norm of the step's whole gradient.")
-
-
-def _text(value) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _pm(mean, sd, digits: int = 3) -> str:
@@ -79,9 +76,8 @@ def comparison_table(a: dict) -> tuple[str, list[str], list[list[tuple[str, str]
     for r in comp["rows"]:
         options = r.get("options") or {}
         if options:
-            defaults = ", ".join(f"{k}={_text(v)}" for k, v in (r.get("defaults") or {}).items())
-            notes.append(f"{r['title']}: {r.get('base', r['strategy'])} with "
-                         + ", ".join(f"{k}={_text(v)}" for k, v in options.items())
+            defaults = options_text(r.get("defaults") or {})
+            notes.append(f"{r['title']}: {r.get('base', r['strategy'])} with " + options_text(options)
                          + (f" instead of its default {defaults}" if defaults else "")
                          + f" (entry {r['strategy']})." + (CREDIT_NOTE if "credit" in options else ""))
     for r in comp["rows"]:
