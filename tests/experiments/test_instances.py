@@ -148,6 +148,18 @@ def test_sweep_instances(tmp_path):
     assert len(SWEEP_SHARING) == 17 and len({parse_sharing(s).label for s in SWEEP_SHARING}) == 17
 
 
+def test_experiments_in_one_run_directory_keep_their_own_checkpoints(tmp_path):
+    cfg = InsightsConfig(instances={"seeds": 2, "orders": 1, "shuffle": 0})
+    default = [i.run_dir for i in study_instances("insights", cfg, tmp_path)]
+    assert default == [str(tmp_path / "supernets" / f) for f in ("seeds-0", "seeds-1", "orders-0")]
+    other = [i.run_dir for i in study_instances("e5-recal", cfg, tmp_path)]
+    assert other == [str(tmp_path / "e5-recal" / "supernets" / f) for f in ("seeds-0", "seeds-1", "orders-0")]
+    sweep = InsightsConfig(instances={"seeds": 0, "orders": 0, "shuffle": 0}, sweep=("full",))
+    assert [i.run_dir for i in study_instances("sharing", sweep, tmp_path)] == [str(tmp_path / "sharing" / "full")]
+    assert ([i.run_dir for i in study_instances("sweep2", sweep, tmp_path)]
+            == [str(tmp_path / "sweep2" / "sharing" / "full")])
+
+
 def test_default_experiment_names_the_study():
     assert default_experiment(InsightsConfig()) == "insights"
     assert default_experiment(InsightsConfig(sweep=("full",))) == "sharing"

@@ -282,8 +282,15 @@ def folder_name(label: str) -> str:
 
 
 def study_instances(experiment: str, cfg: InsightsConfig, run_dir: Path) -> list[Instance]:
-    """Every supernet instance of the study, in the order they are run."""
+    """Every supernet instance of the study, in the order they are run.
+
+    Each instance keeps its checkpoints in a folder of its own: under ``run_dir`` for the
+    experiment's default id (``insights``, ``sharing``, ``strategies``: the layout of earlier
+    studies), under ``run_dir/<experiment>`` for any other id, so that experiments sharing a run
+    directory never share a checkpoint."""
     out = []
+    if experiment != default_experiment(cfg):
+        run_dir = report_dir(run_dir, experiment)
     sharing = parse_sharing(cfg.sharing, budget=cfg.budget)
     for group, ids in instance_runs(experiment, cfg).items():
         for k, run_id in enumerate(ids):
