@@ -94,6 +94,9 @@ def test_report_and_rerun_without_work(reference, capsys):
     (["--seeds", "0", "--orders", "0", "--shuffles", "0"], "no supernet instances"),
     (["--truth", "nb201-imaginary"], "nb201-imaginary"),
     (["--bn-mode", "recal", "--recal-batches", "0"], "recal_batches must be at least 1"),
+    (["--prefix-epochs", "5"], "--prefix-epochs needs --sweep sharing"),
+    (["--sweep", "sharing", "--sweep-settings", "prefix:1", "--prefix-epochs", "0"],
+     "--prefix-epochs must be at least 1, got 0"),
 ])
 def test_bad_input(tmp_path, capsys, args, fragment):
     assert main(["insights", "--run-dir", str(tmp_path), "--no-progress", *args]) == 2
@@ -105,7 +108,8 @@ def test_sharing_sweep_beside_the_main_study(reference, capsys):
     run_dir = reference[0]
     gt_rows = _count(run_dir / "results.db", "groundtruth")
     sweep = ["insights", "--run-dir", str(run_dir), *TINY, "--seeds", "0", "--orders", "0", "--shuffles", "0",
-             "--finetune-steps", "0", "--sweep", "sharing", "--sweep-settings", "full,group:2,group:2:random,prefix:1"]
+             "--finetune-steps", "0", "--sweep", "sharing", "--sweep-settings", "full,group:2,group:2:random,prefix:1",
+             "--prefix-epochs", "3"]
     assert main(sweep) == 0
     out = capsys.readouterr().out
     assert _count(run_dir / "results.db", "groundtruth") == gt_rows  # the ground truth is reused
@@ -119,5 +123,11 @@ def test_sharing_sweep_beside_the_main_study(reference, capsys):
                              "sharing/sharing/group:2:random", "sharing/sharing/prefix:1"}
         assert all(r["status"] == "done" for r in runs.values())
         assert runs["sharing/sharing/group:2:random"]["config"]["sharing"]["groups"] == 2
+        # the prefix row trains for its own budget (--prefix-epochs), the others for --epochs
+        assert runs["sharing/sharing/prefix:1"]["config"]["supernet"]["train"]["epochs"] == 3
+        assert runs["sharing/sharing/full"]["config"]["supernet"]["train"]["epochs"] == 2
+        assert len(store.checkpoints("sharing/sharing/prefix:1")) > len(store.checkpoints("sharing/sharing/full"))
+        sweep_cfg = store.get_run("sharing")["config"]["sweep"]
+        assert sweep_cfg["prefix:1"]["compute"] == 1.5 and sweep_cfg["prefix:1"]["epochs"] == 3
     assert main(["report", str(run_dir / "sharing")]) == 0
     assert "sharing/report.html" in capsys.readouterr().out

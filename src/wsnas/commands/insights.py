@@ -63,6 +63,7 @@ from wsnas.core.runtime import PRECISIONS
 from wsnas.experiments.insights import (
     COMPARE_GRAD_WINDOW,
     COMPARE_STRATEGIES,
+    PREFIX_EPOCH_FACTOR,
     SWEEP_EPOCHS,
     SWEEP_EPOCHS_QUICK,
     SWEEP_SHARING,
@@ -70,6 +71,7 @@ from wsnas.experiments.insights import (
     InsightsConfig,
     insights_study,
 )
+from wsnas.supernet.sharing import parse_sharing
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -107,6 +109,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sweep-settings", default=None,
                    help="comma-separated sharing settings of the sweep (default: all of Table 3; with "
                         "--quick: " + ", ".join(SWEEP_SHARING_QUICK) + ")")
+    g.add_argument("--prefix-epochs", type=int, default=None, metavar="N",
+                   help=f"supernet epochs of the sweep's prefix-sharing rows (default {PREFIX_EPOCH_FACTOR}x "
+                        "the sweep's epochs: the paper's prefix rows come from 2000-epoch supernets, the "
+                        "rest of Table 3 from 200)")
     g = p.add_argument_group("training strategies (PA&DA comparison)")
     g.add_argument("--strategy", default=None, metavar="ENTRIES",
                    help="comma-separated single-path strategies to compare instead of the seeds/orders/"
@@ -139,8 +145,15 @@ def config_from_args(args: argparse.Namespace) -> InsightsConfig:
         epochs = (SWEEP_EPOCHS_QUICK if args.quick else SWEEP_EPOCHS).get(args.data)
         if args.epochs is None and epochs is not None:
             sn = sn.with_overrides(epochs=epochs)
-    elif args.sweep_settings:
-        raise WsnasError("--sweep-settings needs --sweep sharing")
+        prefix_epochs = PREFIX_EPOCH_FACTOR * sn.epochs if args.prefix_epochs is None else args.prefix_epochs
+        if prefix_epochs < 1:
+            raise WsnasError(f"--prefix-epochs must be at least 1, got {prefix_epochs}")
+        if not any(parse_sharing(s).kind == "prefix" for s in sweep):
+            prefix_epochs = None  # no prefix row: the identity of sweeps without one
+    elif args.sweep_settings or args.prefix_epochs is not None:
+        raise WsnasError(f"{'--sweep-settings' if args.sweep_settings else '--prefix-epochs'} needs --sweep sharing")
+    else:
+        prefix_epochs = None
     strategies: tuple = ()
     strategy_seeds = cfg.strategy_seeds
     grad_window = args.grad_window or 0
@@ -178,6 +191,7 @@ def config_from_args(args: argparse.Namespace) -> InsightsConfig:
         eval=eval_config_from_args(args),
         sharing=args.sharing, budget=args.sharing_budget, sweep=sweep,
         strategies=strategies, strategy_seeds=strategy_seeds, grad_window=grad_window,
+        prefix_epochs=prefix_epochs,
     ).validate()
 
 

@@ -76,6 +76,11 @@ SWEEP_SHARING: tuple[str, ...] = (
 # with --quick. CIFAR-10 keeps the paper's 200.
 SWEEP_EPOCHS = {"digits": 10}
 SWEEP_EPOCHS_QUICK = {"digits": 2}
+# Prefix sharing trains every child's private cells on 1/64 of the mini-batches, so the paper's
+# prefix rows come from 2000-epoch supernets against the 200 epochs of the rest of Table 3
+# (algorithms.md 1.5): the sweep gives its prefix rows this many times its epochs unless
+# --prefix-epochs says otherwise.
+PREFIX_EPOCH_FACTOR = 10
 # --quick: the settings the paper publishes numbers for, at a fraction of the compute
 SWEEP_SHARING_QUICK: tuple[str, ...] = ("full", "group:4", "group:16", "group:16:random", "group:64",
                                         "prefix:0", "prefix:2")
@@ -116,6 +121,7 @@ class InsightsConfig:
     strategies: tuple = ()  # strategy comparison: these strategies, strategy_seeds instances each
     strategy_seeds: int = 3
     grad_window: int = 0  # gradient-variance window of every supernet (0: off)
+    prefix_epochs: int | None = None  # epochs of the sweep's prefix rows (None: the supernet's)
 
     @classmethod
     def for_dataset(cls, dataset: str) -> InsightsConfig:
@@ -148,6 +154,8 @@ class InsightsConfig:
             del d["strategies"], d["strategy_seeds"]  # the identity of studies made before comparisons
         if not self.grad_window:
             del d["grad_window"]
+        if self.prefix_epochs is None:
+            del d["prefix_epochs"]  # the identity of studies made before prefix budgets
         return d
 
     def validate(self) -> InsightsConfig:
@@ -158,6 +166,8 @@ class InsightsConfig:
             raise WsnasError(f"ground-truth seeds must be at least 1, got {self.gt_seeds}")
         if any(n < 0 for n in self.instances.values()):
             raise WsnasError("instance counts must be non-negative")
+        if self.prefix_epochs is not None and self.prefix_epochs < 1:
+            raise WsnasError(f"prefix epochs must be at least 1, got {self.prefix_epochs}")
         if self.dense_last < 0 or self.finetune_steps < 0:
             raise WsnasError("dense_last and finetune_steps must be non-negative")
         if self.budget not in BUDGETS:
@@ -300,14 +310,24 @@ def study_instances(experiment: str, cfg: InsightsConfig, run_dir: Path) -> list
             out.append(Instance(run_id=run_id, run_dir=str(run_dir / "supernets" / f"{group}-{k}"),
                                 strategy=GROUPS[group], seed=seed, order_seed=order_seed, sharing=sharing))
     for label, run_id in sweep_runs(experiment, cfg).items():
+        sharing = parse_sharing(label, budget=cfg.budget)
         out.append(Instance(run_id=run_id, run_dir=str(run_dir / "sharing" / folder_name(label)),
-                            strategy="round_robin", seed=0, sharing=parse_sharing(label, budget=cfg.budget)))
+                            strategy="round_robin", seed=0, sharing=sharing,
+                            epochs=sweep_epochs(cfg, label) if sharing.kind == "prefix" else None))
     for entry, ids in zip(strategy_entries(cfg), comparison_runs(experiment, cfg).values()):
         for k, run_id in enumerate(ids):
             out.append(Instance(run_id=run_id, run_dir=str(run_dir / "strategies" / f"{folder_name(entry.label)}-{k}"),
                                 strategy=entry.name, seed=k, options=entry.options,
                                 order_seed=k if entry.name == "fixed-order" else None))
     return out
+
+
+def sweep_epochs(cfg: InsightsConfig, label: str) -> int:
+    """Supernet epochs of the sweep's setting ``label``: ``prefix_epochs`` for prefix sharing
+    (when set), else the study's."""
+    if cfg.prefix_epochs is not None and parse_sharing(label).kind == "prefix":
+        return cfg.prefix_epochs
+    return cfg.supernet.epochs
 
 
 def report_dir(run_dir: str | Path, experiment: str) -> Path:
@@ -351,8 +371,11 @@ def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: s
         exp_config["sharing"] = parse_sharing(cfg.sharing, budget=cfg.budget).label
     if sweep:
         exp_config["sweep"] = {
-            label: {"run_id": run_id, "compute": parse_sharing(label, budget=cfg.budget).compute(),
-                    "budget": cfg.budget}
+            label: {"run_id": run_id, "budget": cfg.budget,
+                    # in fully shared supernets of the study's epochs
+                    "compute": parse_sharing(label, budget=cfg.budget).compute()
+                    * sweep_epochs(cfg, label) / cfg.supernet.epochs,
+                    **({"epochs": sweep_epochs(cfg, label)} if cfg.prefix_epochs is not None else {})}
             for label, run_id in sweep.items()}
     compare = comparison_runs(experiment, cfg)
     if compare:
@@ -439,8 +462,8 @@ def insights_study(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir:
     return {"experiment": experiment, "store": store_path, "seconds": seconds, "report": paths}
 
 
-__all__ = ["COMPARE_GRAD_WINDOW", "COMPARE_STRATEGIES", "GROUPS", "SWEEP_EPOCHS", "SWEEP_EPOCHS_QUICK",
-           "SWEEP_SHARING", "SWEEP_SHARING_QUICK", "InsightsConfig", "StrategyEntry", "canonical_strategy",
-           "comparison_runs", "default_experiment", "folder_name", "insights_study", "instance_runs",
-           "parse_strategy_entry", "report_dir", "run_insights", "strategy_entries", "study_instances",
-           "sweep_runs"]
+__all__ = ["COMPARE_GRAD_WINDOW", "COMPARE_STRATEGIES", "GROUPS", "InsightsConfig", "PREFIX_EPOCH_FACTOR",
+           "SWEEP_EPOCHS", "SWEEP_EPOCHS_QUICK", "SWEEP_SHARING", "SWEEP_SHARING_QUICK", "StrategyEntry",
+           "canonical_strategy", "comparison_runs", "default_experiment", "folder_name", "insights_study",
+           "instance_runs", "parse_strategy_entry", "report_dir", "run_insights", "strategy_entries",
+           "study_instances", "sweep_epochs", "sweep_runs"]

@@ -12,6 +12,7 @@ an instance the store marks ``done`` is not run again.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +35,8 @@ from wsnas.training.trainer import RowCollector, SupernetConfig, SupernetTrainer
 @dataclass(frozen=True)
 class Instance:
     """One supernet of a study: its run id, strategy (with its ``options``, as ``(name, value)``
-    pairs: ``(("credit", "path"),)``), seeds and sharing."""
+    pairs: ``(("credit", "path"),)``), seeds, sharing, and its own number of epochs where it
+    differs from the study's (``epochs``; the sharing sweep's prefix rows)."""
 
     run_id: str
     run_dir: str
@@ -43,6 +45,13 @@ class Instance:
     order_seed: int | None = None
     sharing: Sharing = field(default_factory=Sharing)
     options: tuple[tuple[str, Any], ...] = ()
+    epochs: int | None = None
+
+    def supernet_config(self, cfg: SupernetConfig) -> SupernetConfig:
+        """``cfg`` with this instance's own number of epochs, if it has one."""
+        if self.epochs is None:
+            return cfg
+        return dataclasses.replace(cfg, train=cfg.train.with_overrides(epochs=self.epochs))
 
     def build_strategy(self):
         """The instance's strategy; the trainer adapts it to ``sharing`` (``with_sharing``)."""
@@ -69,8 +78,9 @@ class SupernetJob:
 
 def build_trainer(instance: Instance, space: Space, data: Dataset, cfg: SupernetConfig, *,
                   store=None, progress: bool = False) -> SupernetTrainer:
-    """The trainer of ``instance`` (its checkpoint directory is ``instance.run_dir``)."""
-    return SupernetTrainer(space, data, instance.build_strategy(), cfg, seed=instance.seed,
+    """The trainer of ``instance`` (its checkpoint directory is ``instance.run_dir``); ``cfg`` is
+    the study's, adapted to the instance (:meth:`Instance.supernet_config`)."""
+    return SupernetTrainer(space, data, instance.build_strategy(), instance.supernet_config(cfg), seed=instance.seed,
                            run_dir=instance.run_dir, store=store, run_id=instance.run_id,
                            progress=progress, sharing=instance.sharing)
 
@@ -102,7 +112,8 @@ def run_instances(space: Space, data: Dataset, cfg: SupernetConfig, instances: S
     executor = executor or LocalExecutor()
     todo: dict[str, Run] = {}
     for inst in instances:
-        config = trainer_config(space, data, inst.build_strategy(), cfg, inst.seed, inst.sharing)
+        config = trainer_config(space, data, inst.build_strategy(), inst.supernet_config(cfg), inst.seed,
+                                inst.sharing)
         run = open_run(store, inst.run_id, "supernet", config, seed=inst.seed)
         if not run.done:
             todo[inst.run_id] = run
@@ -140,7 +151,7 @@ def load_final(instance: Instance, space: Space, data: Dataset, cfg: SupernetCon
     from wsnas.core.errors import WsnasError
 
     trainer = build_trainer(instance, space, data, cfg)
-    if not trainer.try_resume() or trainer.epoch < cfg.train.epochs:
+    if not trainer.try_resume() or trainer.epoch < instance.supernet_config(cfg).train.epochs:
         raise WsnasError(f"no final checkpoint of {instance.run_id} in {Path(instance.run_dir)}; with a "
                          "remote Ray cluster the run directory must be on a shared file system")
     return trainer

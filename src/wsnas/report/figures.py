@@ -355,7 +355,9 @@ def sharing_compute(analysis: dict, path: str | Path) -> Path | None:
             right.plot([k for k, p in zip(ks, pub) if p is not None], [p for p in pub if p is not None],
                        color="0.5", linestyle="--", marker="x", label="paper (CIFAR-10, 2000 epochs)")
         right.legend(fontsize=7, loc="best")
-    right.set_xlabel("shared cells K (stem always shared; 1x compute)")
+    prefix_compute = sorted({r["compute"] for r in rows if r["kind"] == "prefix"})
+    right.set_xlabel("shared cells K (stem always shared; "
+                     + "/".join(f"{c:g}x" for c in prefix_compute) + " compute)")
     right.set_title("Prefix sharing", fontsize=10)
     right.xaxis.set_major_locator(MaxNLocator(integer=True))
     right.grid(alpha=0.3)
