@@ -3,16 +3,23 @@
 Each sub-command lives in ``wsnas.commands.<name>`` and exposes two functions:
 ``add_arguments(parser)`` to declare its options and ``run(args) -> int`` to execute.
 User errors (:class:`wsnas.core.errors.WsnasError`) are printed as one line without a traceback.
+
+Exit status: 0 success; 2 a user error; 1 a full disk or quota (``ENOSPC``, ``EDQUOT``,
+``EFBIG``: one line naming the file; what was written before stays, rerun to continue); 130
+Ctrl-C; 141 (128 + SIGPIPE, as for a Unix tool killed by it) when the reader of the output
+went away (``wsnas spaces --list | head``), quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from wsnas import __version__
 from wsnas.core.errors import WsnasError
+from wsnas.core.files import FULL_DISK
 from wsnas.core.runtime import tune_allocator
 
 # name -> (module, one-line help)
@@ -58,14 +65,57 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         tune_allocator()
-        return int(args._run(args) or 0)
+        status = int(args._run(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
     except WsnasError as exc:
         print(f"wsnas {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141
+    except OSError as exc:
+        if exc.errno not in FULL_DISK:
+            raise
+        what = f"cannot write {exc.filename!r}: " if exc.filename else ""
+        if not exc.filename and not _writable(sys.stdout):  # e.g. wsnas spaces --list > /dev/full
+            what = "cannot write the standard output: "
+            _silence_stdout()
+        reason = os.strerror(exc.errno)
+        print(f"wsnas {args.command}: error: {what}{reason[:1].lower()}{reason[1:]}; free some space "
+              "and rerun (finished results are kept)", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f"wsnas {args.command}: interrupted; finished results are kept, rerun to continue",
               file=sys.stderr)
         return 130
+
+
+def _writable(stream) -> bool:
+    """Whether ``stream`` takes a flush and an empty write (which /dev/full refuses too)."""
+    try:
+        stream.flush()
+        fd = stream.fileno()
+    except (AttributeError, ValueError):  # not a file (captured in a test): nothing to tell
+        return True
+    except OSError:
+        return False
+    try:
+        os.write(fd, b"")
+    except OSError:
+        return False
+    return True
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's flush at exit does not fail on the closed pipe
+    again (https://docs.python.org/3/library/signal.html#note-on-sigpipe)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # stdout is not a file (e.g. captured in a test)
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

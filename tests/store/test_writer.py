@@ -3,6 +3,7 @@ a killed writer loses and duplicates nothing."""
 
 from __future__ import annotations
 
+import errno
 import json
 import signal
 import sqlite3
@@ -238,3 +239,22 @@ def test_sigkill_mid_run_loses_and_duplicates_nothing(tmp_path):
         assert len(final) == n
         assert {(r["arch"], r["seed"]) for r in final} == set(expected)
         assert store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_full_disk_rolls_the_write_back_and_names_the_store(tmp_path):
+    path = tmp_path / "full.db"
+    with Store(path) as store:
+        store.add_groundtruth_many([gt_row("111", 0, 0, 0.5)])
+        pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
+        store.conn.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full from here on
+        rows = [gt_row(f"{a}{b}{c}", 16 * (a - 1) + 4 * (b - 1) + c - 1, 1, 0.5, code_version="x" * 3000)
+                for a in range(1, 5) for b in range(1, 5) for c in range(1, 5)]
+        with pytest.raises(OSError) as info:
+            store.add_groundtruth_many(rows)
+        assert info.value.errno == errno.ENOSPC and info.value.filename == str(path)
+        assert "No space left on device" in str(info.value)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT arch, seed FROM groundtruth").fetchall() == [("111", 0)]
+    with Store(path) as store:  # space again: the same rows go in
+        assert store.add_groundtruth_many(rows) == 64

@@ -1,3 +1,6 @@
+import errno
+import os
+
 import pytest
 import torch
 
@@ -138,3 +141,22 @@ def test_a_bad_schedule_length_is_refused(period, fragment):
     with pytest.raises(WsnasError) as err:
         TrainConfig(epochs=3, lr_schedule_epochs=period)
     assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_full_disk_while_checkpointing_keeps_the_last_checkpoint(small_space, small_digits, tmp_path,
+                                                                    monkeypatch):
+    trainer = _trainer(small_space, small_digits, tmp_path, epochs=1)
+    trainer.save()
+    path = tmp_path / CHECKPOINT
+    before = path.read_bytes()
+
+    def filling(obj, f, *args, **kwargs):  # the disk fills up halfway through the checkpoint
+        f.write(before[:100])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(torch, "save", filling)
+    with pytest.raises(OSError) as info:
+        trainer.save()
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT]

@@ -45,6 +45,7 @@ import json
 import math
 import sys
 
+from wsnas.core.files import check_output
 from wsnas.groundtruth.benchmarks.nb201 import (
     BENCHMARK_COLUMNS,
     convert_benchmark,
@@ -64,8 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     convert.add_argument("source", metavar="SOURCE",
                          help="the NAS-Bench-201 .pth file or the NATS-Bench topology directory")
     convert.add_argument("--out", default=None, metavar="TABLE.csv.gz",
-                         help="the table to write (gzip-compressed when it ends in .gz; default "
-                              "$WSNAS_HOME/benchmarks/nb201.csv.gz, where --truth nb201-DATASET finds it)")
+                         help="the table to write (gzip-compressed when it ends in .gz; its folder "
+                              "must exist; default $WSNAS_HOME/benchmarks/nb201.csv.gz, where --truth "
+                              "nb201-DATASET finds it)")
     convert.add_argument("--no-progress", action="store_true", help="no progress bar")
     query = actions.add_parser(
         "query", help="print the rows of one architecture",
@@ -88,6 +90,8 @@ def _fmt(value: object) -> str:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    if args.out is not None:  # as cp does: no folder is created for a path the user gave
+        args.out = check_output(args.out)
     args.out = args.out or default_table_path()
     summary = convert_benchmark(args.source, args.out, progress=not args.no_progress)
     print(f"wrote {summary.out}: {summary.rows} rows for {summary.archs} architectures")

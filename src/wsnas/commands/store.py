@@ -24,6 +24,7 @@ import argparse
 import os
 
 from wsnas.core.errors import WsnasError
+from wsnas.core.files import check_output
 from wsnas.store import Store
 
 DEFAULT_STORE = "wsnas.db"
@@ -44,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Write one table of the store to a CSV file (a header line, then rows).")
     export.add_argument("table", metavar="TABLE",
                         help="the table to export: runs, groundtruth or predictions")
-    export.add_argument("--out", required=True, metavar="FILE.csv", help="the CSV file to write")
+    export.add_argument("--out", required=True, metavar="FILE.csv",
+                        help="the CSV file to write (its folder must exist; never the store itself)")
     export.add_argument("--run", metavar="RUN_ID", help="only this run's rows")
     export.add_argument("--wide", action="store_true",
                         help="predictions only, with --run: one line per checkpoint, one column "
@@ -57,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
         raise WsnasError(f"--wide writes the prediction matrix of one run, so it needs the "
                          f"predictions table and --run RUN_ID (got table {args.table!r}, run "
                          f"{args.run!r})")
+    if args.action == "export":  # before any work: never over the store, no folder created
+        check_output(args.out, stores=[args.store])
     with Store(args.store, create=False) as store:
         if args.action == "info":
             _print_overview(store.overview())

@@ -44,6 +44,7 @@ import torch
 
 from wsnas.analysis.comparison import option_text
 from wsnas.core.errors import WsnasError
+from wsnas.core.files import atomic_write
 from wsnas.data import Dataset
 from wsnas.evaluator import EvalConfig
 from wsnas.execution.executor import Executor
@@ -421,8 +422,8 @@ def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: s
                              progress=progress, bank=source.bank)
     out = report_dir(run_dir, experiment)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "experiment.json").write_text(json.dumps({"experiment": experiment,
-                                                    "store": str(Path(store.path).resolve())}, indent=2))
+    with atomic_write(out / "experiment.json") as fh:
+        fh.write(json.dumps({"experiment": experiment, "store": str(Path(store.path).resolve())}, indent=2))
     return experiment
 
 

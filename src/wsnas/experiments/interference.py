@@ -53,6 +53,7 @@ import torch
 import torch.nn.functional as F
 
 from wsnas.core.errors import WsnasError
+from wsnas.core.files import atomic_write
 from wsnas.data import Dataset, Split
 from wsnas.experiments.insights import SUPERNET_DEFAULTS
 from wsnas.runs import train_run
@@ -537,7 +538,7 @@ def write_matrix_csv(matrix: dict, names, path: str | Path, *, shared=None) -> P
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     n = matrix["count"].shape[0]
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with atomic_write(path, "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         header = ["trained_index", "trained_arch", "other_index", "other_arch", "count", "d_loss", "d_acc",
                   "cosine"]

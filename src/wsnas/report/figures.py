@@ -33,6 +33,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from wsnas.core.files import atomic_write
+
 __all__ = [
     "FIGURES",
     "GROUP_COLOURS",
@@ -104,7 +106,8 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # no "Software" entry: the same analysis gives byte-identical files
-    fig.savefig(path, format="png", dpi=_DPI, metadata={"Software": None})
+    with atomic_write(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=_DPI, metadata={"Software": None})
     return path
 
 

@@ -17,6 +17,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from wsnas.core.files import atomic_write
+
 __all__ = ["interference_figure"]
 
 
@@ -66,5 +68,6 @@ def interference_figure(matrix: dict, path: str | Path, *, names: Sequence[str] 
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    with atomic_write(path, "wb") as fh:
+        fig.savefig(fh, format=path.suffix.lstrip(".") or "png")
     return path

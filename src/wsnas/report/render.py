@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from wsnas import metrics
+from wsnas.core.files import atomic_write
 from wsnas.report.comparison import comparison_table
 from wsnas.report.figures import FIGURES, GROUP_ORDER, fmt
 
@@ -559,6 +560,8 @@ def write_report(analysis: dict, figures: dict[str, Path], out_dir: str | Path,
     out_dir.mkdir(parents=True, exist_ok=True)
     report = build_report(analysis, figures)
     html_path, md_path = out_dir / "report.html", out_dir / "report.md"
-    html_path.write_text(to_html(report, figures), encoding="utf-8")
-    md_path.write_text(to_markdown(report, figure_dir), encoding="utf-8")
+    with atomic_write(html_path) as fh:
+        fh.write(to_html(report, figures))
+    with atomic_write(md_path) as fh:
+        fh.write(to_markdown(report, figure_dir))
     return html_path, md_path

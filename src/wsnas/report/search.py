@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wsnas.core.files import atomic_write
 from wsnas.report.figures import fmt, new_figure, save_figure
 from wsnas.report.render import CSS, VERDICTS, escape_html, escape_markdown, finding_line, png_data_uri
 from wsnas.selection import selection_label
@@ -135,8 +136,10 @@ def write_search_report(store: Store, experiment: str, out_dir: str | Path) -> d
     if fig2:
         html += ["<h2>The argmax's true accuracy during search</h2>", f'<img src="{png_data_uri(fig2)}" alt="argmax">']
     html += ["</body></html>"]
-    (out_dir / "report.md").write_text("\n".join(md) + "\n", encoding="utf-8")
-    (out_dir / "report.html").write_text("\n".join(html) + "\n", encoding="utf-8")
+    with atomic_write(out_dir / "report.md") as fh:
+        fh.write("\n".join(md) + "\n")
+    with atomic_write(out_dir / "report.html") as fh:
+        fh.write("\n".join(html) + "\n")
     return {"html": str(out_dir / "report.html"), "md": str(out_dir / "report.md"),
             "findings": [finding_line(f) for f in a["findings"]]}
 

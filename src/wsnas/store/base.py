@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +19,13 @@ from wsnas.core.errors import WsnasError
 from wsnas.store.schema import check_header, configure, open_schema, transaction
 
 _S = TypeVar("_S", bound="StoreBase")
+
+
+def full_disk(exc: sqlite3.Error, path: Path) -> OSError | None:
+    """SQLite's "database or disk is full" as the OSError of a full disk naming the store, else None."""
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or str(exc) == "database or disk is full":
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    return None
 
 
 class StoreBase:
@@ -51,6 +60,9 @@ class StoreBase:
             open_schema(self._conn, self.path)
         except sqlite3.DatabaseError as exc:
             self.close()
+            full = full_disk(exc, self.path)
+            if full is not None:
+                raise full from exc
             raise WsnasError(f"cannot open the results store {name!r}: {exc}; it is not a "
                              "readable SQLite database, or it is locked or read-only") from None
         except BaseException:
@@ -81,10 +93,19 @@ class StoreBase:
             raise RuntimeError(f"{self!r} is closed")
         return self._conn
 
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (:func:`wsnas.store.schema.transaction`): commits when the block
-        ends, rolls back if it raises."""
-        return transaction(self.conn)
+        ends, rolls back if it raises. A full disk raises the OSError of one (``ENOSPC``, naming
+        the store), with nothing of the transaction written."""
+        try:
+            with transaction(self.conn) as conn:
+                yield conn
+        except sqlite3.OperationalError as exc:
+            full = full_disk(exc, self.path)
+            if full is None:
+                raise
+            raise full from exc
 
     # -- runs ----------------------------------------------------------------------------------
 

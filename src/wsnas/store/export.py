@@ -1,7 +1,7 @@
 """The store's exports: a table, or a run's predictions in the wide layout, to a CSV file.
 
 Files are written atomically (a temporary file renamed into place): a failed export leaves no
-partial file.
+partial file, and an export never replaces the store itself or its ``-wal``/``-shm`` files.
 """
 
 from __future__ import annotations
@@ -9,40 +9,34 @@ from __future__ import annotations
 import csv
 import math
 import os
-import secrets
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from wsnas.core.errors import WsnasError
+from wsnas.core.files import atomic_write
 from wsnas.store.reader import StoreReader, where_clause
 
 
-def _write_csv(path: str | os.PathLike, header: list[Any], rows: Iterable[Iterable[Any]]) -> int:
-    """Write a CSV atomically (a temporary file renamed into place); returns the data rows."""
+def _write_csv(path: str | os.PathLike, header: list[Any], rows: Iterable[Iterable[Any]], *,
+               store: Path) -> int:
+    """Write a CSV atomically (:func:`wsnas.core.files.atomic_write`), never over ``store``;
+    returns the data rows."""
     target = Path(path).expanduser()
     if target.is_dir():
         raise WsnasError(f"output {str(target)!r} is a directory; give a file name such as "
                          f"{str(target / 'out.csv')!r}")
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        # os.open with mode 0o666 lets the umask decide the permissions, as for a plain open().
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as exc:
         raise WsnasError(f"cannot write {str(target)!r}: {exc.strerror}") from None
     count = 0
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(header)
-            for row in rows:
-                writer.writerow(row)
-                count += 1
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_write(target, "w", newline="", stores=[store]) as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        for row in rows:
+            writer.writerow(row)
+            count += 1
     return count
 
 
@@ -70,7 +64,7 @@ class StoreExports(StoreReader):
             where, params = where_clause(run_id=run_id)
         rows = self.conn.execute(
             f"SELECT {', '.join(columns)} FROM \"{table}\"{where} ORDER BY rowid", params)
-        return _write_csv(path, columns, (tuple(r) for r in rows))
+        return _write_csv(path, columns, (tuple(r) for r in rows), store=self.path)
 
     def export_prediction_matrix_csv(self, run_id: str, path: str | os.PathLike, *,
                                      metric: str = "accuracy") -> int:
@@ -83,4 +77,4 @@ class StoreExports(StoreReader):
         labels, _, indices, matrix = self._matrix(run_id, metric)
         body = ([label, *("" if math.isnan(v) else repr(float(v)) for v in values)]
                 for label, values in zip(labels, matrix, strict=True))
-        return _write_csv(path, ["", *indices], body)
+        return _write_csv(path, ["", *indices], body, store=self.path)

@@ -47,6 +47,7 @@ from tqdm.auto import tqdm
 
 from wsnas.core import distributed
 from wsnas.core.errors import WsnasError
+from wsnas.core.files import atomic_write
 from wsnas.core.runtime import prepare_model
 from wsnas.data import Dataset, Split, epoch_order, iterate_batches, num_batches
 from wsnas.evaluator import EvalConfig, evaluate_archs, recalibration_batches
@@ -97,11 +98,10 @@ class SupernetConfig:
 
 
 def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    # unbuffered: torch.save checks its position after each write, and would report a full disk
+    # met inside a buffer as a mismatch instead of the OSError it is
+    with atomic_write(path, "wb", buffering=0) as f:
+        torch.save(obj, f)
 
 
 def cycle_batches(split: Split, batch_size: int, generator: torch.Generator, augment):

@@ -300,7 +300,8 @@ def test_disallowed_global_is_refused(tmp_path, nats_dir):
     assert not (tmp_path / "out.csv").exists()
     with pytest.raises(WsnasError):
         convert_benchmark(bad_dir, tmp_path / "out.csv")
-    assert not (tmp_path / "out.csv").exists() and not (tmp_path / "out.csv.tmp").exists()
+    assert not (tmp_path / "out.csv").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
 def test_missing_and_corrupt_inputs(tmp_path, pth, nats_dir):

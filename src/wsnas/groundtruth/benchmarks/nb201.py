@@ -54,6 +54,7 @@ import os
 import re
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import IO, Any
@@ -61,6 +62,7 @@ from typing import IO, Any
 import numpy as np
 
 from wsnas.core.errors import WsnasError
+from wsnas.core.files import FULL_DISK, atomic_write
 from wsnas.core.safepickle import BASIC_GLOBALS, NUMPY_ARRAY_GLOBALS, restricted_load
 from wsnas.groundtruth.table import TruthTable
 
@@ -422,6 +424,19 @@ def _open_text(path: Path, mode: str, gz: bool | None = None) -> IO[str]:
     return open(path, mode, encoding="utf-8", newline="")
 
 
+@contextmanager
+def _text_writer(raw: IO[bytes], out: Path) -> Iterator[IO[str]]:
+    """CSV text over the binary file ``raw`` that becomes ``out`` (gzip-compressed for ``.gz``);
+    ``raw`` stays open for its owner to sync and rename."""
+    gz = gzip.GzipFile(filename=out.name, mode="wb", fileobj=raw) if out.name.endswith(".gz") else None
+    text = io.TextIOWrapper(gz or raw, encoding="utf-8", newline="")  # type: ignore[arg-type]
+    yield text
+    text.flush()
+    text.detach()
+    if gz is not None:
+        gz.close()  # the gzip trailer; a GzipFile never closes the file it was given
+
+
 @dataclass
 class ConversionSummary:
     """What :func:`convert_benchmark` wrote."""
@@ -463,10 +478,13 @@ def convert_benchmark(
     datasets: dict[str, int] = {}
     hps: dict[int, int] = {}
     rows = archs = 0
-    tmp = out.with_name(out.name + ".tmp")
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        with bar, _open_text(tmp, "w", gz=out.name.endswith(".gz")) as fh:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WsnasError(f"cannot write {str(out)!r}: cannot create its directory "
+                         f"{str(out.parent)!r} ({exc.strerror})") from None
+    try:
+        with bar, atomic_write(out, "wb") as raw, _text_writer(raw, out) as fh:
             writer = csv.writer(fh)
             writer.writerow(BENCHMARK_COLUMNS)
             for unit in units:
@@ -477,12 +495,10 @@ def convert_benchmark(
                     hps[record.hp] = hps.get(record.hp, 0) + 1
                 archs += 1
                 bar.update(1)
-        os.replace(tmp, out)
     except OSError as exc:
+        if exc.errno in FULL_DISK:
+            raise
         raise WsnasError(f"cannot write {out}: {exc.strerror or exc}") from exc
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return ConversionSummary(out=str(out), archs=archs, rows=rows, datasets=datasets, hps=hps)
 
 
