@@ -34,7 +34,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-
 import torch
 
 from wsnas import metrics
@@ -112,7 +111,8 @@ def run_jobs(a: argparse.Namespace, store: Path) -> dict[str, float]:
     gt_jobs = {f"gt{g}": ["groundtruth", "--space", "tiny64", "--data", "digits", "--seeds",
                           str(a.gt_seeds), "--epochs", str(g), *common] for g in a.gt_epochs}
     sn_jobs = {experiment(e): ["insights", "--run-dir", str(a.run_dir), "--experiment",
-                               experiment(e), "--epochs", str(e), "--seeds", str(a.seeds), "--orders", "0", "--shuffles", "0",
+                               experiment(e), "--epochs", str(e), "--seeds", str(a.seeds),
+                               "--orders", "0", "--shuffles", "0",
                                   "--dense-last", "0", "--finetune-steps", "0",
                                   "--gt-seeds", str(a.gt_seeds), "--gt-epochs",
                                   str(a.gt_epochs[0]), "--no-report", *common]
@@ -199,7 +199,8 @@ def markdown(res: dict, a: argparse.Namespace) -> str:
         if "per_epoch" not in s["gt_tau"][gts[0]]:
             continue
         curve = s["gt_tau"][gts[0]]["per_epoch"]
-        pts = ", ".join(f"{i + 1}: {v:.2f}" for i, v in enumerate(curve) if (i + 1) % 5 == 0 or i in (0, len(curve) - 1))
+        pts = ", ".join(f"{i + 1}: {v:.2f}" for i, v in enumerate(curve)
+                        if (i + 1) % 5 == 0 or i in (0, len(curve) - 1))
         lines.append(f"* {s['epochs']} epochs: {pts}")
     return "\n".join(lines) + "\n"
 
