@@ -252,7 +252,7 @@ def benchmark_splits(
     *,
     split_seed: int,
     options: Mapping[str, Any],
-) -> tuple[dict[str, tuple[str, np.ndarray]], dict[str, Any]]:
+) -> tuple[dict[str, tuple[str, np.ndarray | None]], dict[str, Any]]:
     """Where each split's images come from, by the ``split`` data option.
 
     * ``split=nb201`` (default): train is every training image; valid and test are the two
@@ -263,8 +263,8 @@ def benchmark_splits(
 
     Returns:
         ``({"train"|"valid"|"test": (source, indices)}, settings)``: ``source`` is ``"train"``
-        or ``"test"`` (which official set the indices point into); ``settings`` records the
-        choice for :meth:`Dataset.describe`.
+        or ``"test"`` (which official set the indices point into; ``None``: all of it, in
+        order); ``settings`` records the choice for :meth:`Dataset.describe`.
     """
     split = options.get("split", "nb201")
     if split not in SPLITS:
@@ -283,12 +283,24 @@ def benchmark_splits(
         else:
             valid, test = stratified_split(test_labels, [n_test // 2, n_test - n_test // 2], split_seed)
             settings = {"split": split}
-        return {"train": ("train", np.arange(n_train)), "valid": ("test", valid), "test": ("test", test)}, settings
+        return {"train": ("train", None), "valid": ("test", valid), "test": ("test", test)}, settings
     if "split_file" in options:
         raise WsnasError(f"{dataset} split_file applies to split=nb201, not split=holdout")
     valid_size = check_count(dataset, "valid_size", options.get("valid_size", round(n_train / 10)), n_train)
     train, valid = stratified_split(train_labels, [n_train - valid_size, valid_size], split_seed)
     return (
-        {"train": ("train", train), "valid": ("train", valid), "test": ("test", np.arange(n_test))},
+        {"train": ("train", train), "valid": ("train", valid), "test": ("test", None)},
         {"split": split},
     )
+
+
+def gather(
+    sets: Mapping[str, tuple[np.ndarray, np.ndarray]], parts: Mapping[str, tuple[str, np.ndarray | None]]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The images and labels of every split of ``parts`` (from :func:`benchmark_splits`), taken
+    from ``sets`` (``"train"``/``"test"`` -> ``(images, labels)``); a whole set is not copied."""
+    images, labels = {}, {}
+    for name, (source, idx) in parts.items():
+        x, y = sets[source]
+        images[name], labels[name] = (x, y) if idx is None else (x[idx], y[idx])
+    return images, labels
