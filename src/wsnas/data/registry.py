@@ -2,7 +2,8 @@
 
 A dataset is named in one of these forms (:func:`resolve_dataset`), tried in this order:
 
-1. a built-in name, a key of :data:`DATASETS` (any case): ``digits``, ``cifar10``,
+1. a built-in name, a key of :data:`DATASETS` (spelt exactly: the commands key their
+   per-dataset defaults by it): ``digits``, ``cifar10``,
    ``cifar100``, ``ImageNet16-120``;
 2. ``npz:PATH``: numpy arrays in a ``.npz`` file (:mod:`wsnas.data.arrays`);
 3. ``folder:DIR``: image files, one sub-folder per class (:mod:`wsnas.data.folder`);
@@ -118,18 +119,16 @@ def _load_object(name: str, target: str, what: str) -> Any:
 def resolve_dataset(name: str) -> tuple[str, DatasetLoader, bool]:
     """``(canonical name, loader, is_plugin)`` of a dataset name in any accepted form.
 
-    The canonical name is the registry's spelling of a built-in name, ``npz:``/``folder:``
-    with an absolute path, or the plugin's name as given.
+    The canonical name is a built-in name, ``npz:``/``folder:`` with an absolute path, or the
+    plugin's name as given.
 
     Raises:
         WsnasError: the name matches no form (the message lists them all), or a plugin or
             module cannot be imported.
     """
     key = str(name).strip()
-    builtin = {k.lower(): k for k in DATASETS}
-    if key.lower() in builtin:
-        canonical = builtin[key.lower()]
-        return canonical, DATASETS[canonical], False
+    if key in DATASETS:
+        return key, DATASETS[key], False
     if key.startswith(NPZ_PREFIX):
         path = _path_of(key, NPZ_PREFIX)
         return f"{NPZ_PREFIX}{path}", partial(load_npz, path), False
