@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -148,3 +150,70 @@ def pred(checkpoint, arch, index, accuracy, epoch=0, step=0, loss=None):
 def read_text(path: Path) -> str:
     with open(path, newline="", encoding="utf-8") as handle:
         return handle.read()
+
+
+# Datasets in their authors' file formats, tiny (tests/data, tests/groundtruth): pickles with the
+# official keys, written as the originals were (protocol 2, Python 2 strings as bytes for CIFAR).
+def planar_rows(images: np.ndarray) -> np.ndarray:
+    """uint8 N x C x H x W -> the official N x (C*H*W) rows: the red plane, then green, then blue,
+    each plane row by row (spelled out with loops, not by the reshape the readers use)."""
+    n, c, h, w = images.shape
+    rows = np.zeros((n, c * h * w), dtype=np.uint8)
+    for i in range(n):
+        for ch in range(c):
+            for r in range(h):
+                rows[i, ch * h * w + r * w:ch * h * w + (r + 1) * w] = images[i, ch, r]
+    return rows
+
+
+def write_cifar100(folder: Path, n_train: int = 60, n_test: int = 40, classes: int = 20, seed: int = 0) -> dict:
+    """``cifar-100-python`` with ``train``, ``test`` and ``meta``; returns name -> (images N x 3 x 32 x 32,
+    fine labels, the first ``classes`` of the 100 in equal shares). Test images 0 and 1 are a known pattern."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, n in (("train", n_train), ("test", n_test)):
+        images = rng.integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
+        fine = [int(v) for v in rng.permutation(np.arange(n) % classes)]
+        if name == "test":
+            images[:2] = (np.arange(3 * 32 * 32).reshape(3, 32, 32) * 7 % 251).astype(np.uint8)
+        record = {
+            b"filenames": [f"img_{i}.png".encode() for i in range(n)],
+            b"batch_label": f"{name}ing batch 1 of 1".encode(),
+            b"fine_labels": fine,
+            b"coarse_labels": [f // 5 for f in fine],
+            b"data": planar_rows(images),
+        }
+        with open(folder / name, "wb") as f:
+            pickle.dump(record, f, protocol=2)
+        written[name] = (images, fine)
+    meta = {b"fine_label_names": [f"fine{i}".encode() for i in range(100)],
+            b"coarse_label_names": [f"coarse{i}".encode() for i in range(20)]}
+    with open(folder / "meta", "wb") as f:
+        pickle.dump(meta, f, protocol=2)
+    return written
+
+
+def write_imagenet16(folder: Path, per_batch: int = 10, n_valid: int = 30, seed: int = 0) -> dict:
+    """``ImageNet16`` with ``train_data_batch_1..10`` and ``val_data`` (``data`` N x 768, ``labels`` 1..1000;
+    training batches also a ``mean``); about a fifth of the images are of classes above 120. Returns
+    name -> (images N x 3 x 16 x 16, labels 1..1000)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    names = [f"train_data_batch_{i}" for i in range(1, 11)] + ["val_data"]
+    for name in names:
+        n = n_valid if name == "val_data" else per_batch
+        images = rng.integers(0, 256, size=(n, 3, 16, 16), dtype=np.uint8)
+        labels = [int(v) for v in rng.integers(1, 121, size=n)]
+        for i in range(0, n, 5):
+            labels[i] = int(rng.integers(121, 1001))  # not of ImageNet16-120
+        if name == "val_data":
+            labels[1] = 120  # the last class kept
+        record = {"data": planar_rows(images), "labels": labels}
+        if name != "val_data":
+            record["mean"] = rng.random(768)
+        with open(folder / name, "wb") as f:
+            pickle.dump(record, f, protocol=2)
+        written[name] = (images, labels)
+    return written

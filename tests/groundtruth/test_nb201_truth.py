@@ -79,3 +79,39 @@ def test_truth_by_name_uses_the_default_converted_table(tmp_path, monkeypatch, c
     assert len(truth) == 15625 and truth.space == "nb201"
     assert main(["benchmark", "query", "--arch", "123", "--dataset", "cifar10"]) == 0
     assert "cifar10" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("dataset", "classes"), [("cifar100", 100), ("ImageNet16-120", 120)])
+def test_supernet_on_cifar100_and_imagenet16_against_their_benchmark_tables(tmp_path, capsys, dataset, classes):
+    """`--data cifar100 --truth nb201-cifar100` (and ImageNet16-120): generated official files, a
+    generated table with both datasets (x-valid / x-test), a tiny uniform supernet."""
+    from conftest import write_cifar100, write_imagenet16
+
+    if dataset == "cifar100":
+        write_cifar100(tmp_path / "data" / "cifar-100-python")
+    else:
+        write_imagenet16(tmp_path / "data" / "ImageNet16")
+    space = get_space("nb201")
+    archs = [space.format(a) for a in space.sample(6, 3)]
+    rng = np.random.default_rng(1)
+    table = tmp_path / "nb201.csv"
+    with open(table, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(BENCHMARK_COLUMNS)
+        for name in ("cifar10", "cifar100", "ImageNet16-120"):
+            for arch in archs:
+                acc = rng.uniform(0.1, 0.7)
+                w.writerow([space.index(space.parse(arch)), arch, name, 200, f"{acc:.6f}", f"{acc - 0.01:.6f}",
+                            1.0, 100.0, 0.01, 3])
+    db = tmp_path / "r.db"
+    code = main(["supernet", *SMALL, "--strategy", "uniform", "--sample", "6", "--sample-seed", "3", "--epochs", "1",
+                 "--data", dataset, "--data-dir", str(tmp_path / "data"), "--store", str(db),
+                 "--run-dir", str(tmp_path / "run"), "--truth", f"nb201-{dataset}:{table}"])
+    assert code == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "6 children evaluated" in out and f"against nb201-{dataset}:{table}: GT-Tau" in out
+    with Store(db) as store:
+        config = store.get_run("supernet/uniform/0")["config"]
+        labels, names, _ = store.prediction_matrix("supernet/uniform/0")
+    assert config["data"]["name"] == dataset and config["data"]["num_classes"] == classes
+    assert config["data"]["settings"] == {"split": "nb201"} and sorted(names) == sorted(archs)

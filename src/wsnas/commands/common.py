@@ -26,13 +26,23 @@ def add_space_options(p: argparse.ArgumentParser, default: str = "tiny64") -> No
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="digits",
-                   help="dataset: digits (embedded, default) or cifar10 (needs --data-dir)")
-    p.add_argument("--data-dir", default=None, help="directory of a dataset in its official layout")
+                   help="dataset: digits (embedded, default); cifar10, cifar100, ImageNet16-120 (their authors' "
+                        "files, in --data-dir: --data cifar10 --data-dir ~/data/cifar-10-batches-py, --data cifar100 "
+                        "--data-dir ~/data/cifar-100-python, --data ImageNet16-120 --data-dir ~/data/ImageNet16); "
+                        "npz:PATH (numpy arrays x_train, y_train, x_test, y_test: --data npz:~/data/mine.npz); "
+                        "folder:DIR (one sub-folder of images per class, needs Pillow: --data folder:~/data/flowers "
+                        "--data-option size=64); an installed plugin's name (entry-point group wsnas.datasets: "
+                        "--data mydata); package.module:function (a loader: --data mypkg.data:load)")
+    p.add_argument("--data-dir", default=None,
+                   help="directory of cifar10, cifar100 or ImageNet16-120 in its official layout (or a plugin's)")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the train/valid/test split (default 0)")
     p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a dataset option, repeatable: cifar10 valid_size=25000 (NB201's half split; default "
-                        "5000), augment=none; any dataset: limit=N (at most N images per split, a class-balanced "
-                        "subset, for quick trials)")
+                        "5000), augment=none; cifar100 and ImageNet16-120 split=nb201 (default: train on every "
+                        "training image, the test set halved into valid and test) or split=holdout (valid_size), "
+                        "split_file=PATH (NB201's own halves); npz: valid_size, layout=nchw|nhwc; folder: size=32, "
+                        "valid_size, test_size; augment=crop_flip|crop_flip_pad2|none; any dataset: limit=N (at "
+                        "most N images per split, a class-balanced subset, for quick trials)")
 
 
 TRAINING_OPTIONS = ("epochs", "batch_size", "lr", "lr_min", "momentum", "weight_decay", "grad_clip", "precision",

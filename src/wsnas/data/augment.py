@@ -1,8 +1,9 @@
 """Batch augmentation done with tensor operations on the batch's own device.
 
-``crop_flip`` is the standard CIFAR recipe: pad the image by ``padding`` zeros on every
+``crop_flip`` is the standard CIFAR recipe: pad the image by ``padding`` zeros (4) on every
 side, cut a random ``H x W`` window out of it and mirror it left-right with probability
-one half. It is applied to whole batches at once by gathering pixels through computed
+one half; ``crop_flip_pad2`` is the same with a padding of 2, NAS-Bench-201's recipe for
+its 16 x 16 ImageNet16 images. It is applied to whole batches at once by gathering pixels through computed
 indices, so there is no Python loop over samples and no host round trip. Note that the
 padding is added to the normalised images, so padded pixels equal the train mean.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import Tensor
@@ -101,7 +103,6 @@ def random_crop_flip(x: Tensor, generator: torch.Generator | None, padding: int 
     return crop_flip(x, params, padding)
 
 
-#: Augmentation name -> function of ``(batch, generator)``.
 def cutout(x: Tensor, length: int, generator: torch.Generator | None) -> Tensor:
     """Zero a ``length`` x ``length`` square at a uniformly drawn centre of each image.
 
@@ -123,8 +124,10 @@ def cutout(x: Tensor, length: int, generator: torch.Generator | None) -> Tensor:
     return x * (~hole)[:, None, :, :].to(x.dtype)
 
 
+#: Augmentation name -> function of ``(batch, generator)``.
 AUGMENTATIONS: dict[str, Callable[[Tensor, torch.Generator | None], Tensor]] = {
     "crop_flip": random_crop_flip,
+    "crop_flip_pad2": partial(random_crop_flip, padding=2),
 }
 
 

@@ -73,7 +73,7 @@ class Dataset:
         device: where every tensor lives.
         split_seed: the seed that decided the train/valid(/test) split.
         class_names: a readable name per class.
-        source: where the data came from (a directory, or a bundled data set's name).
+        source: where the data came from (a directory, a file, or a bundled data set's name).
     """
 
     name: str
@@ -92,6 +92,10 @@ class Dataset:
     source: str = ""
     limit: int | None = None  # at most this many images per split (a class-balanced subset), if set
     valid_before_limit: int | None = None  # the valid split's size before ``limit`` cut it
+    #: the loader's own options as they were given (``limit`` aside): what reloads the same data
+    options: dict[str, Any] = field(default_factory=dict)
+    #: choices beyond the sizes that decide the data (e.g. which valid/test split); part of describe()
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def split(self, name: str) -> Split:
         """The split called ``name`` (``train``, ``valid`` or ``test``)."""
@@ -117,6 +121,7 @@ class Dataset:
             "class_names": list(self.class_names),
             "source": self.source,
             **({"limit": self.limit} if self.limit is not None else {}),
+            **({"settings": dict(self.settings)} if self.settings else {}),
         }
 
 
@@ -164,6 +169,17 @@ def check_seed(split_seed: Any) -> int:
     return int(split_seed)
 
 
+def check_count(dataset: str, option: str, value: Any, n: int, what: str = "training images") -> int:
+    """``value`` as an int from 0 to ``n - 1`` (images held out of ``n``), or a one-line
+    :class:`WsnasError` naming ``dataset``, ``option`` and the accepted range."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not (0 <= value < n):
+        raise WsnasError(
+            f"{dataset} {option} must be an integer from 0 to {n - 1} "
+            f"(there are {n} {what}), got {value!r}"
+        )
+    return int(value)
+
+
 def channel_stats(
     images: np.ndarray, max_value: int
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -196,6 +212,26 @@ def channel_stats(
     return tuple(means), tuple(stds)
 
 
+def float_channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and (population) standard deviation of floating images ``N x C x H x W``.
+
+    Summed in float64, one channel at a time; a channel with zero spread gets std 1.0.
+    """
+    means: list[float] = []
+    stds: list[float] = []
+    for c in range(images.shape[1]):
+        values = images[:, c].astype(np.float64, copy=False)
+        if values.size == 0:
+            means.append(0.0)
+            stds.append(1.0)
+            continue
+        mean = float(values.mean())
+        std = float(np.sqrt(np.mean((values - mean) ** 2)))
+        means.append(mean)
+        stds.append(std if std > 0 else 1.0)
+    return tuple(means), tuple(stds)
+
+
 def to_split(
     images: np.ndarray,
     labels: np.ndarray,
@@ -224,20 +260,29 @@ def make_splits(
     *,
     max_value: int,
     device: torch.device,
+    stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
 ) -> tuple[dict[str, Split], tuple[float, ...], tuple[float, ...]]:
     """Normalise every split with the train split's statistics and move it to ``device``.
 
     Args:
         images: split name -> unsigned integer images ``N x C x H x W``; must hold
-            ``train``, ``valid`` and ``test``.
+            ``train``, ``valid`` and ``test``. Floating images (already on their own scale)
+            are accepted with ``max_value=1``.
         labels: split name -> integer labels.
-        max_value: the largest possible pixel value (255 for 8-bit images).
+        max_value: the largest possible pixel value (255 for 8-bit images; 1 for floats).
         device: where the tensors go.
+        stats: ``(mean, std)`` per channel on the [0, 1] scale to use instead of the train
+            split's own (a dataset whose authors fixed them).
 
     Returns:
         ``(splits, mean, std)`` with ``mean``/``std`` per channel on the [0, 1] scale.
     """
-    mean, std = channel_stats(images["train"], max_value)
+    if stats is not None:
+        mean, std = tuple(map(float, stats[0])), tuple(map(float, stats[1]))
+    elif images["train"].dtype.kind == "f":
+        mean, std = float_channel_stats(images["train"])
+    else:
+        mean, std = channel_stats(images["train"], max_value)
     splits = {
         name: to_split(
             images[name], labels[name], mean=mean, std=std, max_value=max_value, device=device

@@ -32,9 +32,7 @@ class DataSpec:
     def of(cls, data: Dataset, device: str | None = None) -> DataSpec:
         """The spec that reloads ``data`` (on ``device``, default the data's own)."""
         data_dir = data.source if data.source and Path(data.source).is_dir() else None
-        options: dict = {"augment": data.augment}
-        if data.name == "cifar10":
-            options["valid_size"] = data.valid_before_limit or len(data.valid)
+        options: dict = dict(data.options)  # the loader's options as given (the loader's defaults otherwise)
         if data.limit is not None:
             options["limit"] = data.limit
         return cls(name=data.name, data_dir=data_dir, split_seed=int(data.split_seed),

@@ -21,7 +21,9 @@ The integer index is the official benchmark index: all cells listed by
 Network (identical to the benchmark's): stem Conv3x3(in->C, no bias)-BN; three stages of N
 cells with C, 2C and 4C channels, separated by a ResNet basic block of stride 2
 (ReLU-Conv3x3/2-BN, ReLU-Conv3x3-BN, plus a shortcut AvgPool2d(2, 2)-Conv1x1); then BN-ReLU,
-global average pooling and a linear classifier. Options (:class:`NB201Config`): ``channels``
+global average pooling and a linear classifier. The shortcut's pooling rounds up
+(``ceil_mode``), which changes nothing for the benchmark's even sizes (32, 16, 8) and lets an odd
+size (an image folder's ``size=30``) halve as the strided convolution does. Options (:class:`NB201Config`): ``channels``
 (C, 16), ``cells_per_stage`` (N, 5), ``affine`` and ``track_running_stats`` of the batch norms
 inside the cells (True/True: the benchmark's standalone networks; the weight-sharing papers'
 supernets use ``affine=False, track_running_stats=False``), ``bn_momentum`` (0.1, PyTorch
@@ -232,7 +234,7 @@ class NB201ResBlock(nn.Module):
         self.conv_a = ReLUConvBN(c_in, c_out, 3, 2, 1, bn)
         self.conv_b = ReLUConvBN(c_out, c_out, 3, 1, 1, bn)
         self.downsample = nn.Sequential(
-            nn.AvgPool2d(kernel_size=2, stride=2, padding=0),
+            nn.AvgPool2d(kernel_size=2, stride=2, padding=0, ceil_mode=True),  # odd sizes: as the strided conv
             nn.Conv2d(c_in, c_out, 1, stride=1, padding=0, bias=False),
         )
 
