@@ -9,7 +9,9 @@ what happened to it:
 * :func:`running` marks runs ``running`` while a block of work goes on; when the block ends
   normally every run not already finished is marked ``done``; on any exception, Ctrl-C
   included, every run not yet finished is marked ``interrupted`` and the exception goes on
-  (the CLI turns Ctrl-C into one line; a rerun continues from the checkpoints);
+  (the CLI turns Ctrl-C into one line; a rerun continues from the checkpoints), except when the
+  store stayed locked by another process (:class:`~wsnas.store.StoreLocked`): then no status
+  can be written, the runs keep theirs, and a rerun resumes them all the same;
 * :func:`train_run` is the whole life of a run that one trainer trains: open, resume from the
   trainer's checkpoint, train inside :func:`running`.
 
@@ -24,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from wsnas.store import Store
+from wsnas.store import Store, StoreLocked
 
 
 @dataclass
@@ -62,6 +64,8 @@ def running(*runs: Run) -> Iterator[tuple[Run, ...]]:
         run.set_status("running")
     try:
         yield runs
+    except StoreLocked:
+        raise  # the status cannot be written either (nor waited for again); a rerun resumes
     except BaseException:
         for run in runs:
             if not run.done:

@@ -108,3 +108,22 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, args, fragment):
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert fragment in err and "\n" not in err and "Traceback" not in err
+
+
+def test_a_store_locked_past_the_timeout_is_one_line_and_the_run_resumes(tmp_path, capsys, monkeypatch):
+    db = tmp_path / "gt.db"
+    Store(db).close()
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    monkeypatch.setenv("WSNAS_STORE_TIMEOUT", "0.3")
+    argv = ["groundtruth", "--archs", "111", "--store", str(db), *SMALL]
+    try:
+        assert main(argv) == 2
+    finally:
+        other.close()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"wsnas groundtruth: error: results store '{db}' is locked by another process")
+    assert main(argv) == 0  # the lock is gone: the rerun trains and stores the job
+    assert "1 trained, 0 already in" in capsys.readouterr().out
+    assert _rows(db) == 1

@@ -1,7 +1,8 @@
 """Inspect and export the results store (an SQLite file: $WSNAS_STORE, else wsnas.db).
 
 The store holds every run, ground-truth training and prediction that wsnas produced. These
-commands only read it; they never create a store.
+commands only read it, and open it read-only: they never create a store or write to one (an
+empty file stays empty; another program's database is refused untouched).
 
 actions:
   info     the file, its schema version, each table with its row count, the ground-truth
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         raise WsnasError(f"--wide writes the prediction matrix of one run, so it needs the "
                          f"predictions table and --run RUN_ID (got table {args.table!r}, run "
                          f"{args.run!r})")
-    with Store(args.store, create=False) as store:
+    with Store(args.store, read_only=True) as store:
         if args.action == "info":
             _print_overview(store.overview())
         elif args.wide:
