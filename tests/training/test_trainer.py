@@ -75,6 +75,35 @@ def test_resume_refuses_a_checkpoint_of_other_settings(small_space, small_digits
         _trainer(small_space, small_digits, tmp_path, epochs=1, dense_last=0).try_resume()
 
 
+def test_resume_names_what_a_readable_checkpoint_lacks(small_space, small_digits, tmp_path):
+    """A checkpoint torch can read but with the wrong content: one line naming the file and what is
+    missing or does not fit, never a KeyError."""
+    _trainer(small_space, small_digits, tmp_path, epochs=1, dense_last=0).train()
+    path = tmp_path / CHECKPOINT
+    good = torch.load(path, weights_only=True)
+
+    def resume_with(state):
+        torch.save(state, path)
+        with pytest.raises(WsnasError) as info:
+            _trainer(small_space, small_digits, tmp_path, epochs=1, dense_last=0).try_resume()
+        message = str(info.value)
+        assert str(path) in message and "\n" not in message and "delete it" in message
+        return message
+
+    assert "it lacks 'config'" in resume_with({k: v for k, v in good.items() if k != "config"})
+    assert "it lacks 'optimizer', 'history'" in resume_with(
+        {k: v for k, v in good.items() if k not in ("optimizer", "history")})
+    assert "holds a list, not a wsnas supernet checkpoint" in resume_with([1, 2, 3])
+    assert "has a int as its 'config'" in resume_with({**good, "config": 3})
+    supernet = dict(good["supernet"])
+    supernet.pop(next(iter(supernet)))
+    message = resume_with({**good, "supernet": supernet})
+    assert "does not fit this run: its supernet cannot be restored (RuntimeError" in message
+    assert "its strategy cannot be restored" in resume_with({**good, "strategy": [1]})
+    torch.save(good, path)  # the whole checkpoint still resumes
+    assert _trainer(small_space, small_digits, tmp_path, epochs=1, dense_last=0).try_resume()
+
+
 def test_epoch_metrics_and_gradient_variance_survive_a_resume(small_space, small_digits, tmp_path):
     def trainer(run_dir, store, run_id):
         cfg = SupernetConfig(train=TrainConfig(epochs=2, batch_size=32), eval=EvalConfig(batch_size=64),

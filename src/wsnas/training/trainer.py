@@ -265,25 +265,59 @@ class SupernetTrainer:
         except Exception as exc:  # a corrupt file is a user-visible problem, not a traceback
             raise WsnasError(f"checkpoint {path} cannot be read ({type(exc).__name__}); "
                              "delete it to restart this run") from None
+        self._check_state(state, path)
         if state["config"] != json.dumps(self.config(), sort_keys=True):
             raise WsnasError(f"checkpoint {path} belongs to a run with other settings; "
                              "use another run directory or delete it")
-        self.supernet.load_state_dict(state["supernet"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.bank is not None:
-            self.bank.load_state_dict(state["bank"])
-        self.strategy.load_state_dict(state["strategy"])
-        if self.gradvar is not None:
-            self.gradvar.load_state_dict(state["gradvar"])
-        if isinstance(self.store, RowCollector):
-            self.store.load_state_dict(state["collected"])
-        torch.set_rng_state(state["torch_rng"].cpu())
-        self.batch_gen.set_state(state["batch_rng"].cpu())
-        if "arch_rng" in state:
-            self.arch_gen.set_state(state["arch_rng"].cpu())
-        self.epoch = int(state["epoch"])
-        self.history = list(state["history"])
+        part = "supernet"
+        try:  # the parts in the order they are restored, so a failure names the one that did not fit
+            self.supernet.load_state_dict(state["supernet"])
+            part = "optimizer"
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.bank is not None:
+                part = "bank"
+                self.bank.load_state_dict(state["bank"])
+            part = "strategy"
+            self.strategy.load_state_dict(state["strategy"])
+            if self.gradvar is not None:
+                part = "gradvar"
+                self.gradvar.load_state_dict(state["gradvar"])
+            if isinstance(self.store, RowCollector):
+                part = "collected"
+                self.store.load_state_dict(state["collected"])
+            part = "random generator states"
+            torch.set_rng_state(state["torch_rng"].cpu())
+            self.batch_gen.set_state(state["batch_rng"].cpu())
+            if "arch_rng" in state:
+                self.arch_gen.set_state(state["arch_rng"].cpu())
+            part = "epoch and history"
+            self.epoch = int(state["epoch"])
+            self.history = list(state["history"])
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+            if isinstance(exc, WsnasError):
+                raise
+            detail = " ".join(str(exc).split())
+            detail = detail if len(detail) <= 200 else detail[:200] + " ..."
+            raise WsnasError(f"checkpoint {path} does not fit this run: its {part} cannot be restored "
+                             f"({type(exc).__name__}: {detail}); delete it to restart this run") from None
         return True
+
+    def _check_state(self, state, path: Path) -> None:
+        """Refuse a readable checkpoint that is not a whole checkpoint of this kind of run, naming
+        what it lacks."""
+        if not isinstance(state, dict):
+            raise WsnasError(f"checkpoint {path} holds a {type(state).__name__}, not a wsnas supernet "
+                             "checkpoint; delete it to restart this run")
+        needed = ["config", "epoch", "supernet", "optimizer", "strategy", "torch_rng", "batch_rng", "history"]
+        needed += ["bank"] * (self.bank is not None) + ["gradvar"] * (self.gradvar is not None)
+        needed += ["collected"] * isinstance(self.store, RowCollector)
+        missing = [k for k in needed if k not in state]
+        if missing:
+            raise WsnasError(f"checkpoint {path} is not a whole wsnas supernet checkpoint: it lacks "
+                             f"{', '.join(map(repr, missing))}; delete it to restart this run")
+        if not isinstance(state["config"], str):
+            raise WsnasError(f"checkpoint {path} has a {type(state['config']).__name__} as its 'config', "
+                             "not a run's settings; delete it to restart this run")
 
     # ------------------------------------------------------------------ training
     def lr(self, epoch: int) -> float:
