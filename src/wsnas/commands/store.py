@@ -89,9 +89,11 @@ def _print_overview(info: dict) -> None:
     sets = info["groundtruth"]
     if sets:
         lines.append("ground truth:")
-        lines += _columns([["space", "dataset", "config_hash", "epochs", "archs", "seeds"]] + [
+        diverged = any(s["diverged"] for s in sets)  # trainings that diverged: no ground truth
+        lines += _columns([["space", "dataset", "config_hash", "epochs", "archs", "seeds"]
+                           + ["diverged"] * diverged] + [
             [s["space"], s["dataset"], s["config_hash"], str(s["epochs"]), str(s["archs"]),
-             str(s["seeds"])] for s in sets])
+             str(s["seeds"])] + [str(s["diverged"])] * diverged for s in sets])
     runs = info["runs"]
     if runs:
         lines.append("runs:")

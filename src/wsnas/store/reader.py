@@ -69,7 +69,8 @@ class StoreReader(StoreBase):
 
     def groundtruth_done(self, space: str, dataset: str, epochs: int,
                          config_hash: str) -> set[tuple[str, int]]:
-        """The ``(arch, seed)`` pairs already recorded for this space, dataset and config."""
+        """The ``(arch, seed)`` pairs already recorded for this space, dataset and config (those that
+        diverged included: a rerun does not train them again)."""
         rows = self._rows(
             "groundtruth", "SELECT arch, seed FROM groundtruth WHERE space = ? AND dataset = ? AND epochs = ? "
             "AND config_hash = ?", (space, dataset, epochs, config_hash), key=GT_KEY)
@@ -88,12 +89,15 @@ class StoreReader(StoreBase):
     def groundtruth_summary(self, space: str | None = None, dataset: str | None = None,
                             config_hash: str | None = None, epochs: int | None = None
                             ) -> list[dict[str, Any]]:
-        """One entry per (space, dataset, config_hash, epochs): counts of archs, seeds, rows."""
+        """One entry per (space, dataset, config_hash, epochs): the archs and seeds measured
+        (``archs``, ``seeds``: rows that did not diverge), ``rows`` and ``diverged`` rows."""
         where, params = where_clause(space=space, dataset=dataset, config_hash=config_hash,
                                epochs=epochs)
         rows = self.conn.execute(
-            "SELECT space, dataset, config_hash, epochs, COUNT(DISTINCT arch) AS archs, "
-            f"COUNT(DISTINCT seed) AS seeds, COUNT(*) AS rows FROM groundtruth{where} "
+            "SELECT space, dataset, config_hash, epochs, "
+            "COUNT(DISTINCT CASE WHEN status = 'done' THEN arch END) AS archs, "
+            "COUNT(DISTINCT CASE WHEN status = 'done' THEN seed END) AS seeds, COUNT(*) AS rows, "
+            f"SUM(status = 'diverged') AS diverged FROM groundtruth{where} "
             "GROUP BY space, dataset, config_hash, epochs "
             "ORDER BY space, dataset, config_hash, epochs", params)
         return [dict(r) for r in rows]
@@ -102,7 +106,8 @@ class StoreReader(StoreBase):
                            config_hash: str | None = None, epochs: int | None = None
                            ) -> list[dict[str, Any]]:
         """Every stored value of one accuracy ``metric`` as ``arch, arch_index, seed, value``,
-        optionally filtered, by arch_index, arch then seed; rows without a value are left out."""
+        optionally filtered, by arch_index, arch then seed; rows without a value and trainings
+        that diverged are left out."""
         if metric not in ACCURACY_METRICS:
             raise WsnasError(f"ground-truth metric {metric!r} is not one of "
                              f"{', '.join(ACCURACY_METRICS)}")
@@ -111,7 +116,8 @@ class StoreReader(StoreBase):
         where += " AND" if where else " WHERE"
         return self._rows(
             "groundtruth", f"SELECT arch, arch_index, seed, {metric} AS value FROM groundtruth{where} "
-            f"{metric} IS NOT NULL ORDER BY arch_index, arch, seed", params, aliases={"value": metric}, key=GT_KEY)
+            f"{metric} IS NOT NULL AND status = 'done' ORDER BY arch_index, arch, seed", params,
+            aliases={"value": metric}, key=GT_KEY)
 
     # -- predictions ---------------------------------------------------------------------------
 

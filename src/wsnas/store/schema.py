@@ -126,11 +126,20 @@ _MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (run_id, method)
         )""",
     ),
+    # 3 -> 4: a ground-truth training whose loss became NaN or infinite is recorded as
+    # 'diverged' (no accuracy), so a rerun skips it and no ranking reads it as a value.
+    (
+        "ALTER TABLE groundtruth ADD COLUMN status TEXT NOT NULL DEFAULT 'done'",
+    ),
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 #: Status values a run can have; a new run starts as ``created``.
-RUN_STATUSES = ("created", "running", "done", "failed", "interrupted")
+RUN_STATUSES = ("created", "running", "done", "failed", "interrupted", "diverged")
+
+#: Status values of a ground-truth row: ``done`` (a measurement) or ``diverged`` (the training's
+#: loss became NaN or infinite: no accuracy, never part of a ground truth).
+GT_STATUSES = ("done", "diverged")
 
 #: Ground-truth accuracy columns (fractions in [0, 1]); a ground truth ranks by one of them.
 ACCURACY_METRICS = ("valid_acc", "test_acc", "train_acc")
@@ -138,7 +147,7 @@ ACCURACY_METRICS = ("valid_acc", "test_acc", "train_acc")
 GT_COLUMNS = (
     "space", "arch", "arch_index", "dataset", "seed", "epochs", "config_hash", "config_json",
     "valid_acc", "valid_loss", "test_acc", "test_loss", "train_acc", "train_loss", "seconds",
-    "code_version", "created_at",
+    "code_version", "created_at", "status",
 )
 GT_FLOATS = ("valid_loss", "test_loss", "train_loss", "seconds")
 PRED_COLUMNS = (

@@ -36,6 +36,7 @@ them in memory (and in the checkpoint) for a job running away from the store's p
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -46,7 +47,7 @@ import torch
 from tqdm.auto import tqdm
 
 from wsnas.core import distributed
-from wsnas.core.errors import WsnasError
+from wsnas.core.errors import Diverged, WsnasError
 from wsnas.core.runtime import prepare_model
 from wsnas.data import Dataset, Split, epoch_order, iterate_batches, num_batches
 from wsnas.evaluator import EvalConfig, evaluate_archs, recalibration_batches
@@ -324,7 +325,12 @@ class SupernetTrainer:
         return cosine_lr(self.cfg.train, epoch)
 
     def train(self, *, on_step: Callable[[int, object], None] | None = None) -> dict:
-        """Train the remaining epochs; returns the last epoch's summary."""
+        """Train the remaining epochs; returns the last epoch's summary.
+
+        Raises:
+            Diverged: the training loss became NaN or infinite (checked after every epoch and
+                before every dense evaluation); the epoch it happened in is not stored.
+        """
         t = self.cfg.train
         dense_from = self.total_steps - self.cfg.dense_last if self.cfg.dense_last else None
         bar = tqdm(total=self.total_steps, initial=self.epoch * self.steps_per_epoch,
@@ -365,8 +371,10 @@ class SupernetTrainer:
                     if on_step is not None:
                         on_step(step, result)
                     if dense_from is not None and step > dense_from:
+                        self._check_finite(loss_sum, seen)  # no predictions of a diverged supernet
                         self.evaluate(f"step:{step}", step=step)
                     bar.update(1)
+                self._check_finite(loss_sum, seen)  # before anything of this epoch is stored
                 self.strategy.end_epoch(self.epoch)
                 self._log_steps(log)
                 epoch_metrics = self.strategy.epoch_metrics()
@@ -388,6 +396,17 @@ class SupernetTrainer:
         finally:
             bar.close()
         return self.history[-1] if self.history else {}
+
+    def _check_finite(self, loss_sum: torch.Tensor, seen: int) -> None:
+        """Stop a run whose training loss became NaN or infinite (:class:`Diverged`): its epoch is
+        neither stored nor checkpointed, so the store keeps the epochs before it."""
+        loss = loss_sum.item() / max(seen, 1)
+        if math.isfinite(loss):
+            return
+        name = f"supernet run {self.run_id!r}" if self.run_id else "supernet training"
+        kept = f", its {self.epoch} earlier epoch{'s' if self.epoch > 1 else ''} kept" if self.epoch else ""
+        raise Diverged(f"{name} diverged at epoch {self.epoch + 1} (train loss {loss}); stopped{kept}; lower the "
+                       "learning rate (--lr)", epoch=self.epoch + 1, loss=loss, run_id=self.run_id)
 
     def _step(self, x: torch.Tensor, y: torch.Tensor, arch_batch=None, indices: torch.Tensor | None = None):
         """One strategy step on the global batch ``x, y`` (this rank's shard when data-parallel;
