@@ -81,11 +81,12 @@ def test_resume_names_what_a_readable_checkpoint_lacks(small_space, small_digits
     _trainer(small_space, small_digits, tmp_path, epochs=1, dense_last=0).train()
     path = tmp_path / CHECKPOINT
     good = torch.load(path, weights_only=True)
+    trainer = _trainer(small_space, small_digits, tmp_path, epochs=1, dense_last=0)
 
     def resume_with(state):
         torch.save(state, path)
         with pytest.raises(WsnasError) as info:
-            _trainer(small_space, small_digits, tmp_path, epochs=1, dense_last=0).try_resume()
+            trainer.try_resume()
         message = str(info.value)
         assert str(path) in message and "\n" not in message and "delete it" in message
         return message
