@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from wsnas.core.errors import WsnasError
@@ -138,13 +141,13 @@ def test_truth_ranks_share_the_best_rank():
 #   pred:        0.9   0.5   0.9   0.1   0.7
 #   truth:      0.80  0.95  0.90  0.95  0.85
 #   truth rank:    5     1     3     1     4
-# Predicted order (ties broken by position, earlier first): 0, 2, 4, 1, 3.
+# Predicted order: {0, 2} (tied), 4, 1, 3.
 PRED = [0.9, 0.5, 0.9, 0.1, 0.7]
 TRUTH = [0.80, 0.95, 0.90, 0.95, 0.85]
 
 
 def test_top_n_rank_hand_example():
-    assert top_n_rank(PRED, TRUTH, 1) == 5  # {0}: rank 5 (not 3: position 0 wins the tie)
+    assert top_n_rank(PRED, TRUTH, 1) == 5  # {0} or {2}: the worst of the tie, rank 5 (not 3)
     assert top_n_rank(PRED, TRUTH, 2) == 3  # {0, 2}: min(5, 3)
     assert top_n_rank(PRED, TRUTH, 3) == 3  # {0, 2, 4}: min(5, 3, 4)
     assert top_n_rank(PRED, TRUTH, 4) == 1  # adds position 1, a truly best child
@@ -163,6 +166,70 @@ def test_precision_at_k_hand_example():
     # a tie at the boundary: both 0.9 children have rank 1, so either counts for k=1
     assert precision_at_k([0.2, 0.5, 0.1], [0.9, 0.9, 0.1], 1) == 1.0
     assert precision_at_k([0.2, 0.1, 0.5], [0.9, 0.9, 0.1], 1) == 0.0
+
+
+def test_ties_on_the_prediction_count_as_the_worst_case():
+    truth = [0.9, 0.8, 0.7, 0.6]  # ranks 1, 2, 3, 4
+    # the best child ties with the worst one for the top place: T1R is the worse, 4
+    assert top_n_rank([0.5, 0.1, 0.2, 0.5], truth, 1) == 4
+    assert top_n_rank([0.5, 0.1, 0.2, 0.5], truth, 2) == 1  # both tied children fit in the top 2
+    # three children tie for the last two places of the top 3: the two worst of them are taken
+    assert top_n_rank([0.9, 0.5, 0.5, 0.5], truth, 3) == 1
+    assert top_n_rank([0.1, 0.5, 0.5, 0.5], truth, 2) == 3
+    # a constant predictor tells no child apart: the worst rank its top n can hold
+    assert top_n_rank([0.3] * 4, truth, 1) == 4 and top_n_rank([0.3] * 4, truth, 3) == 2
+    assert precision_at_k([0.3] * 4, truth, 2) == 0.0 and precision_at_k([0.3] * 4, truth, 3) == pytest.approx(2 / 3)
+    # NaN predictions are the lowest
+    assert top_n_rank([np.nan, 0.1, np.nan, np.nan], truth, 1) == 2
+
+
+def _position_top_rank(pred, truth, n) -> int:
+    """TnR with ties broken by column position (earlier first): the old definition."""
+    ranks = truth_ranks(truth)
+    order = sorted(range(len(pred)), key=lambda j: (-pred[j], j))
+    return int(min(ranks[j] for j in order[:n]))
+
+
+def _position_precision(pred, truth, k) -> float:
+    ranks = truth_ranks(truth)
+    k = min(k, len(pred))
+    order = sorted(range(len(pred)), key=lambda j: (-pred[j], j))
+    return sum(ranks[j] <= k for j in order[:k]) / k
+
+
+def columns(largest: int):
+    """(pred, truth, a permutation) of 1..largest columns; few values, so many ties."""
+    return st.integers(1, largest).flatmap(lambda size: st.tuples(
+        st.lists(st.integers(0, 3), min_size=size, max_size=size),
+        st.lists(st.integers(0, 3), min_size=size, max_size=size),
+        st.permutations(range(size))))
+
+
+@settings(max_examples=100, deadline=None)
+@given(columns(8))
+def test_permuting_columns_never_changes_tnr_or_precision(case):
+    pred, truth, perm = (np.asarray(x, dtype=float) for x in case)
+    perm = perm.astype(int)
+    for n in (1, 3):
+        assert top_n_rank(pred[perm], truth[perm], n) == top_n_rank(pred, truth, n)
+        assert precision_at_k(pred[perm], truth[perm], n) == precision_at_k(pred, truth, n)
+    rows = evaluate_rows(np.vstack([pred, pred[::-1]])[:, perm], truth[perm], top=(1, 3), precision_k=(1, 3))
+    same_rows = evaluate_rows(np.vstack([pred, pred[::-1]]), truth, top=(1, 3), precision_k=(1, 3))
+    for n in (1, 3):
+        assert rows.top_rank[n].tolist() == same_rows.top_rank[n].tolist()
+        assert rows.precision[n].tolist() == same_rows.precision[n].tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(columns(5))
+def test_tnr_and_precision_are_the_worst_case_over_tie_breaking(case):
+    """Against brute force: the worst, over every column order, of breaking ties by position."""
+    pred, truth, _ = (np.asarray(x, dtype=float) for x in case)
+    orders = [list(p) for p in itertools.permutations(range(len(pred)))]
+    for n in (1, 3):
+        assert top_n_rank(pred, truth, n) == max(_position_top_rank(pred[o], truth[o], n) for o in orders)
+        assert precision_at_k(pred, truth, n) == pytest.approx(
+            min(_position_precision(pred[o], truth[o], n) for o in orders))
 
 
 def test_gt_tau_mean_std_against_numpy():
@@ -234,7 +301,8 @@ def test_real_log_top_n_rank_matches_independent_computation(supernet_log):
     n = len(truth)
     true_rank = [1 + sum(1 for other in truth if other > truth[j]) for j in range(n)]
     for i, row in enumerate(values):
-        order = sorted(range(n), key=lambda j: (-row[j], j))  # ties: earlier column first
+        # ties on the prediction: the children worst by ground truth come first (the worst case)
+        order = sorted(range(n), key=lambda j: (-row[j], -true_rank[j]))
         assert result.top_rank[1][i] == true_rank[order[0]]
         assert result.top_rank[3][i] == min(true_rank[j] for j in order[:3])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wsnas.core.errors import WsnasError
+from wsnas.core.errors import Diverged, WsnasError
 from wsnas.runs import open_run, running, train_run
 from wsnas.store import Store
 
@@ -39,6 +39,18 @@ def test_any_exception_marks_unfinished_runs_interrupted_and_goes_on(store, exc)
         raise exc
     assert status(store, "a") == "done"
     assert status(store, "b") == "interrupted"
+
+
+def test_a_diverged_run_is_marked_diverged_and_the_others_interrupted(store):
+    first, second = open_run(store, "a", "k", {}), open_run(store, "b", "k", {})
+    with pytest.raises(Diverged), running(first, second):
+        raise Diverged("b diverged", epoch=3, loss=float("nan"), run_id="b")
+    assert (status(store, "a"), status(store, "b")) == ("interrupted", "diverged")
+    alone = open_run(store, "c", "k", {})
+    with pytest.raises(Diverged), running(alone):
+        raise Diverged("training diverged", epoch=1)  # no run named: the one run of the block
+    assert status(store, "c") == "diverged"
+    assert not open_run(store, "c", "k", {}).done  # a rerun trains it again
 
 
 class FakeTrainer:

@@ -18,8 +18,11 @@ Conventions shared by every function:
 * Higher values are better, both for predictions and for ground-truth accuracy.
 * A ground-truth rank is ``1 + (number of children with strictly higher accuracy)``; tied
   children share the best rank of their group.
-* Ties in the predictions are broken by position: the earlier column (lower position in the
-  array) counts as ranked higher. This keeps top-n selections deterministic.
+* Ties in the predictions count against the predictor: when children tied on the prediction
+  straddle the boundary of a top-n (or top-k) selection, TnR and P@k take the tied children
+  that are worst by ground truth (the worst case over every way of breaking the tie). The
+  result never depends on the order of the columns (see :func:`top_n_rank`).
+* NaN predictions count as the lowest possible prediction.
 * Invalid shapes raise :class:`wsnas.core.errors.WsnasError` (a ``ValueError``).
 """
 
@@ -120,10 +123,36 @@ def _count_inversions(a: np.ndarray) -> int:
     return total
 
 
-def _first_positions(pred: np.ndarray, n: int) -> np.ndarray:
-    """Positions of the ``n`` highest predictions; ties broken by position (earlier first)."""
-    order = np.argsort(-pred, kind="stable")
-    return order[:n]
+def _top_selection(pred: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The top ``n`` of ``pred`` (NaN lowest) as ``(sure, tied, free)``.
+
+    ``sure`` marks the children predicted strictly above the n-th highest value (every top-n
+    selection holds them), ``tied`` those predicted exactly at it, and ``free`` is the number
+    of top-n places left to the tied children (``1 <= free <= tied.sum()``).
+    """
+    p = np.where(np.isnan(pred), -np.inf, pred)
+    n = min(int(n), p.size)
+    threshold = np.partition(p, p.size - n)[p.size - n]  # the n-th highest prediction
+    sure = p > threshold
+    tied = p == threshold
+    return sure, tied, n - int(sure.sum())
+
+
+def _worst_top_rank(pred: np.ndarray, ranks: np.ndarray, n: int) -> int:
+    """TnR of one row against ground-truth ``ranks``, ties in ``pred`` counted as the worst case."""
+    sure, tied, free = _top_selection(pred, n)
+    from_tie = np.sort(ranks[tied])[::-1][free - 1]  # the best of the `free` worst tied children
+    return int(ranks[sure].min(initial=from_tie))
+
+
+def _worst_precision(pred: np.ndarray, ranks: np.ndarray, k: int) -> float:
+    """P@k of one row against ground-truth ``ranks``, ties in ``pred`` counted as the worst case."""
+    k = min(int(k), pred.size)
+    sure, tied, free = _top_selection(pred, k)
+    good = ranks <= k
+    # the tie fills ``free`` places with its children outside the true top-k first
+    tied_good = max(0, free - int((tied & ~good).sum()))
+    return float((int((sure & good).sum()) + tied_good) / k)
 
 
 def truth_ranks(truth: Any) -> np.ndarray:
@@ -251,33 +280,46 @@ def top_n_rank(pred: Any, truth: Any, n: int) -> int:
     """TnR: among the ``n`` children with the highest prediction, the best ground-truth rank.
 
     The ground-truth rank is ``1 + (number of children with strictly higher accuracy)``, so 1
-    means the selection contains a truly best child. Ties in ``pred`` are broken by position
-    (the earlier column is taken first). ``n`` larger than the number of children is clipped.
+    means the selection contains a truly best child. ``n`` larger than the number of children
+    is clipped.
+
+    Ties: when children tied on the prediction compete for the last places of the top ``n``
+    (e.g. two children share the highest prediction and ``n = 1``), the top ``n`` is not
+    defined by the predictions alone. TnR then takes the tied children with the *worst*
+    ground-truth ranks, i.e. it is the worst TnR over every order in which the tie could be
+    broken, and it never depends on the order of the columns. This is the conservative
+    choice: a ranking gets credit only for what it actually tells apart. Breaking the tie by
+    column position (as this function did before) rewards the accident of column order,
+    which in a search space often follows the architecture index and so correlates with
+    accuracy; the mean rank over the tie would still credit a predictor that cannot separate
+    the tied children and is not an integer rank. A predictor that scores every child the
+    same gets the worst rank the top ``n`` can hold (``T1R`` = the rank of the truly worst
+    child).
     """
     p, t = _as_pair(pred, truth, "top_n_rank")
     if int(n) < 1:
         raise WsnasError(f"top_n_rank: n={n!r} must be a positive integer")
     if p.size == 0:
         raise WsnasError("top_n_rank: no architectures given")
-    chosen = _first_positions(p, min(int(n), p.size))
-    return int(truth_ranks(t)[chosen].min())
+    return _worst_top_rank(p, truth_ranks(t), n)
 
 
 def precision_at_k(pred: Any, truth: Any, k: int) -> float:
     """Fraction of the top-``k`` children by prediction that are in the top-``k`` by truth.
 
     A child is in the true top-k when its ground-truth rank is <= k (so ties at the boundary
-    all count). Ties in ``pred`` are broken by position (earlier column first). ``k`` larger
-    than the number of children is clipped to it (the result is then 1.0).
+    all count). Children tied on the prediction at the boundary of the predicted top-k count
+    as the worst case, as in :func:`top_n_rank`: the tie fills the remaining places with its
+    children outside the true top-k first, so the result does not depend on the order of the
+    columns. ``k`` larger than the number of children is clipped to it (the result is then
+    1.0).
     """
     p, t = _as_pair(pred, truth, "precision_at_k")
     if int(k) < 1:
         raise WsnasError(f"precision_at_k: k={k!r} must be a positive integer")
     if p.size == 0:
         raise WsnasError("precision_at_k: no architectures given")
-    k = min(int(k), p.size)
-    chosen = _first_positions(p, k)
-    return float((truth_ranks(t)[chosen] <= k).sum() / k)
+    return _worst_precision(p, truth_ranks(t), k)
 
 
 def gt_tau_mean_std(pred_matrix: Any, truth: Any, k: int = 64) -> tuple[float, float]:
@@ -427,16 +469,12 @@ def evaluate_rows(
     for n in top:
         if n < 1:
             raise WsnasError(f"evaluate_rows: top n={n} must be a positive integer")
-        nn = min(n, n_archs)
-        top_rank[n] = np.array([ranks[_first_positions(row, nn)].min() for row in m],
-                               dtype=np.int64)
+        top_rank[n] = np.array([_worst_top_rank(row, ranks, n) for row in m], dtype=np.int64)
     precision: dict[int, np.ndarray] = {}
     for pk in precision_k:
         if pk < 1:
             raise WsnasError(f"evaluate_rows: precision k={pk} must be a positive integer")
-        kk = min(pk, n_archs)
-        precision[pk] = np.array(
-            [(ranks[_first_positions(row, kk)] <= kk).sum() / kk for row in m], dtype=float)
+        precision[pk] = np.array([_worst_precision(row, ranks, pk) for row in m], dtype=float)
 
     used = min(int(k), n_rows)
     tail = slice(n_rows - used, n_rows)

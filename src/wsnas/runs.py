@@ -7,9 +7,13 @@ what happened to it:
   when a rerun asks for the same run: a run id that exists with another kind, config or seed
   is an error, so results of different settings never mix under one id;
 * :func:`running` marks runs ``running`` while a block of work goes on; when the block ends
-  normally every run not already finished is marked ``done``; on any exception, Ctrl-C
-  included, every run not yet finished is marked ``interrupted`` and the exception goes on
-  (the CLI turns Ctrl-C into one line; a rerun continues from the checkpoints);
+  normally every run not already finished is marked ``done``; a run whose training diverged
+  (:class:`~wsnas.core.errors.Diverged`, its loss NaN or infinite) is marked ``diverged``; on
+  any other exception, Ctrl-C included, every run not yet finished is marked ``interrupted``
+  (so are the others when one diverged) and the exception goes on
+  (the CLI turns Ctrl-C into one line; a rerun continues from the checkpoints), except when the
+  store stayed locked by another process (:class:`~wsnas.store.StoreLocked`): then no status
+  can be written, the runs keep theirs, and a rerun resumes them all the same;
 * :func:`train_run` is the whole life of a run that one trainer trains: open, resume from the
   trainer's checkpoint, train inside :func:`running`.
 
@@ -24,7 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from wsnas.store import Store
+from wsnas.core.errors import Diverged
+from wsnas.store import Store, StoreLocked
 
 
 @dataclass
@@ -62,17 +67,26 @@ def running(*runs: Run) -> Iterator[tuple[Run, ...]]:
         run.set_status("running")
     try:
         yield runs
-    except BaseException:
+    except StoreLocked:
+        raise  # the status cannot be written either (nor waited for again); a rerun resumes
+    except BaseException as exc:
         for run in runs:
             if not run.done:
                 try:
-                    run.set_status("interrupted")
+                    run.set_status("diverged" if _diverged(exc, run, runs) else "interrupted")
                 except Exception:  # noqa: BLE001 - the original exception matters more
                     pass
         raise
     for run in runs:
         if not run.done:
             run.finish()
+
+
+def _diverged(exc: BaseException, run: Run, runs: tuple[Run, ...]) -> bool:
+    """Whether ``exc`` says that ``run`` itself diverged (the other runs were only interrupted)."""
+    if not isinstance(exc, Diverged):
+        return False
+    return exc.run_id == run.run_id if exc.run_id is not None else len(runs) == 1
 
 
 class Trainable(Protocol):

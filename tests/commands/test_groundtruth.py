@@ -1,5 +1,6 @@
 """`wsnas groundtruth`: a real subprocess killed mid-run, then rerun, completes the table."""
 
+import re
 import signal
 import sqlite3
 import subprocess
@@ -9,6 +10,7 @@ import time
 import pytest
 
 from wsnas.cli import main
+from wsnas.core.errors import WsnasError
 from wsnas.store import Store
 
 ARCHS = "111,222,333,444,121,212,343,414"
@@ -108,3 +110,42 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys, args, fragment):
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert fragment in err and "\n" not in err and "Traceback" not in err
+
+
+def test_a_store_locked_past_the_timeout_is_one_line_and_the_run_resumes(tmp_path, capsys, monkeypatch):
+    db = tmp_path / "gt.db"
+    Store(db).close()
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    monkeypatch.setenv("WSNAS_STORE_TIMEOUT", "0.3")
+    argv = ["groundtruth", "--archs", "111", "--store", str(db), *SMALL]
+    try:
+        assert main(argv) == 2
+    finally:
+        other.close()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"wsnas groundtruth: error: results store '{db}' is locked by another process")
+    assert main(argv) == 0  # the lock is gone: the rerun trains and stores the job
+    assert "1 trained, 0 already in" in capsys.readouterr().out
+    assert _rows(db) == 1
+
+
+def test_a_diverging_training_is_recorded_but_never_ground_truth(tmp_path, capsys):
+    from wsnas.groundtruth.truth import load_truth
+
+    db = tmp_path / "gt.db"
+    argv = ["groundtruth", "--archs", "111,222", "--lr", "1e30", "--store", str(db), *SMALL]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    for arch in ("111", "222"):
+        assert re.search(rf"^arch {arch} seed 0 diverged at epoch 1 \(loss (nan|-?inf)\); not stored as ground truth$",
+                         out, re.MULTILINE)
+    assert "2 trained (2 diverged)" in out and "none: every training diverged" in out
+    with Store(db, read_only=True) as store:
+        rows = [(r["arch"], r["status"], r["valid_acc"], r["test_acc"], r["train_acc"]) for r in store.groundtruth()]
+        assert rows == [("111", "diverged", None, None, None), ("222", "diverged", None, None, None)]
+    with pytest.raises(WsnasError, match="has no test_acc values"):
+        load_truth(str(db))  # --truth gt.db: no ground truth to rank against
+    assert main(argv) == 0  # a rerun does not train them again
+    assert "0 trained, 2 already in" in capsys.readouterr().out

@@ -175,3 +175,23 @@ def test_csv_truth_round_trips(wsnas_main, pred_file, tmp_path, capsys):
     assert from_csv["truth"]["source"] == str(truth_path)
     assert from_csv["summary"] == pytest.approx(from_builtin["summary"])
     assert from_csv["rows"] == from_builtin["rows"]
+
+
+def test_a_store_truth_with_text_in_a_numeric_column_is_one_line(wsnas_main, pred_file, tmp_path, capsys):
+    import sqlite3
+
+    from conftest import gt_row
+
+    from wsnas.store import Store
+
+    db = tmp_path / "truth.db"
+    with Store(db) as store:
+        store.add_groundtruth_many([gt_row("111", 0, 0, 0.5), gt_row("112", 1, 0, 0.6)])
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE groundtruth SET test_acc = '60%' WHERE arch = '112'")
+    conn.close()
+    assert wsnas_main(["metrics", "--pred", str(pred_file), "--truth", str(db)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert (f"results store '{db}' is damaged: table groundtruth, column test_acc, row with arch '112', seed 0 "
+            "holds '60%', not a number") in captured.err

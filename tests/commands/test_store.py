@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,49 @@ def test_help_describes_the_command():
     from wsnas.commands import store as command
 
     assert "wsnas store export predictions --run" in command.__doc__
+
+
+def test_cli_info_of_an_empty_file_writes_nothing(tmp_path, wsnas_main, capsys):
+    path = tmp_path / "empty.db"
+    path.write_bytes(b"")
+    assert wsnas_main(["store", "--store", str(path), "info"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "empty.db' is empty" in err
+    assert path.read_bytes() == b"" and [p.name for p in tmp_path.iterdir()] == ["empty.db"]
+
+
+def test_cli_info_of_another_programs_database_leaves_its_journal(tmp_path, wsnas_main, capsys):
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE customers (name TEXT)")
+    conn.close()
+    before = path.read_bytes()
+    assert wsnas_main(["store", "--store", str(path), "info"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a wsnas results store" in err
+    assert path.read_bytes() == before  # not switched to WAL before being refused
+
+
+@pytest.mark.parametrize("damage", ["garbage", "dropped-table"])
+def test_cli_damaged_store_is_one_line_naming_it(tmp_path, wsnas_main, capsys, damage):
+    path = tmp_path / "study.db"
+    with Store(path) as s:
+        s.ensure_run("r", "supernet", {})
+        s.add_predictions("r", [pred(f"step:{i}", "111", 0, 0.5) for i in range(2000)])
+    if damage == "garbage":
+        size = path.stat().st_size
+        with open(path, "r+b") as handle:
+            handle.seek(size // 3)
+            handle.write(b"\x00garbage" * (size // 24))
+        found = "database disk image is malformed"
+    else:
+        with sqlite3.connect(path) as conn:
+            conn.execute("DROP TABLE runs")
+        conn.close()
+        found = "table 'runs' is missing"
+    for argv in (["info"], ["export", "predictions", "--out", str(tmp_path / "p.csv")]):
+        assert wsnas_main(["store", "--store", str(path), *argv]) == 2
+        captured = capsys.readouterr()
+        assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+        assert captured.err.startswith("wsnas store: error: results store")
+        assert str(path) in captured.err and found in captured.err

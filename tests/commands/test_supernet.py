@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from wsnas.cli import main
@@ -29,6 +31,20 @@ def test_train_rank_compare_and_resume(tmp_path, capsys):
     assert out.splitlines()[1:] == out2.splitlines()[1:]
     with Store(db) as store:
         assert len(store.predictions("supernet/round_robin/0")) == n_preds
+
+
+def test_a_diverging_supernet_is_one_line_and_its_run_is_marked_diverged(tmp_path, capsys):
+    db = str(tmp_path / "r.db")
+    code = main(["supernet", "--strategy", "uniform", "--archs", "111,222,333", "--epochs", "2", "--lr", "1e30",
+                 "--store", db, "--run-dir", str(tmp_path / "run"), "--data-option", "limit=200", *SMALL])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert re.match(r"wsnas supernet: error: supernet run 'supernet/uniform/0' diverged at epoch 1 "
+                    r"\(train loss (nan|-?inf)\)", err)
+    with Store(db, read_only=True) as store:
+        assert store.get_run("supernet/uniform/0")["status"] == "diverged"
+        assert store.checkpoints("supernet/uniform/0") == [] and store.train_steps("supernet/uniform/0") == []
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
 
 
 def test_sampled_children_and_recal(tmp_path, capsys):

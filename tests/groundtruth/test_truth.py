@@ -47,6 +47,29 @@ def test_truth_from_store_means_per_seed_and_order(store):
         truth_from_store(store, metric="train_acc")
 
 
+def diverged_row(arch: str, index: int, seed: int) -> dict:
+    """A training whose loss became NaN: recorded with no accuracy, as status 'diverged'."""
+    return {**gt_row(arch, index, seed, 0.0), "test_acc": None, "valid_acc": None, "test_loss": None,
+            "status": "diverged"}
+
+
+def test_truth_from_store_skips_trainings_that_diverged(store):
+    store.add_groundtruth_many([
+        gt_row("111", 0, 0, 0.5), gt_row("111", 0, 1, 0.7), gt_row("112", 1, 0, 0.6),
+        diverged_row("112", 1, 1), diverged_row("113", 2, 0),
+    ])
+    table = truth_from_store(store)
+    assert table.archs == ["111", "112"]  # 113 only diverged: no ground truth at all
+    np.testing.assert_allclose(table.accuracy, [0.6, 0.6])  # 112: its one measured seed
+    np.testing.assert_allclose(table.per_seed[1], [0.7, np.nan])
+    [summary] = store.groundtruth_summary()
+    assert (summary["archs"], summary["seeds"], summary["rows"], summary["diverged"]) == (2, 2, 5, 2)
+    assert store.groundtruth_done("tiny64", "digits", 3, HASH) == {
+        ("111", 0), ("111", 1), ("112", 0), ("112", 1), ("113", 0)}  # a rerun trains none again
+    with pytest.raises(WsnasError, match="a diverged ground-truth training has no accuracy, but valid_acc is 0.25"):
+        store.add_groundtruth({**gt_row("114", 3, 0, 0.5), "status": "diverged"})
+
+
 def test_truth_from_store_ambiguity_and_empty_errors(store):
     with pytest.raises(WsnasError, match="no ground truth yet"):
         truth_from_store(store)

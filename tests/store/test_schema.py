@@ -17,9 +17,9 @@ def test_new_store_creates_folders_file_and_schema(tmp_path):
     with Store(path) as s:
         assert path.is_file()
         meta = s.meta()
-        assert meta["schema_version"] == str(SCHEMA_VERSION) == "3"
+        assert meta["schema_version"] == str(SCHEMA_VERSION) == "4"
         assert meta["created_by"] == f"wsnas {code_version()}"
-        assert s.schema_version == 3
+        assert s.schema_version == 4
         assert s.tables() == {"runs": 0, "groundtruth": 0, "predictions": 0, "train_steps": 0,
                               "interference": 0, "run_metrics": 0, "selections": 0}
         assert s.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -107,3 +107,30 @@ def test_older_file_is_upgraded_in_place(tmp_path, monkeypatch):
         assert s.tables() == {"runs": 0, "groundtruth": 1, "predictions": 0, "train_steps": 0,
                               "interference": 0, "run_metrics": 0, "selections": 0, "notes": 0}
         assert "upgraded_by" in s.meta()
+
+
+def version_3_store(path) -> None:
+    """A store as wsnas wrote it at schema version 3 (before ground-truth rows had a status)."""
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    conn.executemany("INSERT INTO meta VALUES (?, ?)", [("schema_version", "3"), ("created_by", "wsnas 0.1.0")])
+    for step in store_schema._MIGRATIONS[:3]:
+        for statement in step:
+            conn.execute(statement)
+    conn.execute("INSERT INTO groundtruth (space, arch, arch_index, dataset, seed, epochs, config_hash, config_json, "
+                 "test_acc, code_version, created_at) VALUES ('tiny64', '111', 0, 'digits', 0, 3, 'h', '{}', 0.5, "
+                 "'0.1.0', '2025-01-01T00:00:00Z')")
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_version_3_store_reads_its_ground_truth_as_done(tmp_path, read_only):
+    path = tmp_path / "v3.db"
+    version_3_store(path)
+    with Store(path, read_only=read_only) as s:
+        assert s.schema_version == SCHEMA_VERSION == 4
+        [row] = s.groundtruth()
+        assert row["status"] == "done" and row["test_acc"] == 0.5
+        assert [r["value"] for r in s.groundtruth_values("test_acc")] == [0.5]

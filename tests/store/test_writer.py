@@ -111,6 +111,8 @@ def test_groundtruth_many_is_one_transaction(store):
     ({"seed": 1.5}, r"seed 1\.5 must be an integer"),
     ({"arch": ""}, "architecture '' must be a non-empty string"),
     ({"config": None}, "config must be a dict"),
+    ({"status": "failed"}, "ground-truth status 'failed' is not one of done, diverged"),
+    ({"status": "diverged"}, "a diverged ground-truth training has no accuracy, but valid_acc is 0.25"),
 ])
 def test_groundtruth_rows_are_validated(store, change, pattern):
     with pytest.raises(WsnasError, match=pattern):

@@ -1,12 +1,13 @@
 """The DARTS evaluation recipe: cutout, auxiliary loss and the drop-path schedule."""
 
 import dataclasses
+import math
 
 import pytest
 import torch
 
 from wsnas.cli import main
-from wsnas.core.errors import WsnasError
+from wsnas.core.errors import Diverged, WsnasError
 from wsnas.data import Split, cutout
 from wsnas.spaces import get_space
 from wsnas.spaces.darts import DARTS_V2
@@ -52,6 +53,18 @@ def test_darts_network_trains_with_auxiliary_head_and_drop_path(digits):
     assert 0 <= result["test_acc"] <= 1 and result["train_loss"] > 0
     train_calls = [p for training, p in seen if training]
     assert train_calls[:2] == [0.0, 0.0] and train_calls[-1] == pytest.approx(0.1)
+
+
+def test_a_loss_that_becomes_nan_stops_the_training_at_its_epoch(small_space, small_digits):
+    net = small_space.build_network(small_space.parse("111"), num_classes=10, in_channels=1)
+    evaluated = []
+    net.register_forward_pre_hook(lambda module, inputs: evaluated.append(module.training))
+    cfg = default_config("digits").with_overrides(epochs=3, batch_size=64, lr=1e30)
+    with pytest.raises(Diverged) as info:
+        train_from_scratch(net, small_digits, cfg, seed=0)
+    assert info.value.epoch == 1 and not math.isfinite(info.value.loss)
+    assert str(info.value).startswith("training diverged at epoch 1 (loss ")
+    assert len(evaluated) == 3 and all(evaluated)  # one epoch of 3 batches, then no evaluation
 
 
 def DARTS_V2_TEXT():

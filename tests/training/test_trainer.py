@@ -4,7 +4,7 @@ import os
 import pytest
 import torch
 
-from wsnas.core.errors import WsnasError
+from wsnas.core.errors import Diverged, WsnasError
 from wsnas.evaluator import EvalConfig
 from wsnas.store import Store
 from wsnas.strategies import get_strategy
@@ -76,6 +76,62 @@ def test_resume_refuses_a_checkpoint_of_other_settings(small_space, small_digits
     (tmp_path / CHECKPOINT).write_bytes(b"garbage")
     with pytest.raises(WsnasError, match="cannot be read"):
         _trainer(small_space, small_digits, tmp_path, epochs=1, dense_last=0).try_resume()
+
+
+def test_resume_names_what_a_readable_checkpoint_lacks(small_space, small_digits, tmp_path):
+    """A checkpoint torch can read but with the wrong content: one line naming the file and what is
+    missing or does not fit, never a KeyError."""
+    _trainer(small_space, small_digits, tmp_path, epochs=1, dense_last=0).train()
+    path = tmp_path / CHECKPOINT
+    good = torch.load(path, weights_only=True)
+    trainer = _trainer(small_space, small_digits, tmp_path, epochs=1, dense_last=0)
+
+    def resume_with(state):
+        torch.save(state, path)
+        with pytest.raises(WsnasError) as info:
+            trainer.try_resume()
+        message = str(info.value)
+        assert str(path) in message and "\n" not in message and "delete it" in message
+        return message
+
+    assert "it lacks 'config'" in resume_with({k: v for k, v in good.items() if k != "config"})
+    assert "it lacks 'optimizer', 'history'" in resume_with(
+        {k: v for k, v in good.items() if k not in ("optimizer", "history")})
+    assert "holds a list, not a wsnas supernet checkpoint" in resume_with([1, 2, 3])
+    assert "has a int as its 'config'" in resume_with({**good, "config": 3})
+    supernet = dict(good["supernet"])
+    supernet.pop(next(iter(supernet)))
+    message = resume_with({**good, "supernet": supernet})
+    assert "does not fit this run: its supernet cannot be restored (RuntimeError" in message
+    assert "its strategy cannot be restored" in resume_with({**good, "strategy": [1]})
+    torch.save(good, path)  # the whole checkpoint still resumes
+    assert _trainer(small_space, small_digits, tmp_path, epochs=1, dense_last=0).try_resume()
+
+
+def test_a_diverging_supernet_stops_marked_diverged_and_keeps_its_earlier_epochs(small_space, small_digits, tmp_path):
+    from wsnas.runs import train_run
+
+    with Store(tmp_path / "r.db") as store:
+        trainer = _trainer(small_space, small_digits, tmp_path / "run", store=store, run_id="sn", epochs=2,
+                           dense_last=2)
+        steps = trainer.steps_per_epoch
+
+        def poison(step, _):  # the weights blow up in the first step of epoch 2
+            if step == steps + 1:
+                with torch.no_grad():
+                    next(trainer.supernet.parameters()).fill_(float("nan"))
+
+        with pytest.raises(Diverged) as info:
+            train_run(store, "sn", "supernet", trainer, seed=7, on_step=poison)
+        message = str(info.value)
+        assert message.startswith("supernet run 'sn' diverged at epoch 2 (train loss nan); stopped, its 1 earlier "
+                                  "epoch kept") and "\n" not in message
+        assert (info.value.epoch, info.value.run_id) == (2, "sn")
+        assert store.get_run("sn")["status"] == "diverged"
+        assert store.checkpoints("sn") == ["epoch:1"]  # nothing of epoch 2, its dense steps included
+        assert [r["step"] for r in store.train_steps("sn")] == list(range(1, steps + 1))
+    resumed = _trainer(small_space, small_digits, tmp_path / "run", epochs=2, dense_last=2)
+    assert resumed.try_resume() and resumed.epoch == 1  # the checkpoint is the last good epoch's
 
 
 def test_epoch_metrics_and_gradient_variance_survive_a_resume(small_space, small_digits, tmp_path):

@@ -76,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     with Store(args.store) as store:
         result = run_groundtruth_with_best(space, data, cfg, seeds=seeds, archs=archs, store=store,
-                                           progress=not args.no_progress, executor=executor)
+                                           progress=not args.no_progress, executor=executor,
+                                           log=None if args.json else print)
     summary, seconds = result["summary"], result["seconds"]
     out = {
         "store": str(args.store), "space": space.name, "dataset": data.name,
@@ -86,11 +87,13 @@ def run(args: argparse.Namespace) -> int:
         "seed_tau": {f"{a}-{b}": round(t, 4) for (a, b), t in summary.seed_taus.items()},
         "mean_seed_tau": None if not summary.seed_taus else round(summary.mean_seed_tau, 4),
         "top5": [(arch, round(acc, 4)) for arch, acc in result["best"]],
+        "diverged": [{**d, "loss": str(d["loss"])} for d in summary.diverged],
     }
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
-    print(f"ground truth of {space.name} on {data.name}: {summary.trained} trained, "
+    diverged = f" ({len(summary.diverged)} diverged)" if summary.diverged else ""
+    print(f"ground truth of {space.name} on {data.name}: {summary.trained} trained{diverged}, "
           f"{summary.skipped} already in {args.store}, {seconds:.1f} s")
     print(f"config {summary.config_hash}: {cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr}")
     if summary.seed_taus:
@@ -100,5 +103,5 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("seed-to-seed tau: needs at least two complete seeds (use --seeds 2)")
     print("best architectures (mean test accuracy over seeds): "
-          + ", ".join(f"{a} {acc:.4f}" for a, acc in out["top5"]))
+          + (", ".join(f"{a} {acc:.4f}" for a, acc in out["top5"]) or "none: every training diverged"))
     return 0

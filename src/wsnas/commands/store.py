@@ -1,7 +1,8 @@
 """Inspect and export the results store (an SQLite file: $WSNAS_STORE, else wsnas.db).
 
 The store holds every run, ground-truth training and prediction that wsnas produced. These
-commands only read it; they never create a store.
+commands only read it, and open it read-only: they never create a store or write to one (an
+empty file stays empty; another program's database is refused untouched).
 
 actions:
   info     the file, its schema version, each table with its row count, the ground-truth
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                          f"{args.run!r})")
     if args.action == "export":  # before any work: never over the store, no folder created
         check_output(args.out, stores=[args.store])
-    with Store(args.store, create=False) as store:
+    with Store(args.store, read_only=True) as store:
         if args.action == "info":
             _print_overview(store.overview())
         elif args.wide:
@@ -92,9 +93,11 @@ def _print_overview(info: dict) -> None:
     sets = info["groundtruth"]
     if sets:
         lines.append("ground truth:")
-        lines += _columns([["space", "dataset", "config_hash", "epochs", "archs", "seeds"]] + [
+        diverged = any(s["diverged"] for s in sets)  # trainings that diverged: no ground truth
+        lines += _columns([["space", "dataset", "config_hash", "epochs", "archs", "seeds"]
+                           + ["diverged"] * diverged] + [
             [s["space"], s["dataset"], s["config_hash"], str(s["epochs"]), str(s["archs"]),
-             str(s["seeds"])] for s in sets])
+             str(s["seeds"])] + [str(s["diverged"])] * diverged for s in sets])
     runs = info["runs"]
     if runs:
         lines.append("runs:")

@@ -10,3 +10,18 @@ class WsnasError(ValueError):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
+
+
+class Diverged(WsnasError):
+    """A training whose loss became NaN or infinite: its results are no measurement.
+
+    ``epoch`` is the 1-based epoch in which the loss stopped being finite, ``loss`` its value,
+    ``run_id`` the run that diverged (None for a training outside a run).
+    """
+
+    def __init__(self, message: str, *, epoch: int = 0, loss: float = float("nan"), run_id: str | None = None):
+        super().__init__(message)
+        self.epoch, self.loss, self.run_id = epoch, loss, run_id
+
+    def __reduce__(self):  # picklable with its fields (a job's exception travels back from a worker)
+        return (type(self), (str(self),), {"epoch": self.epoch, "loss": self.loss, "run_id": self.run_id})

@@ -35,14 +35,16 @@ class SearchOutcome:
 def retrainer(space: Space, data: Dataset, cfg: TrainConfig, *, store: Store, executor: Executor | None = None,
               progress: bool = True) -> Callable[[Arch], float]:
     """A function that trains an architecture from scratch (seed 0) into ``store`` and returns its
-    test accuracy; a rerun finds the stored training and returns it without training again."""
+    test accuracy (NaN when the training diverged); a rerun finds the stored training and returns it
+    without training again."""
 
     def retrain(arch: Arch) -> float:
         summary = run_groundtruth(space, data, cfg, seeds=[0], archs=[arch], store=store, progress=progress,
                                   executor=executor)
         rows = store.groundtruth(space=space.name, dataset=data.name, config_hash=summary.config_hash)
         name = space.format(arch)
-        return float(next(r["test_acc"] for r in rows if r["arch"] == name))
+        value = next(r["test_acc"] for r in rows if r["arch"] == name and r["seed"] == 0)
+        return float("nan") if value is None else float(value)
 
     return retrain
 

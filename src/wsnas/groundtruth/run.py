@@ -18,13 +18,14 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from wsnas.core.errors import Diverged
 from wsnas.data import Dataset
 from wsnas.execution.executor import Executor, LocalExecutor
 from wsnas.execution.jobs import DataSpec, Preloaded, job_data, job_space, kill_hook
@@ -64,10 +65,19 @@ class GroundTruthJob:
 
 
 def train_job(job: GroundTruthJob) -> dict:
-    """Run one job (the executors' job function): train ``job.arch`` under ``job.seed``."""
+    """Run one job (the executors' job function): train ``job.arch`` under ``job.seed``.
+
+    A training that diverges is a result too, not a failure to retry: ``{"diverged_epoch": E,
+    "train_loss": loss, "seconds": ...}`` instead of its accuracies.
+    """
     kill_hook()
-    return train_one(job_space(job.space), job.arch, job_data(job.data, job.data_describe),
-                     TrainConfig(**job.train), job.seed)
+    start = time.perf_counter()
+    try:
+        return train_one(job_space(job.space), job.arch, job_data(job.data, job.data_describe),
+                         TrainConfig(**job.train), job.seed)
+    except Diverged as exc:
+        return {"diverged_epoch": exc.epoch, "train_loss": exc.loss, "epochs": job.train["epochs"],
+                "seconds": time.perf_counter() - start}
 
 
 @dataclass
@@ -80,6 +90,8 @@ class GroundTruthSummary:
     skipped: int
     seed_taus: dict[tuple[int, int], float]
     complete_seeds: list[int]
+    # the jobs of this call whose loss became NaN or infinite: arch, seed, epoch, loss
+    diverged: list[dict] = field(default_factory=list)
 
     @property
     def mean_seed_tau(self) -> float:
@@ -88,11 +100,14 @@ class GroundTruthSummary:
 
 def run_groundtruth(space: Space, data: Dataset, cfg: TrainConfig, *, seeds: Sequence[int],
                     archs: Sequence[Arch], store: Store, progress: bool = True,
-                    metric: str = "test_acc", executor: Executor | None = None) -> GroundTruthSummary:
+                    metric: str = "test_acc", executor: Executor | None = None,
+                    log: Callable[[str], None] | None = None) -> GroundTruthSummary:
     """Train every architecture for every seed (seed-major), skipping jobs already stored.
 
     The jobs run on ``executor`` (default: in this process, in order); each result is written
-    to ``store`` here, in the driver, as soon as it arrives.
+    to ``store`` here, in the driver, as soon as it arrives. A job whose loss becomes NaN or
+    infinite is stored as ``diverged`` (no accuracy; a rerun skips it, no ground truth reads
+    it), listed in the summary's ``diverged`` and, with ``log``, reported as it arrives.
     """
     executor = executor or LocalExecutor()
     config = groundtruth_config(space, data, cfg)
@@ -109,9 +124,17 @@ def run_groundtruth(space: Space, data: Dataset, cfg: TrainConfig, *, seeds: Seq
     work = [GroundTruthJob(space=space_desc, data=spec, data_describe=data_desc, train=train_dict,
                            arch=arch, name=space.format(arch), seed=seed) for seed, arch in jobs]
     trained = 0
+    diverged: list[dict] = []
 
     def on_result(job: GroundTruthJob, result: dict) -> None:
         nonlocal trained
+        result = dict(result)
+        epoch = result.pop("diverged_epoch", None)
+        if epoch is not None:  # recorded as diverged, without accuracy: never a ground-truth value
+            result["status"] = "diverged"
+            diverged.append({"arch": job.name, "seed": job.seed, "epoch": epoch, "loss": result["train_loss"]})
+            if log is not None:
+                log(diverged_line(diverged[-1]))
         store.add_groundtruth({
             "space": space.name, "arch": job.name, "arch_index": space.index(job.arch),
             "dataset": data.name, "seed": job.seed, "config_hash": chash,
@@ -128,9 +151,15 @@ def run_groundtruth(space: Space, data: Dataset, cfg: TrainConfig, *, seeds: Seq
     finally:
         bar.close()
     return GroundTruthSummary(
-        config_hash=chash, total=total, trained=trained, skipped=total - len(jobs),
+        config_hash=chash, total=total, trained=trained, skipped=total - len(jobs), diverged=diverged,
         **seed_stability(store, space, data.name, chash, [space.format(a) for a in archs], metric),
     )
+
+
+def diverged_line(job: dict) -> str:
+    """What to say about a job that diverged (``GroundTruthSummary.diverged``)."""
+    return (f"arch {job['arch']} seed {job['seed']} diverged at epoch {job['epoch']} (loss {job['loss']}); "
+            "not stored as ground truth")
 
 
 def seed_stability(store: Store, space: Space, dataset: str, chash: str, names: Sequence[str],
@@ -138,7 +167,8 @@ def seed_stability(store: Store, space: Space, dataset: str, chash: str, names: 
     """Kendall tau between the rankings of every two seeds complete on ``names``."""
     by_seed: dict[int, dict[str, float]] = {}
     for row in store.groundtruth(space=space.name, dataset=dataset, config_hash=chash):
-        by_seed.setdefault(int(row["seed"]), {})[row["arch"]] = float(row[metric])
+        if row["status"] == "done" and row[metric] is not None:  # a seed with a diverged arch is incomplete
+            by_seed.setdefault(int(row["seed"]), {})[row["arch"]] = float(row[metric])
     complete = sorted(s for s, vals in by_seed.items() if all(n in vals for n in names))
     taus = {}
     for a, b in itertools.combinations(complete, 2):
@@ -148,17 +178,21 @@ def seed_stability(store: Store, space: Space, dataset: str, chash: str, names: 
 
 def run_groundtruth_with_best(space: Space, data: Dataset, cfg: TrainConfig, *, seeds: Sequence[int],
                               archs: Sequence[Arch], store: Store, progress: bool = True,
-                              executor: Executor | None = None, best: int = 5) -> dict:
+                              executor: Executor | None = None, best: int = 5,
+                              log: Callable[[str], None] | None = None) -> dict:
     """:func:`run_groundtruth`, timed, and the best architectures of ``archs`` read back from ``store``.
 
     Returns ``{"summary": GroundTruthSummary, "seconds": wall time, "best": [(arch, accuracy)]}``:
     ``best`` holds the ``best`` architectures of ``archs`` with the highest mean test accuracy
     over the seeds stored under this run's config hash (:func:`truth_from_store`), best first
-    (ties in the table's order).
+    (ties in the table's order; none when every training diverged).
     """
     start = time.perf_counter()
     summary = run_groundtruth(space, data, cfg, seeds=seeds, archs=archs, store=store, progress=progress,
-                              executor=executor)
+                              executor=executor, log=log)
+    if not store.groundtruth_values("test_acc", space=space.name, dataset=data.name,
+                                    config_hash=summary.config_hash):
+        return {"summary": summary, "seconds": time.perf_counter() - start, "best": []}
     table = truth_from_store(store, space=space.name, dataset=data.name, config_hash=summary.config_hash)
     names = {space.format(a) for a in archs}
     order = sorted((i for i, a in enumerate(table.archs) if a in names), key=lambda i: -table.accuracy[i])

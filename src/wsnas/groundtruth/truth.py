@@ -534,7 +534,7 @@ def load_truth(spec: str, *, metric: str | None = None, dataset: str | None = No
         raise WsnasError(f"ground truth {spec!r} {what}; {accepted}")
     suffix = path.suffix.lower()
     if suffix in STORE_SUFFIXES:
-        with Store(path, create=False) as store:
+        with Store(path, read_only=True) as store:
             return truth_from_store(store, dataset=dataset, metric=metric or "test_acc")
     if suffix == ".csv":
         return read_truth_csv(path, metric=metric, dataset=dataset)

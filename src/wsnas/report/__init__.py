@@ -16,7 +16,7 @@ Example::
     from wsnas.store import Store
     from wsnas.report import write_insights_report
 
-    with Store("wsnas-runs/insights/results.db", create=False) as store:
+    with Store("wsnas-runs/insights/results.db", read_only=True) as store:
         paths = write_insights_report(store, "insights", "wsnas-runs/insights")
     print(paths["html"], *paths["findings"], sep="\\n")
 """
@@ -105,5 +105,5 @@ def write_study_report(run_dir: str | Path, *, store_path: str | Path | None = N
             store_path = run_dir / "results.db"
             if not store_path.exists() and (run_dir.parent / "results.db").exists():
                 store_path = run_dir.parent / "results.db"
-    with Store(store_path, create=False) as store:
+    with Store(store_path, read_only=True) as store:
         return write_insights_report(store, experiment, run_dir)

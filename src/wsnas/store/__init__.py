@@ -9,6 +9,13 @@ Guarantees:
   in WAL mode, so readers (``wsnas store info``, a report) never block the writer.
 * **Crash safety.** Every write is one transaction with ``synchronous=FULL``: a kill or a power
   cut mid-write leaves the whole batch or none of it, never half a row.
+* **Locks and damage** (``base.py``). A write that finds the file locked by another process
+  retries with backoff for ``timeout`` seconds before one line (:class:`StoreLocked`); a
+  damaged file (a missing table, "database disk image is malformed", text in a numeric
+  column) is one line naming the file and what is wrong, from whichever command met it.
+* **Read-only opens.** ``Store(path, read_only=True)`` (``wsnas store``, ``wsnas report``, a
+  store given as ``--truth``) never writes: no schema in an empty file, no journal change in
+  another program's database.
 * **Idempotence.** Ground truth is keyed by the job's full identity ``(space, arch, dataset,
   seed, epochs, config_hash)``; predictions by ``(run_id, checkpoint, arch)``. A rerun after a
   crash neither loses nor duplicates rows, and :meth:`Store.groundtruth_done` tells it what to
@@ -35,12 +42,14 @@ The ground truth as a ranking is built from these rows in the layer above, by
 
 from __future__ import annotations
 
+from wsnas.store.base import DEFAULT_TIMEOUT, TIMEOUT_ENV, StoreLocked
 from wsnas.store.export import StoreExports
 from wsnas.store.provenance import code_version, config_hash
 from wsnas.store.schema import ACCURACY_METRICS, RUN_STATUSES, SCHEMA_VERSION
 from wsnas.store.writer import StoreWriter
 
-__all__ = ["ACCURACY_METRICS", "RUN_STATUSES", "SCHEMA_VERSION", "Store", "code_version", "config_hash"]
+__all__ = ["ACCURACY_METRICS", "DEFAULT_TIMEOUT", "RUN_STATUSES", "SCHEMA_VERSION", "TIMEOUT_ENV", "Store",
+           "StoreLocked", "code_version", "config_hash"]
 
 
 class Store(StoreWriter, StoreExports):
@@ -48,8 +57,14 @@ class Store(StoreWriter, StoreExports):
 
     Args:
         path: the database file. Its parent folders and the file are created when missing.
-        create: when False, a missing file is an error instead (for read-only commands).
-        busy_timeout: seconds to wait for another connection's lock before giving up.
+        create: when False, a missing file is an error instead (for commands that add to an
+            existing store).
+        read_only: open the file read-only (``mode=ro``), for commands that only read: a
+            missing or empty file is an error, nothing is created, and another program's
+            database is refused untouched (its journal mode included). A wsnas store of an older
+            schema version is still upgraded in place first.
+        timeout: seconds to keep retrying while another process holds the lock (default
+            ``$WSNAS_STORE_TIMEOUT``, else 60); then :class:`StoreLocked`.
 
     Use it as a context manager, or call :meth:`close`. One connection per store object; use it
     from the thread that created it.

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from wsnas.core.errors import WsnasError
 from wsnas.store.provenance import code_version, utc_now
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
+_CREATE_TABLE = re.compile(r"\s*CREATE TABLE (\w+)", re.IGNORECASE)
 
 # _MIGRATIONS[v] upgrades a file from schema version v to v + 1; the current version is the
 # number of migrations. Never edit a released step: append a new one (ALTER TABLE, new tables,
@@ -124,11 +126,20 @@ _MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (run_id, method)
         )""",
     ),
+    # 3 -> 4: a ground-truth training whose loss became NaN or infinite is recorded as
+    # 'diverged' (no accuracy), so a rerun skips it and no ranking reads it as a value.
+    (
+        "ALTER TABLE groundtruth ADD COLUMN status TEXT NOT NULL DEFAULT 'done'",
+    ),
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
 #: Status values a run can have; a new run starts as ``created``.
-RUN_STATUSES = ("created", "running", "done", "failed", "interrupted")
+RUN_STATUSES = ("created", "running", "done", "failed", "interrupted", "diverged")
+
+#: Status values of a ground-truth row: ``done`` (a measurement) or ``diverged`` (the training's
+#: loss became NaN or infinite: no accuracy, never part of a ground truth).
+GT_STATUSES = ("done", "diverged")
 
 #: Ground-truth accuracy columns (fractions in [0, 1]); a ground truth ranks by one of them.
 ACCURACY_METRICS = ("valid_acc", "test_acc", "train_acc")
@@ -136,7 +147,7 @@ ACCURACY_METRICS = ("valid_acc", "test_acc", "train_acc")
 GT_COLUMNS = (
     "space", "arch", "arch_index", "dataset", "seed", "epochs", "config_hash", "config_json",
     "valid_acc", "valid_loss", "test_acc", "test_loss", "train_acc", "train_loss", "seconds",
-    "code_version", "created_at",
+    "code_version", "created_at", "status",
 )
 GT_FLOATS = ("valid_loss", "test_loss", "train_loss", "seconds")
 PRED_COLUMNS = (
@@ -183,15 +194,35 @@ def check_header(path: Path) -> None:
                          "results store; give another --store path (a new file is created)")
 
 
-def configure(conn: sqlite3.Connection, path: Path, busy_timeout: float) -> None:
-    """WAL journal, ``synchronous=FULL``, foreign keys, and the lock wait in seconds."""
+def configure(conn: sqlite3.Connection, path: Path) -> None:
+    """WAL journal, ``synchronous=FULL`` and foreign keys, for a connection that writes.
+
+    Call it only once the file is known to be a wsnas store or empty
+    (:func:`read_schema_version`): switching the journal changes the file.
+    """
     mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if str(mode).lower() != "wal":
         raise WsnasError(f"results store {str(path)!r} cannot use SQLite's WAL journal "
                          f"(got {mode!r}); put it on a local file system")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+
+
+def schema_tables() -> list[str]:
+    """The tables of the current schema, ``meta`` first, in the order the migrations create them."""
+    return ["meta", *(m.group(1) for step in _MIGRATIONS for statement in step
+                      if (m := _CREATE_TABLE.match(statement)))]
+
+
+def check_tables(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a store of the current version that lacks a table of its schema (dropped, damaged)."""
+    present = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    missing = [t for t in schema_tables() if t not in present]
+    if missing:
+        raise WsnasError(f"results store {str(path)!r} is damaged: its table{'s' if len(missing) > 1 else ''} "
+                         f"{', '.join(map(repr, missing))} {'are' if len(missing) > 1 else 'is'} missing "
+                         f"(schema version {SCHEMA_VERSION} has {', '.join(schema_tables())}); restore it from a "
+                         "backup or give another --store path")
 
 
 def read_schema_version(conn: sqlite3.Connection, path: Path) -> int | None:
@@ -206,11 +237,10 @@ def read_schema_version(conn: sqlite3.Connection, path: Path) -> int | None:
         raise WsnasError(f"{name!r} is an SQLite database but not a wsnas results store "
                          f"(tables {', '.join(names)} and no 'meta'); give another --store "
                          "path")
-    try:
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-    except sqlite3.OperationalError:
+    if not {"key", "value"} <= {r[1] for r in conn.execute("PRAGMA table_info(meta)")}:
         raise WsnasError(f"{name!r} has a 'meta' table that is not a wsnas one; it is not a "
-                         "wsnas results store: give another --store path") from None
+                         "wsnas results store: give another --store path")
+    meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
     value = str(meta.get("schema_version", ""))
     if not value.isdigit():
         raise WsnasError(f"results store {name!r} has no valid schema_version in its meta "

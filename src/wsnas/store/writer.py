@@ -22,6 +22,7 @@ from wsnas.store.schema import (
     ACCURACY_METRICS,
     GT_COLUMNS,
     GT_FLOATS,
+    GT_STATUSES,
     INTERFERENCE_COLUMNS,
     METRIC_COLUMNS,
     PRED_COLUMNS,
@@ -128,6 +129,15 @@ def _groundtruth_record(row: Mapping[str, Any]) -> tuple:
         values[key] = _fraction(key, row.get(key))
     for key in GT_FLOATS:
         values[key] = _real(key, row.get(key))
+    status = row.get("status") or GT_STATUSES[0]
+    if status not in GT_STATUSES:
+        raise WsnasError(f"ground-truth status {status!r} is not one of {', '.join(GT_STATUSES)}")
+    if status == "diverged":
+        measured = [key for key in ACCURACY_METRICS if values[key] is not None]
+        if measured:
+            raise WsnasError(f"a diverged ground-truth training has no accuracy, but {measured[0]} is "
+                             f"{values[measured[0]]!r}")
+    values["status"] = status
     return tuple(values[c] for c in GT_COLUMNS)
 
 
@@ -260,7 +270,9 @@ class StoreWriter(StoreBase):
         ``row`` holds ``space, arch, arch_index, dataset, seed, epochs``, the training config as
         ``config`` (a dict) or ``config_json`` (its JSON text; ``config_hash`` is derived and, if
         also given, checked), and any of ``valid_acc, valid_loss, test_acc, test_loss,
-        train_acc, train_loss, seconds`` (accuracies as fractions in [0, 1]).
+        train_acc, train_loss, seconds`` (accuracies as fractions in [0, 1]). ``status`` is
+        ``done`` (default) or ``diverged``: a training whose loss became NaN or infinite, kept so
+        that a rerun skips it, with no accuracy, and never read as ground truth.
         ``code_version`` and ``created_at`` default to now and this code. An existing row with
         the same identity is left unchanged.
         """

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsnas.core.errors import WsnasError
+from wsnas.core.errors import Diverged, WsnasError
 from wsnas.core.runtime import check_precision, prepare_model
 from wsnas.data import Dataset, Split, cutout, iterate_batches
 from wsnas.evaluator import EvalConfig, evaluate_archs
@@ -155,6 +155,10 @@ def train_from_scratch(model: nn.Module, data: Dataset, cfg: TrainConfig, seed: 
 
     Returns the final accuracy and loss on the train (running over the last epoch), valid and
     test splits, the number of epochs and the seconds taken.
+
+    Raises:
+        Diverged: the training loss of an epoch is NaN or infinite (checked once per epoch); the
+            network is not evaluated, since its accuracy would measure nothing.
     """
     device = data.train.x.device
     prepare_model(model.to(device), cfg.precision).train()
@@ -185,6 +189,10 @@ def train_from_scratch(model: nn.Module, data: Dataset, cfg: TrainConfig, seed: 
             correct += (logits.detach().argmax(1) == y).sum()
             seen += len(y)
         train_loss, train_correct, train_seen = loss_sum.item(), correct.item(), seen
+        if not math.isfinite(train_loss):
+            mean = train_loss / max(seen, 1)
+            raise Diverged(f"training diverged at epoch {epoch + 1} (loss {mean}); lower the learning rate",
+                           epoch=epoch + 1, loss=mean)
     valid_acc, valid_loss = evaluate(model, data.valid, cfg.eval_batch_size)
     test_acc, test_loss = evaluate(model, data.test, cfg.eval_batch_size)
     return {

@@ -36,6 +36,7 @@ them in memory (and in the checkpoint) for a job running away from the store's p
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -46,7 +47,7 @@ import torch
 from tqdm.auto import tqdm
 
 from wsnas.core import distributed
-from wsnas.core.errors import WsnasError
+from wsnas.core.errors import Diverged, WsnasError
 from wsnas.core.files import atomic_write
 from wsnas.core.runtime import prepare_model
 from wsnas.data import Dataset, Split, epoch_order, iterate_batches, num_batches
@@ -265,32 +266,71 @@ class SupernetTrainer:
         except Exception as exc:  # a corrupt file is a user-visible problem, not a traceback
             raise WsnasError(f"checkpoint {path} cannot be read ({type(exc).__name__}); "
                              "delete it to restart this run") from None
+        self._check_state(state, path)
         if state["config"] != json.dumps(self.config(), sort_keys=True):
             raise WsnasError(f"checkpoint {path} belongs to a run with other settings; "
                              "use another run directory or delete it")
-        self.supernet.load_state_dict(state["supernet"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.bank is not None:
-            self.bank.load_state_dict(state["bank"])
-        self.strategy.load_state_dict(state["strategy"])
-        if self.gradvar is not None:
-            self.gradvar.load_state_dict(state["gradvar"])
-        if isinstance(self.store, RowCollector):
-            self.store.load_state_dict(state["collected"])
-        torch.set_rng_state(state["torch_rng"].cpu())
-        self.batch_gen.set_state(state["batch_rng"].cpu())
-        if "arch_rng" in state:
-            self.arch_gen.set_state(state["arch_rng"].cpu())
-        self.epoch = int(state["epoch"])
-        self.history = list(state["history"])
+        part = "supernet"
+        try:  # the parts in the order they are restored, so a failure names the one that did not fit
+            self.supernet.load_state_dict(state["supernet"])
+            part = "optimizer"
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.bank is not None:
+                part = "bank"
+                self.bank.load_state_dict(state["bank"])
+            part = "strategy"
+            self.strategy.load_state_dict(state["strategy"])
+            if self.gradvar is not None:
+                part = "gradvar"
+                self.gradvar.load_state_dict(state["gradvar"])
+            if isinstance(self.store, RowCollector):
+                part = "collected"
+                self.store.load_state_dict(state["collected"])
+            part = "random generator states"
+            torch.set_rng_state(state["torch_rng"].cpu())
+            self.batch_gen.set_state(state["batch_rng"].cpu())
+            if "arch_rng" in state:
+                self.arch_gen.set_state(state["arch_rng"].cpu())
+            part = "epoch and history"
+            self.epoch = int(state["epoch"])
+            self.history = list(state["history"])
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+            if isinstance(exc, WsnasError):
+                raise
+            detail = " ".join(str(exc).split())
+            detail = detail if len(detail) <= 200 else detail[:200] + " ..."
+            raise WsnasError(f"checkpoint {path} does not fit this run: its {part} cannot be restored "
+                             f"({type(exc).__name__}: {detail}); delete it to restart this run") from None
         return True
+
+    def _check_state(self, state, path: Path) -> None:
+        """Refuse a readable checkpoint that is not a whole checkpoint of this kind of run, naming
+        what it lacks."""
+        if not isinstance(state, dict):
+            raise WsnasError(f"checkpoint {path} holds a {type(state).__name__}, not a wsnas supernet "
+                             "checkpoint; delete it to restart this run")
+        needed = ["config", "epoch", "supernet", "optimizer", "strategy", "torch_rng", "batch_rng", "history"]
+        needed += ["bank"] * (self.bank is not None) + ["gradvar"] * (self.gradvar is not None)
+        needed += ["collected"] * isinstance(self.store, RowCollector)
+        missing = [k for k in needed if k not in state]
+        if missing:
+            raise WsnasError(f"checkpoint {path} is not a whole wsnas supernet checkpoint: it lacks "
+                             f"{', '.join(map(repr, missing))}; delete it to restart this run")
+        if not isinstance(state["config"], str):
+            raise WsnasError(f"checkpoint {path} has a {type(state['config']).__name__} as its 'config', "
+                             "not a run's settings; delete it to restart this run")
 
     # ------------------------------------------------------------------ training
     def lr(self, epoch: int) -> float:
         return cosine_lr(self.cfg.train, epoch)
 
     def train(self, *, on_step: Callable[[int, object], None] | None = None) -> dict:
-        """Train the remaining epochs; returns the last epoch's summary."""
+        """Train the remaining epochs; returns the last epoch's summary.
+
+        Raises:
+            Diverged: the training loss became NaN or infinite (checked after every epoch and
+                before every dense evaluation); the epoch it happened in is not stored.
+        """
         t = self.cfg.train
         dense_from = self.total_steps - self.cfg.dense_last if self.cfg.dense_last else None
         bar = tqdm(total=self.total_steps, initial=self.epoch * self.steps_per_epoch,
@@ -331,8 +371,10 @@ class SupernetTrainer:
                     if on_step is not None:
                         on_step(step, result)
                     if dense_from is not None and step > dense_from:
+                        self._check_finite(loss_sum, seen)  # no predictions of a diverged supernet
                         self.evaluate(f"step:{step}", step=step)
                     bar.update(1)
+                self._check_finite(loss_sum, seen)  # before anything of this epoch is stored
                 self.strategy.end_epoch(self.epoch)
                 self._log_steps(log)
                 epoch_metrics = self.strategy.epoch_metrics()
@@ -354,6 +396,17 @@ class SupernetTrainer:
         finally:
             bar.close()
         return self.history[-1] if self.history else {}
+
+    def _check_finite(self, loss_sum: torch.Tensor, seen: int) -> None:
+        """Stop a run whose training loss became NaN or infinite (:class:`Diverged`): its epoch is
+        neither stored nor checkpointed, so the store keeps the epochs before it."""
+        loss = loss_sum.item() / max(seen, 1)
+        if math.isfinite(loss):
+            return
+        name = f"supernet run {self.run_id!r}" if self.run_id else "supernet training"
+        kept = f", its {self.epoch} earlier epoch{'s' if self.epoch > 1 else ''} kept" if self.epoch else ""
+        raise Diverged(f"{name} diverged at epoch {self.epoch + 1} (train loss {loss}); stopped{kept}; lower the "
+                       "learning rate (--lr)", epoch=self.epoch + 1, loss=loss, run_id=self.run_id)
 
     def _step(self, x: torch.Tensor, y: torch.Tensor, arch_batch=None, indices: torch.Tensor | None = None):
         """One strategy step on the global batch ``x, y`` (this rank's shard when data-parallel;

@@ -304,6 +304,25 @@ def test_disallowed_global_is_refused(tmp_path, nats_dir):
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
 
 
+@pytest.mark.parametrize("kind", ["no-archs", "no-results", "nats-meta-only"])
+def test_convert_refuses_a_source_without_results(tmp_path, nats_dir, capsys, kind):
+    if kind == "nats-meta-only":
+        source = tmp_path / "NATS-empty"
+        source.mkdir()
+        (source / "meta.pickle.pbz2").write_bytes((nats_dir / "meta.pickle.pbz2").read_bytes())
+    else:
+        source = tmp_path / "empty.pth"
+        state = {**arch_results(0, 200), "all_results": {}, "dataset_seed": {}}
+        infos = {} if kind == "no-archs" else {0: {"full": state}}
+        torch.save({"meta_archs": list(META_ARCHS), "arch2infos": infos}, source)
+    out = tmp_path / "t.csv"
+    assert main(["benchmark", "convert", str(source), "--out", str(out), "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert str(source) in captured.err and "no benchmark results" in captured.err
+    assert not out.exists() and not (tmp_path / "t.csv.tmp").exists()
+
+
 def test_missing_and_corrupt_inputs(tmp_path, pth, nats_dir):
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"\x80\x02not really a pickle at all")

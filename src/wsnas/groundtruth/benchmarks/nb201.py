@@ -459,7 +459,8 @@ def convert_benchmark(
     ``source`` is a NAS-Bench-201 ``.pth`` file or a NATS-Bench topology directory. The table
     (gzip-compressed when ``out_path`` ends in ``.gz``) has the columns
     :data:`BENCHMARK_COLUMNS`; it is written to a temporary file and moved into place, so a
-    failed conversion leaves no partial table.
+    failed conversion leaves no partial table. A source without a single result is refused
+    (:class:`WsnasError`) and writes nothing.
     """
     from tqdm.auto import tqdm  # lazy: only the conversion needs it
 
@@ -495,6 +496,11 @@ def convert_benchmark(
                     hps[record.hp] = hps.get(record.hp, 0) + 1
                 archs += 1
                 bar.update(1)
+            if not rows:  # an empty table would read as a ground truth without a single architecture
+                plural = "" if archs == 1 else "s"
+                raise WsnasError(f"{where} holds no benchmark results ({archs} architecture{plural}, none "
+                                 f"with a trained dataset), so {out} was not written; give the official "
+                                 "NAS-Bench-201 .pth file or the NATS-Bench topology directory")
     except OSError as exc:
         if exc.errno in FULL_DISK:
             raise
