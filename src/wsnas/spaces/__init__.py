@@ -2,7 +2,7 @@
 
 A name is one of
 
-* a built-in space (:data:`SPACES`: ``tiny64``, ``darts``, ``nb201``);
+* a built-in space (:data:`SPACES`: ``tiny64``, ``darts``, ``nb201``, ``mobile``);
 * ``package.module:factory`` — a space defined outside wsnas: the module is imported (it must be
   importable: installed, on ``PYTHONPATH``, or under the current directory) and
   ``factory(**options)`` must return a :class:`Space` (a function or the ``Space`` class itself);
@@ -25,6 +25,7 @@ from importlib import metadata
 from wsnas.core.errors import WsnasError
 from wsnas.spaces.base import Arch, Choice, Space, resolve_path
 from wsnas.spaces.darts import DartsSpace
+from wsnas.spaces.mobile import MobileSpace
 from wsnas.spaces.nb201 import NB201Space
 from wsnas.spaces.tiny64 import Tiny64Space
 
@@ -32,6 +33,7 @@ SPACES: dict[str, type[Space]] = {
     "tiny64": Tiny64Space,
     "darts": DartsSpace,
     "nb201": NB201Space,
+    "mobile": MobileSpace,
 }
 
 #: the entry-point group through which installed distributions add named spaces
