@@ -9,7 +9,7 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
         || echo "could not install chromium; the browser test will be skipped"
 fi
-.venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff check src tests benchmarks examples
 # the import layers of docs/architecture.md (contracts in pyproject.toml): an upward import fails here
 .venv/bin/lint-imports --no-cache
 exec .venv/bin/python -m pytest "$@"

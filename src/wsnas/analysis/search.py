@@ -11,7 +11,7 @@ import numpy as np
 from wsnas.core.errors import WsnasError
 from wsnas.groundtruth.truth import truth_from_store
 from wsnas.selection import selection_names
-from wsnas.spaces import get_space
+from wsnas.spaces import space_from_description
 from wsnas.store import Store
 
 
@@ -69,8 +69,7 @@ def analyse_search_study(store: Store, experiment: str = "search") -> dict:
 
 
 def _n_ops(described: dict) -> int:
-    options = dict(described)
-    return len(get_space(options.pop("space"), **options).relaxation().options)
+    return len(space_from_description(described).relaxation().options)
 
 
 def search_findings(a: dict) -> list[dict]:

@@ -15,13 +15,17 @@ DEFAULT_STORE = "wsnas.db"
 
 
 def add_space_options(p: argparse.ArgumentParser, default: str = "tiny64") -> None:
-    p.add_argument("--space", default=default, help=f"search space ({', '.join(SPACES)}; default {default})")
+    p.add_argument("--space", default=default,
+                   help=f"search space: {', '.join(SPACES)}, a space an installed package declares (entry points "
+                        "'wsnas.spaces'), or MODULE:FACTORY, a function or Space class of an importable module "
+                        f"(e.g. examples.my_space:make_space; see docs/spaces.md); default {default}")
     p.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE",
                    help="network option of the space, repeatable (tiny64: dil=5x5|3x3, "
                         "combine=concat|sum, bn_momentum=0.4, channels=16, stem_channels=48, cells=4; "
                         "nb201: channels=16, cells_per_stage=5, affine=true, track_running_stats=true; "
                         "darts: channels=36, layers=20, auxiliary=true, search_channels=16, "
-                        "search_layers=8)")
+                        "search_layers=8; mobile: resolution=224|32, width=1.0, widths=24,40,80,96,192,320, "
+                        "bn_momentum=0.1, bn_eps=0.001; a MODULE:FACTORY space: the factory's keyword arguments)")
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:

@@ -1,7 +1,7 @@
 """List search spaces, and translate architectures between canonical strings and indices.
 
 Examples:
-  wsnas spaces                         # the spaces and their sizes
+  wsnas spaces                         # the spaces and their sizes (installed plug-ins too)
   wsnas spaces --space tiny64 --list   # every architecture with its index
   wsnas spaces --space tiny64 --arch 434 --arch 5
 """
@@ -11,7 +11,8 @@ from __future__ import annotations
 import argparse
 
 from wsnas.commands.common import add_space_options, space_from_args
-from wsnas.spaces import SPACES, get_space
+from wsnas.core.errors import WsnasError
+from wsnas.spaces import get_space, space_names
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -23,8 +24,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.space is None:
-        for name in SPACES:
-            space = get_space(name)
+        for name in space_names():
+            try:
+                space = get_space(name)
+            except WsnasError as exc:  # a broken plug-in does not hide the others
+                print(f"{name}: {exc}")
+                continue
             print(f"{name}: {len(space)} architectures, {len(space.choices)} choices "
                   f"({', '.join(space.choices[0].options)})")
         return 0

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from wsnas.core.errors import WsnasError
 from wsnas.data import Dataset, load_dataset
-from wsnas.spaces import Space, get_space
+from wsnas.spaces import Space, space_from_description
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,7 @@ def job_space(described: dict) -> Space:
     """The space with the settings ``Space.describe()`` returned in the driver."""
     key = _key("space", described)
     if key not in _CACHE:
-        options = dict(described)
-        _CACHE[key] = get_space(options.pop("space"), **options)
+        _CACHE[key] = space_from_description(described)
     return _CACHE[key]  # type: ignore[return-value]
 
 

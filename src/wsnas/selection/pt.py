@@ -81,10 +81,12 @@ def _accuracy(strategy, split: Split, batch_size: int, **perturb) -> float:
 
 
 def op_strengths(strategy, edge: int, split: Split, batch_size: int = 64, exclude=()) -> dict[int, float]:
-    """Accuracy with each op of ``edge`` masked out (lower: the op matters more)."""
-    options = strategy.relaxation.edges[edge].options
-    return {o: _accuracy(strategy, split, batch_size, mask=(edge, o)) for o, name in enumerate(options)
-            if name not in exclude}
+    """Accuracy with each op of ``edge`` masked out (lower: the op matters more), by the op's position
+    in the relaxation's ``options`` (the ops the edge offers, less ``exclude``)."""
+    relax = strategy.relaxation
+    offered = relax.allowed()[edge]
+    return {o: _accuracy(strategy, split, batch_size, mask=(edge, o)) for o, name in enumerate(relax.options)
+            if offered[o] and name not in exclude}
 
 
 def score_split(trainer, data: Dataset) -> Split:
@@ -154,7 +156,7 @@ def select_pt(trainer, data: Dataset, cfg: PTConfig = PTConfig(), *, progress: b
                         best = min(strengths, key=lambda o: (strengths[o], o))
                         strategy.decide(e, best)
                         if log:
-                            log(f"      edge {relax.edges[e].name}: keep {relax.edges[e].options[best]} "
+                            log(f"      edge {relax.edges[e].name}: keep {relax.options[best]} "
                                 f"(accuracy without it {strengths[best]:.4f})")
             else:
                 for g in nodes:

@@ -31,7 +31,7 @@ from wsnas.groundtruth.table import TruthTable
 from wsnas.groundtruth.truth import resolve_truth
 from wsnas.runs import open_run, running
 from wsnas.selection import PTConfig, Selector, check_selections, get_selectors, ordered
-from wsnas.spaces import Arch, Space, get_space
+from wsnas.spaces import Arch, Space, space_from_description
 from wsnas.store import Store
 from wsnas.strategies import Strategy, get_strategy, strategy_class, strategy_names
 from wsnas.strategies.archparams import PARAMS
@@ -240,8 +240,7 @@ def reselect(store_path: str | Path, run_id: str, selectors: Sequence[Selector],
             found = [r["run_id"] for r in store.list_runs("search")]
             raise WsnasError(f"no search run {run_id!r} in {store_path}; found: {', '.join(found) or 'none'}")
         cfg = run["config"]
-        space_opts = dict(cfg["space"])
-        space = get_space(space_opts.pop("space"), **space_opts)
+        space = space_from_description(cfg["space"])
         d = cfg["data"]
         source = data_dir or (d.get("source") if d.get("source") and Path(d["source"]).is_dir() else None)
         data = load_dataset(d["name"], data_dir=source, device=device, split_seed=d.get("split_seed", 0))

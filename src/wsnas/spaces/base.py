@@ -41,12 +41,17 @@ def check_enumerable(space: Space) -> None:
 class Space:
     """A finite space of architectures made of independent categorical choices.
 
-    Subclasses set ``name`` and ``choices`` and implement :meth:`format`, :meth:`parse`,
-    :meth:`build_network` and :meth:`build_supernet`.
+    Subclasses set ``name`` and ``choices`` and implement :meth:`build_network` and
+    :meth:`build_supernet`; :meth:`format` and :meth:`parse` (the canonical string) have a
+    default, the options joined by commas. The contract is in ``docs/spaces.md``.
     """
 
     name: str = "space"
     choices: tuple[Choice, ...] = ()
+    #: how :func:`wsnas.spaces.get_space` found a space defined outside wsnas (``module:factory``
+    #: or an entry-point name), when that is not its :attr:`name`; :meth:`describe` records it so
+    #: that a worker or ``wsnas select`` rebuilds the same space. None for the built-in spaces.
+    source: str | None = None
 
     # ----------------------------------------------------------------- size and order
     def __len__(self) -> int:
@@ -140,12 +145,22 @@ class Space:
         return arch
 
     def format(self, arch: Arch) -> str:
-        """The canonical string of ``arch``."""
-        raise NotImplementedError
+        """The canonical string of ``arch`` (default: its options in choice order, joined by commas)."""
+        return ",".join(self.validate(arch).ops)
 
     def parse(self, text: str) -> Arch:
-        """Parse a canonical string; errors name the bad part and the accepted values."""
-        raise NotImplementedError
+        """Parse a canonical string; errors name the bad part and the accepted values.
+
+        Default: one option name per choice, in choice order, separated by commas (:meth:`format`).
+        """
+        parts = [p.strip() for p in str(text).split(",")]
+        if len(parts) != len(self.choices):
+            raise WsnasError(
+                f"{self.name} architecture {str(text).strip()!r} has {len(parts)} options; expected "
+                f"{len(self.choices)}, one per choice ({', '.join(c.name for c in self.choices)}), "
+                "separated by commas"
+            )
+        return self.validate(Arch(self.name, tuple(parts)))
 
     def resolve(self, key: str | int | Arch) -> Arch:
         """An architecture from a canonical string, an integer index (int or digits) or an Arch."""
@@ -166,8 +181,16 @@ class Space:
 
     # ----------------------------------------------------------------- networks
     def describe(self) -> dict:
-        """The space's settings, stored with every run so it can be rebuilt exactly."""
-        return {"space": self.name}
+        """The space's settings, stored with every run so it can be rebuilt exactly.
+
+        ``{"space": name}`` plus ``"source"`` for a plug-in found under another name (see
+        :attr:`source`); a subclass adds its options: ``{**super().describe(), "width": 8}``.
+        :func:`wsnas.spaces.space_from_description` rebuilds the space from it.
+        """
+        out = {"space": self.name}
+        if self.source is not None and self.source != self.name:
+            out["source"] = self.source
+        return out
 
     def build_network(self, arch: Arch, *, num_classes: int, in_channels: int = 3) -> nn.Module:
         """The standalone network of one architecture."""

@@ -30,6 +30,7 @@ DATASETS: dict[str, tuple[int, int, int]] = {
     "cifar100": (100, 3, 32),
     "ImageNet16-120": (120, 3, 16),
     "digits": (10, 1, 8),
+    "imagenet": (1000, 3, 224),
 }
 
 

@@ -10,10 +10,14 @@ A :class:`Relaxation` knows:
 
 * ``edges`` — every edge with its options and the node it feeds (edges feeding the same node
   compete for that node's inputs: PC-DARTS edge weights and DARTS topology decisions);
+* ``options`` — the ops the weights are laid out by: every op of any edge, in order of first
+  appearance. Edges may offer different ops (the mobile space's first layer of a stage has no
+  skip): an edge's weight vector still has one entry per op of ``options``, and :meth:`allowed`
+  says which of them the edge has (the others get weight 0 and are never picked);
 * :meth:`path` — the supernet path (one spec per edge, in the network's own layout) from a
-  sequence of per-edge specs;
+  sequence of per-edge specs laid out by ``options`` (each turned into the edge's own layout);
 * :meth:`discretize` — the magnitude selection: the architecture the weights pick;
-* :meth:`arch_rows` — which option of which edge an architecture uses (None: edge unused).
+* :meth:`arch_rows` — which op (a position in ``options``) each edge uses (None: edge unused).
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
+from wsnas.nn.choice import Sampled
 from wsnas.spaces.arch import Arch
 
 
@@ -48,7 +54,12 @@ class Relaxation:
 
     @property
     def options(self) -> tuple[str, ...]:
-        return self.edges[0].options
+        """Every op of any edge, in order of first appearance (each edge's own when they all agree)."""
+        return tuple(dict.fromkeys(o for e in self.edges for o in e.options))
+
+    def allowed(self) -> np.ndarray:
+        """``edges x options`` booleans: which ops of :attr:`options` each edge offers."""
+        return np.array([[o in e.options for o in self.options] for e in self.edges], dtype=bool)
 
     def nodes(self) -> dict[str, list[int]]:
         """Node -> the indices of the edges feeding it, in edge order."""
@@ -58,19 +69,44 @@ class Relaxation:
         return out
 
     def path(self, specs: Sequence) -> tuple:
-        """The supernet path of one spec per edge."""
+        """The supernet path of one spec per edge (laid out by :attr:`options`)."""
         if len(specs) != len(self.edges):
             raise ValueError(f"{self.space.name} has {len(self.edges)} edges, got {len(specs)} specs")
-        return tuple(specs)
+        options = self.options
+        return tuple(spec if edge.options == options else self._own_spec(e, spec, options)
+                     for e, (edge, spec) in enumerate(zip(self.edges, specs)))
+
+    def _own_spec(self, e: int, spec, options: tuple[str, ...]):
+        """A spec laid out by ``options`` turned into the layout of edge ``e``, whose ops are fewer."""
+        own = self.edges[e].options
+        if spec is None:
+            return None
+        if isinstance(spec, Sampled):
+            return spec._replace(index=own.index(options[spec.index]))
+        if isinstance(spec, torch.Tensor) and spec.dim() == 1:
+            if spec.numel() != len(options):
+                raise ValueError(f"expected {len(options)} weights (one per op of the relaxation), got {spec.numel()}")
+            cache = self.__dict__.setdefault("_columns", {})  # index tensors, made once per edge and device
+            key = (e, spec.device)
+            if key not in cache:
+                cache[key] = torch.tensor([options.index(o) for o in own], device=spec.device)
+            return spec[cache[key]]
+        if isinstance(spec, (int, np.integer)):
+            return own.index(options[int(spec)])
+        raise ValueError(f"cannot lay out a {type(spec).__name__} spec for edge {self.edges[e].name}")
 
     def discretize(self, weights: np.ndarray, *, exclude: Sequence[str] = ()) -> Arch:
         """The architecture with the largest weight on every edge (``exclude``: ops never picked)."""
-        w = _masked(np.asarray(weights, dtype=float), self.options, exclude)
-        return self.space.from_option_indices([int(np.argmax(row)) for row in w])
+        options = self.options
+        w = _masked(np.asarray(weights, dtype=float), options, exclude)
+        w[~self.allowed()] = -np.inf
+        return self.space.from_option_indices([edge.options.index(options[int(np.argmax(row))])
+                                               for edge, row in zip(self.edges, w)])
 
     def arch_rows(self, arch: Arch) -> list[int | None]:
-        """The option index each edge uses in ``arch`` (None: the edge is not used)."""
-        return list(self.space.option_indices(arch))
+        """The op (its position in :attr:`options`) each edge uses in ``arch`` (None: the edge is not used)."""
+        self.space.validate(arch)
+        return [self.options.index(op) for op in arch.ops]
 
 
 def _edge_of(name: str, options: tuple[str, ...]) -> Edge:

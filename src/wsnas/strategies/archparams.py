@@ -11,7 +11,9 @@ and optionally (PC-DARTS) one weight per edge normalised over the edges that fee
   renormalise per edge; eta 0.1, no momentum).
 
 Ops in ``exclude`` (e.g. NB201's ``none`` in GAEA's configuration) get weight 0 and are never
-selected. The parametrisation is an option of every differentiable strategy, not a copy of it.
+selected, and so do the ops an edge does not offer (``allowed``: the mobile space's first layer
+of a stage has no skip). The parametrisation is an option of every differentiable strategy, not
+a copy of it.
 """
 
 from __future__ import annotations
@@ -86,15 +88,17 @@ class ArchParams(nn.Module):
     """Per-edge op weights (and optional per-node edge weights) of one search.
 
     Args:
-        n_edges, options: the relaxation's edges and their (shared) candidate ops.
+        n_edges, options: the relaxation's edges and the candidate ops of any of them.
         param: ``softmax`` or ``gaea``.
         exclude: ops that are never used or selected.
+        allowed: ``n_edges x len(options)`` booleans, the ops each edge offers (None: every op).
         nodes: for edge weights (PC-DARTS), the edge indices feeding each node.
         seed: initialisation of the softmax logits (1e-3 * N(0, 1), as DARTS).
     """
 
     def __init__(self, n_edges: int, options: Sequence[str], *, param: str = "softmax",
-                 exclude: Sequence[str] = (), nodes: Sequence[Sequence[int]] | None = None, seed: int = 0):
+                 exclude: Sequence[str] = (), nodes: Sequence[Sequence[int]] | None = None, seed: int = 0,
+                 allowed=None):
         super().__init__()
         check_param(param)
         bad = [op for op in exclude if op not in options]
@@ -103,7 +107,10 @@ class ArchParams(nn.Module):
         self.param = param
         self.options = tuple(options)
         self.exclude = tuple(exclude)
-        mask = torch.ones(n_edges, len(options))
+        mask = torch.ones(n_edges, len(options)) if allowed is None else torch.as_tensor(
+            np.asarray(allowed, dtype=bool), dtype=torch.float32).clone()
+        if mask.shape != (n_edges, len(options)):
+            raise ValueError(f"allowed must be {n_edges} x {len(options)}, got {tuple(mask.shape)}")
         for op in exclude:
             mask[:, self.options.index(op)] = 0.0
         if not bool((mask.sum(1) > 0).all()):

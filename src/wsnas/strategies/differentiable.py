@@ -180,7 +180,8 @@ class _Differentiable(Strategy):
         nodes = list(self.relaxation.nodes().values()) if self.edge_weights else None
         device = next(ctx.supernet.parameters()).device
         self.arch = ArchParams(len(self.relaxation.edges), self.relaxation.options, param=self.param,
-                               exclude=self.exclude, nodes=nodes, seed=ctx.seed).to(device)
+                               exclude=self.exclude, nodes=nodes, seed=ctx.seed,
+                               allowed=self.relaxation.allowed()).to(device)
         if self.fixed_alpha:  # uniform mixing, never updated
             with torch.no_grad():
                 self.arch.alpha.copy_(torch.zeros_like(self.arch.alpha) if self.param == "softmax"
@@ -265,9 +266,9 @@ class _Differentiable(Strategy):
         """Diagnostics stored after every epoch (entropy of the op distributions, the argmax)."""
         arch = self.selected()
         rows = self.relaxation.arch_rows(arch)
-        free = {"none", "skip_connect", "max_pool_3x3", "avg_pool_3x3"}
-        param_free = sum(1 for e, r in zip(self.relaxation.edges, rows)
-                         if r is not None and e.options[r] in free)
+        free = {"none", "skip_connect", "max_pool_3x3", "avg_pool_3x3", "skip"}
+        options = self.relaxation.options
+        param_free = sum(1 for r in rows if r is not None and options[r] in free)
         out = {"entropy": self.arch.entropy(), "param_free_ops": float(param_free)}
         if len(self.space) <= 10**7:
             out["argmax_index"] = float(self.space.index(arch))

@@ -41,9 +41,16 @@ and ``models/supernet.py``; the sample indices from ``nasbench201/datasets/datal
 ``pada`` does both, ``pada-path`` paths only (data in shuffled order), ``pada-data`` data only
 (paths uniform).
 
+Choices with different ops (the mobile space: no skip in the first layer of a stage): the
+probabilities are kept over every op of any choice (|O| of them), and a choice draws among its
+own ops with their probabilities renormalised; in a space whose choices all offer the same ops
+(tiny64, NB201) nothing is renormalised and the draws are the authors'.
+
 FairNAS (Chu et al., 2021) trains, on every mini-batch, |O| paths in which every op of every
 edge appears exactly once (each edge's ops in a fresh random permutation), accumulates their
-gradients and makes one update.
+gradients and makes one update. |O| is the most ops any choice has; a choice with fewer fills
+its remaining paths with ops of its own drawn uniformly (the permutation taken over all |O|
+entries), so strict fairness holds on the choices with |O| ops.
 """
 
 from __future__ import annotations
@@ -84,12 +91,9 @@ def _conv_parameters(op: nn.Module) -> list[nn.Parameter]:
             for p in (m.weight, m.bias) if p is not None]
 
 
-def _ops_per_choice(space, error: str) -> int:
-    """The number of ops every choice of ``space`` has (``error`` when they differ)."""
-    sizes = {len(c.options) for c in space.choices}
-    if len(sizes) != 1:
-        raise WsnasError(error)
-    return sizes.pop()
+def _all_ops(space) -> tuple[str, ...]:
+    """Every op of any choice of ``space``, in order of first appearance."""
+    return tuple(dict.fromkeys(o for c in space.choices for o in c.options))
 
 
 def fold_draws(indices: torch.Tensor, values: torch.Tensor, n: int) -> torch.Tensor:
@@ -142,11 +146,15 @@ class PadaStrategy(SinglePathStrategy):
                              "process (pada-path runs data-parallel)")
         super().setup(ctx)
         space, supernet = ctx.space, ctx.supernet
-        self.n_ops = _ops_per_choice(space, "PA&DA needs every choice to have the same ops")
-        self.ops = space.choices[0].options
+        self.ops = _all_ops(space)  # the probabilities' columns
+        self.n_ops = len(self.ops)
+        # per choice: the columns of its own ops (None: all of them, in order)
+        self._columns = [None if c.options == self.ops else np.array([self.ops.index(o) for o in c.options])
+                         for c in space.choices]
         self.blocks = _choice_blocks(supernet, len(space.choices))
         # per block, per op: the tensors the authors' rule reads; the path rule reads every parameter
-        self._credited = [[_conv_parameters(block.candidates[op]) for op in self.ops] for _, block in self.blocks]
+        self._credited = [[_conv_parameters(block.candidates[op]) if op in block.candidates else []
+                           for op in self.ops] for _, block in self.blocks]
         self._parameters = list(supernet.parameters())
         self.rows = len(space.choices) if self.per_edge else 1
         self.probs = np.full((self.rows, self.n_ops), 1.0 / self.n_ops)
@@ -165,8 +173,14 @@ class PadaStrategy(SinglePathStrategy):
 
     # ------------------------------------------------------------------ paths
     def next_arch(self) -> Arch:
-        idx = [int(self.rng.choice(self.n_ops, p=self.probs[e if self.per_edge else 0]))
-               for e in range(len(self.space.choices))]
+        idx = []
+        for e, columns in enumerate(self._columns):
+            p = self.probs[e if self.per_edge else 0]
+            if columns is None:
+                idx.append(int(self.rng.choice(self.n_ops, p=p)))
+            else:  # a choice without some of the ops: its own, renormalised
+                own = p[columns]
+                idx.append(int(self.rng.choice(len(columns), p=own / own.sum())))
         return self.space.from_option_indices(idx)
 
     def _fold_grad_norms(self, arch: Arch) -> None:
@@ -180,7 +194,7 @@ class PadaStrategy(SinglePathStrategy):
         (one ``_foreach_norm``): no host synchronisation in the step; they are folded, in order,
         when :attr:`norms` is next read (at the latest at the epoch's end).
         """
-        chosen = self.space.option_indices(arch)
+        chosen = [self.ops.index(op) for op in self.space.validate(arch).ops]  # the probabilities' columns
         used = np.zeros((self.rows, self.n_ops), dtype=bool)
         edges = np.zeros((self.rows, self.n_ops))
         for choice, op in enumerate(chosen):
@@ -352,12 +366,20 @@ class FairNasStrategy(Strategy):
 
     def setup(self, ctx: StrategyContext) -> None:
         super().setup(ctx)
-        self.n_ops = _ops_per_choice(ctx.space, "FairNAS needs every choice to have the same number of ops")
+        self.n_ops = max(len(c.options) for c in ctx.space.choices)
         self.rng = np.random.default_rng(ctx.seed)
 
     def paths(self) -> list[Arch]:
-        """|O| paths; on every edge the ops appear in a fresh random order, each once."""
-        perms = [self.rng.permutation(self.n_ops) for _ in self.space.choices]
+        """|O| paths; on every edge the ops appear in a fresh random order, each once (an edge with
+        fewer ops fills its remaining paths with its own ops drawn uniformly)."""
+        perms = []
+        for c in self.space.choices:
+            k = len(c.options)
+            if k == self.n_ops:
+                perms.append(self.rng.permutation(self.n_ops))
+            else:
+                perms.append(self.rng.permutation(np.concatenate([np.arange(k),
+                                                                  self.rng.integers(k, size=self.n_ops - k)])))
         return [self.space.from_option_indices([int(p[k]) for p in perms]) for k in range(self.n_ops)]
 
     def step(self, x: torch.Tensor, y: torch.Tensor, valid_batch=None, *,

@@ -37,6 +37,7 @@ from torch import nn
 
 from wsnas.core.errors import WsnasError
 from wsnas.spaces import Space
+from wsnas.spaces.base import MAX_ENUMERATE
 from wsnas.supernet.bank import WeightBank
 
 KINDS = ("full", "group", "prefix")
@@ -132,6 +133,9 @@ def parse_sharing(spec: str, *, budget: str = "paper") -> Sharing:
 def partition_children(space: Space, sharing: Sharing) -> list[list[int]]:
     """The groups of child indices (each group in index order, groups by their first child)."""
     n = len(space)
+    if n > MAX_ENUMERATE:  # a partition lists every child
+        raise WsnasError(f"group sharing partitions every child; {space.name} has {n:.3g}, too many "
+                         f"(at most {MAX_ENUMERATE:,}); use full sharing")
     m = sharing.groups
     if sharing.partition == "file":
         groups = _read_partition(space, sharing.partition_file)
