@@ -8,8 +8,9 @@ from wsnas.selection import Selector, register_selector, selection_names, unregi
 from wsnas.spaces import get_space
 from wsnas.store import Store
 
+# limit=200: select reloads the search's data with the options it was loaded with
 SEARCH = ["search", "--space-option", "channels=4", "--space-option", "stem_channels=8", "--epochs", "1",
-          "--no-progress", "--threads", "1"]
+          "--no-progress", "--threads", "1", "--data-option", "limit=200"]
 RUN = "search/tiny64/darts-softmax/0"
 
 

@@ -122,6 +122,9 @@ class Dataset:
             "source": self.source,
             **({"limit": self.limit} if self.limit is not None else {}),
             **({"settings": dict(self.settings)} if self.settings else {}),
+            # the loader's options as given: with name, source, split seed and limit they reload
+            # the same data (``wsnas select`` on a finished search does)
+            **({"options": dict(self.options)} if self.options else {}),
         }
 
 
