@@ -10,3 +10,11 @@ class WsnasError(ValueError):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
+
+
+def shown(value, limit: int = 40) -> str:
+    """``repr(value)`` for an error line, shortened in the middle when long (a value of 5,000 digits)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit // 2]}...{text[-8:]} ({len(str(value))} characters)"
