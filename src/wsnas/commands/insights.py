@@ -197,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
     if args.truth != "store":
         from wsnas.groundtruth.truth import resolve_truth
 
-        resolve_truth(args.truth)  # fail early on a bad name
+        resolve_truth(args.truth, space=space.name)  # fail early on a bad name or a table of another space
     device = device_from_args(args)
     data = data_from_args(args, device)
     result = insights_study(space, data, cfg, run_dir=args.run_dir, store_path=args.store,
