@@ -134,7 +134,8 @@ def add_space_options(p: argparse.ArgumentParser, default: str = "tiny64") -> No
                         "combine=concat|sum, bn_momentum=0.4, channels=16, stem_channels=48, cells=4; "
                         "nb201: channels=16, cells_per_stage=5, affine=true, track_running_stats=true; "
                         "darts: channels=36, layers=20, auxiliary=true, search_channels=16, "
-                        "search_layers=8)")
+                        "search_layers=8); widths and depths whose network's parameters would not fit in this "
+                        "machine's memory to train are refused")
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
@@ -256,6 +257,8 @@ def executor_from_args(args: argparse.Namespace):
 def _coerce(value: str):
     if value.lower() in ("true", "false"):
         return value.lower() == "true"
+    if not value.isascii():  # int() and float() would read other scripts' digits too
+        return value
     for cast in (int, float):
         try:
             return cast(value)

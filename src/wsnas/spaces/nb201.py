@@ -87,7 +87,8 @@ class NB201Config:
                 object.__setattr__(self, name, bool(value))
             else:
                 raise WsnasError(f"{name} must be true or false, got {value!r}")
-        if not isinstance(self.bn_momentum, (int, float)) or not 0.0 < self.bn_momentum <= 1.0:
+        if isinstance(self.bn_momentum, bool) or not isinstance(self.bn_momentum, (int, float)) \
+                or not 0.0 < self.bn_momentum <= 1.0:
             raise WsnasError(f"bn_momentum {self.bn_momentum!r} out of range; accepted: (0, 1]")
 
 
