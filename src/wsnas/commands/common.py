@@ -292,7 +292,7 @@ def space_from_args(args: argparse.Namespace) -> Space:
     machine's memory are refused before any network is built (``wsnas.spaces.base.check_memory``)."""
     options = key_values(args.space_option, "--space-option", "dil=3x3")
     space = get_space(args.space, **options)
-    if options:  # the defaults fit
+    if any(isinstance(v, int) and not isinstance(v, bool) for v in options.values()):  # a width or a depth
         check_memory(space)
     return space
 
