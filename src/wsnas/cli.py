@@ -2,7 +2,9 @@
 
 Each sub-command lives in ``wsnas.commands.<name>`` and exposes two functions:
 ``add_arguments(parser)`` to declare its options and ``run(args) -> int`` to execute.
-User errors (:class:`wsnas.core.errors.WsnasError`) are printed as one line without a traceback.
+User errors (:class:`wsnas.core.errors.WsnasError`) are printed as one line without a traceback;
+so are the errors argparse finds in the command line (an unknown option, a value of the wrong
+type), without its usage text: ``wsnas CMD --help`` prints that.
 
 Exit status: 0 success; 2 a user error; 1 a full disk or quota (``ENOSPC``, ``EDQUOT``,
 ``EFBIG``: one line naming the file; what was written before stays, rerun to continue); 130
@@ -39,8 +41,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, ``wsnas CMD: error: ...``, and exit status 2."""
+
+    def error(self, message: str):
+        line = " ".join(f"{self.prog}: error: {message}".split())
+        self.exit(2, f"{line} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="wsnas",
         description="Weight-sharing neural architecture search, measured against ground truth.",
     )
@@ -56,13 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        p.set_defaults(_run=module.run, _parser=p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if rest:  # reported by the sub-command's parser, so the line names the command
+        args._parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         tune_allocator()
         status = int(args._run(args) or 0)

@@ -10,6 +10,7 @@ from wsnas.core.errors import WsnasError
 from wsnas.groundtruth.table import TruthTable
 from wsnas.groundtruth.truth import BUILTIN_TRUTHS, load_truth, resolve_truth, score_predictions, truth_from_store
 from wsnas.metrics import evaluate_rows
+from wsnas.spaces import get_space
 from wsnas.store import Store, config_hash
 
 
@@ -135,8 +136,8 @@ def test_resolve_a_builtin_name(store):
     assert (truth.space, truth.dataset, len(truth)) == ("tiny64", "cifar10", 64)
     assert truth.archs == builtin.archs and truth.indices == builtin.indices
     np.testing.assert_array_equal(truth.accuracy, builtin.accuracy)
-    # the name is case-insensitive and the label is the spec as given; the store and its
-    # filters apply only to "store"
+    # the name is case-insensitive and the label is the spec as given; the store and its dataset
+    # filter apply only to "store" (the space is checked: test_bad_input)
     store.add_groundtruth(gt_row("111", 0, 0, 0.5))
     truth, source = resolve_truth("TINY64-CIFAR10", store=store, space="tiny64", dataset="digits")
     assert source == "TINY64-CIFAR10" and truth.dataset == "cifar10" and len(truth) == 64
@@ -149,10 +150,10 @@ def test_resolve_a_builtin_name(store):
 
 def test_resolve_a_csv_file(tmp_path):
     path = tmp_path / "truth.csv"
-    path.write_text("index,arch,test_acc,valid_acc\n5,113,75,60\n0,111,50.0,40\n")
+    path.write_text("index,arch,test_acc,valid_acc\n5,122,75,60\n0,111,50.0,40\n")
     truth, source = resolve_truth(str(path))
     assert source == str(path) and truth.source == str(path)
-    assert truth.archs == ["113", "111"] and truth.indices == [5, 0]
+    assert truth.archs == ["122", "111"] and truth.indices == [5, 0] and truth.space == "tiny64"
     np.testing.assert_allclose(truth.accuracy, [0.75, 0.5])
     truth, _ = resolve_truth(str(path), metric="valid_acc")
     np.testing.assert_allclose(truth.accuracy, [0.6, 0.4])
@@ -177,6 +178,45 @@ def test_resolve_a_bad_spec_is_a_one_line_error_naming_it(tmp_path, monkeypatch,
     assert repr(spec) in message and "\n" not in message
     assert "tiny64-cifar10" in message  # what is accepted
     assert not (tmp_path / spec).exists()  # nothing created
+
+
+def test_a_csv_is_one_scale_and_its_index_is_its_archs(tmp_path):
+    path = tmp_path / "t.csv"
+    nb201 = ["|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+             "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"]
+    index = [get_space("nb201").index(get_space("nb201").parse(a)) for a in nb201]
+    # percentages with one below 1 that stays below the others as a fraction (chance on 120 classes): kept
+    path.write_text(f"index,arch,test_acc\n{index[0]},{nb201[0]},0.83\n{index[1]},{nb201[1]},46.9\n")
+    truth = load_truth(str(path))
+    assert truth.space == "nb201"
+    np.testing.assert_allclose(truth.accuracy, [0.0083, 0.469])
+    # a fraction among percentages (or one percentage among fractions): refused, both rows named
+    for rows, fraction, percent in ((("0,111,0.93", "1,112,91.2", "2,113,94.0"), (1, 0.93), (2, 91.2)),
+                                    (("0,111,0.91", "1,112,0.93", "2,113,93.5"), (1, 0.91), (3, 93.5))):
+        path.write_text("index,arch,test_acc\n" + "\n".join(rows) + "\n")
+        with pytest.raises(WsnasError) as info:
+            load_truth(str(path))
+        assert (f"data row {fraction[0]} has {fraction[1]:g}, a fraction, and data row {percent[0]} has "
+                f"{percent[1]:g}, a percentage" in str(info.value))
+    # index and arch disagree; an arch of another space than the first row's
+    path.write_text("index,arch,test_acc\n0,111,0.5\n5,113,0.6\n")
+    with pytest.raises(WsnasError, match="data row 2: index 5 and arch '113' disagree .*index 2 of tiny64"):
+        load_truth(str(path))
+    path.write_text(f"index,arch,test_acc\n0,111,0.5\n1,{nb201[0]},0.6\n")
+    with pytest.raises(WsnasError, match="data row 2: arch .* is not a tiny64 architecture like the first row's"):
+        load_truth(str(path))
+    # names no space reads keep the table's space unknown (nothing to check them against)
+    path.write_text("index,arch,test_acc\n0,net-a,0.5\n7,net-b,0.6\n")
+    assert load_truth(str(path)).space == "unknown"
+
+
+def test_a_truth_of_another_space_is_refused(tmp_path):
+    with pytest.raises(WsnasError, match="'tiny64-cifar10' is a table of the tiny64 space, not of nb201"):
+        resolve_truth("tiny64-cifar10", space="nb201")
+    assert resolve_truth("tiny64-cifar10", space="tiny64")[0].space == "tiny64"
+    path = tmp_path / "idx.csv"
+    path.write_text("index,test_acc\n0,0.5\n1,0.6\n")  # indices only: the space is unknown, not refused
+    assert resolve_truth(str(path), space="nb201")[0].space == "unknown"
 
 
 # ----------------------------------------------------------------------------- score_predictions

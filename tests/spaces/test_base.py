@@ -90,6 +90,44 @@ def test_validate_and_resolve(space):
         space.validate(Arch("other", space.parse("111").ops))
 
 
+def test_names_and_indices_never_overlap(space):
+    """A tiny64 name is three digits 1-4, an index has no leading zeros: 011 is neither, not index 11."""
+    assert space.resolve("5") == space.from_index(5) and space.resolve("63") == space.from_index(63)
+    assert space.resolve("111") == space.from_index(0) and space.resolve(" 0 ") == space.from_index(0)
+    for text, fragment in (("011", "bad op '0' on edge 0->1"), ("05", "must be 3 digits"), ("0063", "3 digits"),
+                           ("64", "must be 3 digits"), ("٣", "must be 3 digits"), ("9" * 5000, "(5000 characters)")):
+        with pytest.raises(WsnasError) as info:
+            space.resolve(text)
+        assert fragment in str(info.value) and "or an index 0..63, without leading zeros" in str(info.value)
+    nb201 = get_space("nb201")
+    with pytest.raises(WsnasError, match="or an index 0..15624"):
+        nb201.resolve("1" * 4400)  # more digits than Python converts: out of range, not a ValueError
+    with pytest.raises(WsnasError, match=r"architecture index '9999.*\(5000 characters\) out of range"):
+        nb201.check_index("9" * 5000)
+
+
+def test_memory_is_checked_from_a_parameter_count_on_the_meta_device():
+    from wsnas.spaces.base import COUNTED_DEPTH, TRAINING_BYTES_PER_PARAMETER, check_memory
+
+    for name, options in (("tiny64", {}), ("nb201", {"cells_per_stage": 2}),
+                          ("darts", {"layers": 3, "search_layers": 3, "channels": 4, "search_channels": 4})):
+        space = get_space(name, **options)
+        built = space.estimate_networks(num_classes=10, in_channels=3)  # allocated, unlike the estimate
+        assert space.parameter_estimate() == max(sum(p.numel() for p in net.parameters()) for net in built)
+    small = get_space("tiny64", channels=4, stem_channels=8)
+    params = check_memory(small, memory=10**9)
+    assert params * TRAINING_BYTES_PER_PARAMETER < 10**9
+    with pytest.raises(WsnasError, match=r"tiny64 with channels=4, stem_channels=8 has about .* parameters"):
+        check_memory(small, memory=params * TRAINING_BYTES_PER_PARAMETER - 1)
+    # a depth beyond COUNTED_DEPTH is counted at that depth and scaled
+    deep = get_space("tiny64", cells=100 * COUNTED_DEPTH)
+    assert deep.parameter_estimate() == get_space("tiny64", cells=COUNTED_DEPTH).parameter_estimate() * 100
+    with pytest.raises(WsnasError, match="too large to build"):
+        get_space("tiny64", channels=10**12).parameter_estimate()
+    with pytest.raises(WsnasError, match="channels must be a positive integer, got 1.5"):
+        get_space("tiny64", channels=1.5)
+
+
 def test_sample_is_seeded_uniform_and_distinct(space):
     a = space.sample(20, seed=3)
     assert a == space.sample(20, seed=3)

@@ -113,4 +113,7 @@ def test_the_supernet_command_names_a_group_run_by_its_order(tmp_path, capsys):
         config = store.get_run("supernet/round_robin/0/group:2:similarity")["config"]
     assert config["strategy"] == {"strategy": "groups", "order": "round_robin", "order_seed": 4,
                                   "sharing": "group:2:similarity", "budget": "paper"}
+    # the children it evaluates (111 and 444: indices 0 and 63) are part of its identity since issue 18;
+    # without them the config is the one it always was
+    assert config.pop("archs") == [0, 63]
     assert config_hash(config) == "458a531c8a29fc6f"

@@ -76,7 +76,7 @@ def DARTS_V2_TEXT():
 def test_groundtruth_runs_a_darts_genotype_with_the_recipe(tmp_path, capsys):
     code = main(["groundtruth", "--space", "darts", "--archs", DARTS_V2_TEXT(), "--recipe", "darts-eval",
                  "--epochs", "1", "--batch-size", "128", "--cutout", "4", "--space-option", "channels=4",
-                 "--space-option", "layers=5", "--space-option", "auxiliary=false",
+                 "--space-option", "layers=5", "--space-option", "auxiliary=false", "--auxiliary-weight", "0",
                  "--store", str(tmp_path / "g.db"), "--no-progress", "--threads", "1"])
     assert code == 0, capsys.readouterr().err
     assert "1 trained" in capsys.readouterr().out

@@ -4,14 +4,127 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+from pathlib import Path
 
 import torch
 
-from wsnas.core.errors import WsnasError
+from wsnas.core.errors import WsnasError, shown
 from wsnas.core.runtime import PRECISIONS, set_channels_last
 from wsnas.spaces import SPACES, Arch, Space, get_space
+from wsnas.spaces.base import check_memory
 
 DEFAULT_STORE = "wsnas.db"
+
+#: The largest seed any seed option takes. Seeds are stored as SQLite integers (signed 64 bits);
+#: numpy's generators refuse negative seeds; torch's ``manual_seed`` takes up to 2**64-1, which the
+#: seeds derived from a seed (``seed + 1``, ``2 * seed + 1``) stay within.
+SEED_MAX = 2**63 - 1
+SEED_RANGE = f"0..{SEED_MAX} (2**63-1)"
+
+
+def integer_text(text: str, max_digits: int = 19) -> int | None:
+    """The integer a decimal ``text`` (ASCII digits, an optional sign) writes, else None; ``ValueError``
+    when it has more than ``max_digits`` digits (Python refuses to convert more than 4,300)."""
+    raw = str(text).strip()
+    if not re.fullmatch(r"[+-]?[0-9]+", raw):
+        return None
+    if len(raw.lstrip("+-").lstrip("0")) > max_digits:
+        raise ValueError(raw)
+    return int(raw)
+
+
+def seed_arg(text: str) -> int:
+    """argparse type of every seed option: an integer 0..SEED_MAX."""
+    try:
+        value = integer_text(text)
+    except ValueError:  # an integer with too many digits to convert
+        value = -1
+    if value is None or not 0 <= value <= SEED_MAX:
+        what = "is not an integer" if value is None else "is out of range"
+        raise argparse.ArgumentTypeError(f"seed {shown(text)} {what}; accepted: integers {SEED_RANGE}")
+    return value
+
+
+def check_seeds(first: int, count: int, flag: str = "--first-seed") -> list[int]:
+    """The consecutive seeds ``first .. first + count - 1``, refused past :data:`SEED_MAX`."""
+    if first + count - 1 > SEED_MAX:
+        raise WsnasError(f"{flag} {first} with {count} seeds reaches seed {first + count - 1}; accepted: "
+                         f"seeds {SEED_RANGE}")
+    return list(range(first, first + count))
+
+
+def positive_int_arg(text: str) -> int:
+    """argparse type of a count that must be at least 1 (``--threads``)."""
+    try:
+        value = integer_text(text)
+    except ValueError:
+        value = None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not accepted; accepted: a positive integer")
+    return value
+
+
+#: How the options that take architectures read them (Space.resolve).
+ARCH_RULE = ("an architecture is its name (tiny64: three digits 1-4 such as 434, or three op names; nb201: "
+             "the official string; darts: a genotype) or its index 0..N-1 in decimal without leading zeros "
+             "(so tiny64's 011 is neither)")
+
+#: What a run id may be; it names the run in the store and, without --run-dir, its folder under wsnas-runs/.
+RUN_ID_RULE = ("a run id is one or more names joined by '/', each of letters, digits and - _ . : = @ "
+               "(not '.' or '..'), without a leading or trailing '/', e.g. supernet/uniform/0")
+_RUN_ID_PART = re.compile(r"[A-Za-z0-9_.:=@-]+")
+
+
+def check_run_id(run_id: str, what: str = "--run") -> str:
+    """``run_id`` if it follows :data:`RUN_ID_RULE` (so it stays inside the folder it is joined to)."""
+    parts = str(run_id).split("/")
+    if not all(_RUN_ID_PART.fullmatch(p) and p not in (".", "..") for p in parts):
+        raise WsnasError(f"{what} {shown(run_id)} is not accepted; {RUN_ID_RULE}")
+    return run_id
+
+
+def run_id_arg(text: str) -> str:
+    """argparse type of ``--run`` (and ``--experiment``): :func:`check_run_id`."""
+    try:
+        return check_run_id(text, "run id")
+    except WsnasError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def check_run_dir(path: str | os.PathLike, flag: str = "--run-dir") -> Path:
+    """``path`` as a Path, refused when it (or a folder above it) exists and is not a directory: the
+    first checkpoint would fail to be written there only after a whole epoch of training."""
+    path = Path(path)
+    for above in (path, *path.parents):
+        if above.exists():
+            if not above.is_dir():
+                what = "is" if above == path else f"lies in {str(above)!r}, which is"
+                raise WsnasError(f"{flag} {str(path)!r} {what} a file, not a directory; accepted: a directory, "
+                                 "existing or to be created")
+            break
+    return path
+
+
+def run_dir_from_args(args: argparse.Namespace, run_id: str) -> Path:
+    """``--run-dir``, else ``wsnas-runs/<run id>`` (a default run id must be a folder name too), checked."""
+    if args.run_dir:
+        return check_run_dir(args.run_dir)
+    try:
+        check_run_id(run_id, "run id")
+    except WsnasError as exc:
+        raise WsnasError(f"{exc}; give --run NAME or --run-dir DIR") from None
+    return check_run_dir(Path("wsnas-runs") / run_id)
+
+
+def check_store_path(path: str | os.PathLike, flag: str = "--store") -> str:
+    """A store to create must be a file in an existing directory (no folders are made up to it)."""
+    p = Path(path).expanduser()
+    if not p.exists() and not p.parent.is_dir():
+        given = f"{flag} (or $WSNAS_STORE)" if os.environ.get("WSNAS_STORE") == str(path) else flag
+        raise WsnasError(f"results store {str(path)!r}: its directory {str(p.parent)!r} does not exist; "
+                         f"create it first, or give {given} a file in an existing directory")
+    return str(path)
 
 
 def add_space_options(p: argparse.ArgumentParser, default: str = "tiny64") -> None:
@@ -25,7 +138,9 @@ def add_space_options(p: argparse.ArgumentParser, default: str = "tiny64") -> No
                         "nb201: channels=16, cells_per_stage=5, affine=true, track_running_stats=true; "
                         "darts: channels=36, layers=20, auxiliary=true, search_channels=16, "
                         "search_layers=8; mobile: resolution=224|32, width=1.0, widths=24,40,80,96,192,320, "
-                        "bn_momentum=0.1, bn_eps=0.001; a MODULE:FACTORY space: the factory's keyword arguments)")
+                        "bn_momentum=0.1, bn_eps=0.001; a MODULE:FACTORY space: the factory's keyword arguments); "
+                        "widths and depths whose network's parameters would not fit in this machine's memory "
+                        "to train are refused")
 
 
 def add_data_options(p: argparse.ArgumentParser) -> None:
@@ -39,7 +154,7 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
                         "--data mydata); package.module:function (a loader: --data mypkg.data:load)")
     p.add_argument("--data-dir", default=None,
                    help="directory of cifar10, cifar100 or ImageNet16-120 in its official layout (or a plugin's)")
-    p.add_argument("--split-seed", type=int, default=0, help="seed of the train/valid/test split (default 0)")
+    p.add_argument("--split-seed", type=seed_arg, default=0, help="seed of the train/valid/test split (default 0)")
     p.add_argument("--data-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a dataset option, repeatable: cifar10 valid_size=25000 (NB201's half split; default "
                         "5000), augment=none; cifar100 and ImageNet16-120 split=nb201 (default: train on every "
@@ -116,9 +231,11 @@ def add_runtime_options(p: argparse.ArgumentParser, *, store_in_run_dir: bool = 
                        help="results store, an SQLite file (default RUN_DIR/results.db)")
     else:
         p.add_argument("--store", default=os.environ.get("WSNAS_STORE", DEFAULT_STORE),
-                       help=f"results store, an SQLite file (default $WSNAS_STORE or {DEFAULT_STORE})")
+                       help=f"results store, an SQLite file (default $WSNAS_STORE or {DEFAULT_STORE}); a new "
+                            "one is created only in an existing directory")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: cuda if available)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
+    p.add_argument("--threads", type=positive_int_arg, default=None,
+                   help="CPU threads for torch, at least 1 (default: torch's)")
     p.add_argument("--channels-last", action="store_true",
                    help="run the networks channels-last (NHWC): 16-38%% less time per step on a 2-core CPU, "
                         "the same results up to floating-point rounding (default: PyTorch's NCHW)")
@@ -155,6 +272,8 @@ def executor_from_args(args: argparse.Namespace):
 def _coerce(value: str):
     if value.lower() in ("true", "false"):
         return value.lower() == "true"
+    if not value.isascii():  # int() and float() would read other scripts' digits too
+        return value
     for cast in (int, float):
         try:
             return cast(value)
@@ -184,12 +303,18 @@ def add_sharing_options(g) -> None:
 
 
 def space_from_args(args: argparse.Namespace) -> Space:
-    return get_space(args.space, **key_values(args.space_option, "--space-option", "dil=3x3"))
+    """The space with its ``--space-option`` values; options that make a network too large for this
+    machine's memory are refused before any network is built (``wsnas.spaces.base.check_memory``)."""
+    options = key_values(args.space_option, "--space-option", "dil=3x3")
+    space = get_space(args.space, **options)
+    if any(isinstance(v, int) and not isinstance(v, bool) for v in options.values()):  # a width or a depth
+        check_memory(space)
+    return space
 
 
 def device_from_args(args: argparse.Namespace) -> torch.device:
     set_channels_last(bool(getattr(args, "channels_last", False)))
-    if getattr(args, "threads", None):
+    if getattr(args, "threads", None) is not None:
         if args.threads < 1:
             raise WsnasError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
@@ -214,13 +339,16 @@ def data_from_args(args: argparse.Namespace, device: torch.device):
     return load_dataset(args.data, data_dir=args.data_dir, device=device, split_seed=args.split_seed, **options)
 
 
-def archs_from_args(space: Space, archs: str, sample: int | None, sample_seed: int) -> list[Arch]:
-    """``all``, a comma-separated list of canonical strings or indices, or a seeded sample."""
+def archs_from_args(space: Space, archs: str | None, sample: int | None, sample_seed: int) -> list[Arch]:
+    """``all`` (or None), a comma-separated list of canonical strings or indices, or a seeded sample."""
+    if sample is not None and archs is not None:
+        raise WsnasError(f"--archs {shown(archs)} and --sample {sample} both choose the architectures; "
+                         "accepted: one of them")
     if sample is not None:
         if sample < 1:
             raise WsnasError(f"--sample must be at least 1, got {sample}")
         return space.sample(sample, sample_seed)
-    if archs.strip() == "all":
+    if archs is None or archs.strip() == "all":
         return list(space.enumerate())
     sep = ";" if ";" in archs else ("," if space.name == "tiny64" else ";")
     picked = [space.resolve(a) for a in archs.split(sep) if a.strip()]

@@ -16,14 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from wsnas.commands.common import add_space_options, space_from_args
+from wsnas.commands.common import ARCH_RULE, add_space_options, space_from_args
 from wsnas.spaces.cost import DATASETS, cost_of
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_space_options(p, default="nb201")
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--arch", help="the architecture: canonical string or index")
+    which.add_argument("--arch", help=f"the architecture; {ARCH_RULE}")
     which.add_argument("--genotype", dest="arch", metavar="TEXT",
                        help="alias of --arch (for spaces named by a genotype string)")
     p.add_argument("--dataset", default="cifar10",

@@ -20,15 +20,20 @@ import argparse
 import json
 
 from wsnas.commands.common import (
+    ARCH_RULE,
+    SEED_RANGE,
     add_data_options,
     add_executor_options,
     add_runtime_options,
     add_space_options,
     add_training_options,
     archs_from_args,
+    check_seeds,
+    check_store_path,
     data_from_args,
     device_from_args,
     executor_from_args,
+    seed_arg,
     space_from_args,
     training_overrides,
 )
@@ -42,29 +47,58 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_space_options(p)
     add_data_options(p)
     p.add_argument("--seeds", type=int, default=1, help="number of independent trainings per architecture (default 1)")
-    p.add_argument("--first-seed", type=int, default=0, help="first seed; seeds are consecutive (default 0)")
-    p.add_argument("--archs", default="all",
-                   help="'all' (default) or a list of architectures or indices, separated by commas (tiny64) "
-                        "or semicolons (nb201, darts)")
-    p.add_argument("--sample", type=int, default=None, help="train a seeded uniform sample of N architectures")
-    p.add_argument("--sample-seed", type=int, default=0, help="seed of --sample (default 0)")
+    p.add_argument("--first-seed", type=seed_arg, default=0,
+                   help=f"first seed; seeds are consecutive, {SEED_RANGE} (default 0)")
+    p.add_argument("--archs", default=None,
+                   help="'all' (default) or a list of architectures, separated by commas (tiny64) or semicolons "
+                        f"(nb201, darts); {ARCH_RULE}")
+    p.add_argument("--sample", type=int, default=None,
+                   help="train a seeded uniform sample of N architectures (instead of --archs)")
+    p.add_argument("--sample-seed", type=seed_arg, default=0, help="seed of --sample (default 0)")
     g = p.add_argument_group("training (defaults per dataset; see README)")
     g.add_argument("--recipe", default=None,
                    help="a published training recipe instead of the dataset's defaults: darts-eval "
                         "(the DARTS evaluation network: 600 epochs, batch 96, cutout 16, auxiliary 0.4, "
                         "drop-path 0.2, weight decay 3e-4, clip 5)")
     add_training_options(g)
-    g.add_argument("--cutout", type=int, help="cutout square side (0: off)")
-    g.add_argument("--auxiliary-weight", type=float, help="weight of the auxiliary head's loss")
-    g.add_argument("--drop-path", dest="drop_path_prob", type=float, help="final drop-path probability")
+    g.add_argument("--cutout", type=int, help="cutout square side (0: off), at most the images' side")
+    g.add_argument("--auxiliary-weight", type=float,
+                   help="weight of the auxiliary head's loss (0: off); only for networks with one (darts, "
+                        "auxiliary=true)")
+    g.add_argument("--drop-path", dest="drop_path_prob", type=float,
+                   help="final drop-path probability (0: off); only for networks with drop-path (darts)")
     add_runtime_options(p)
     add_executor_options(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
+def check_fits(args: argparse.Namespace, space, cfg, data) -> None:
+    """Refuse training settings the space's networks or the data cannot apply (they would be ignored)."""
+    flags = {"--auxiliary-weight": "auxiliary_weight", "--drop-path": "drop_path_prob", "--cutout": "cutout"}
+
+    def given(flag: str, value) -> str:  # the flag, or the recipe that set the value
+        if getattr(args, flags[flag]) is not None or args.recipe is None:
+            return f"{flag} {value:g}"
+        return f"--recipe {args.recipe} (its {flag[2:]} {value:g})"
+
+    if cfg.auxiliary_weight and not space.has_auxiliary_head:
+        raise WsnasError(f"{given('--auxiliary-weight', cfg.auxiliary_weight)}: {space.name} networks"
+                         f"{' (auxiliary=false)' if space.name == 'darts' else ''} have no auxiliary head; accepted: "
+                         "0, or a space whose networks have one (darts with auxiliary=true)")
+    if cfg.drop_path_prob and not space.has_drop_path:
+        raise WsnasError(f"{given('--drop-path', cfg.drop_path_prob)}: {space.name} networks have no drop-path; "
+                         "accepted: 0, or a space whose networks have it (darts)")
+    space.check_image_size(data.image_size, data.name)
+    if cfg.cutout > data.image_size:
+        raise WsnasError(f"{given('--cutout', cfg.cutout)} is larger than the {data.image_size}x{data.image_size} "
+                         f"images of {data.name}; accepted: 0..{data.image_size}")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise WsnasError(f"--seeds must be at least 1, got {args.seeds}")
+    seeds = check_seeds(args.first_seed, args.seeds)
+    check_store_path(args.store)
     executor = executor_from_args(args)
     space = space_from_args(args)
     archs = archs_from_args(space, args.archs, args.sample, args.sample_seed)
@@ -73,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         drop_path_prob=args.drop_path_prob)
     device = device_from_args(args)
     data = data_from_args(args, device)
-    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    check_fits(args, space, cfg, data)
     with Store(args.store) as store:
         result = run_groundtruth_with_best(space, data, cfg, seeds=seeds, archs=archs, store=store,
                                            progress=not args.no_progress, executor=executor,

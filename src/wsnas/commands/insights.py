@@ -46,16 +46,20 @@ import argparse
 import dataclasses
 
 from wsnas.commands.common import (
+    RUN_ID_RULE,
     add_data_options,
     add_eval_options,
     add_executor_options,
     add_runtime_options,
     add_sharing_options,
     add_space_options,
+    check_run_dir,
+    check_store_path,
     data_from_args,
     device_from_args,
     eval_config_from_args,
     executor_from_args,
+    run_id_arg,
     space_from_args,
 )
 from wsnas.core.errors import WsnasError
@@ -79,9 +83,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_options(p)
     p.add_argument("--run-dir", default="wsnas-runs/insights",
                    help="directory for checkpoints, the store and the report (default wsnas-runs/insights)")
-    p.add_argument("--experiment", default=None,
+    p.add_argument("--experiment", default=None, type=run_id_arg,
                    help="experiment id in the store (default insights; sharing with --sweep sharing; "
-                        "strategies with --strategy)")
+                        f"strategies with --strategy); {RUN_ID_RULE.replace('run id', 'an experiment id')}")
     p.add_argument("--quick", action="store_true", help="small budget for a first try (about 2 minutes on digits)")
     p.add_argument("--truth", default="store",
                    help="ground truth to rank against: 'store' (trained here, default) or a "
@@ -200,11 +204,14 @@ def run(args: argparse.Namespace) -> int:
     if space.name != "tiny64":
         raise WsnasError(f"the insights study runs on the tiny64 space, not {space.name!r}")
     cfg = config_from_args(args)
+    check_run_dir(args.run_dir)
+    if args.store is not None:  # the default, RUN_DIR/results.db, is made with the run directory
+        check_store_path(args.store)
     executor = executor_from_args(args)
     if args.truth != "store":
         from wsnas.groundtruth.truth import resolve_truth
 
-        resolve_truth(args.truth)  # fail early on a bad name
+        resolve_truth(args.truth, space=space.name)  # fail early on a bad name or a table of another space
     device = device_from_args(args)
     data = data_from_args(args, device)
     result = insights_study(space, data, cfg, run_dir=args.run_dir, store_path=args.store,

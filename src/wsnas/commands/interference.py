@@ -25,15 +25,20 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 
 from wsnas.commands.common import (
+    RUN_ID_RULE,
+    SEED_RANGE,
     add_data_options,
     add_runtime_options,
     add_space_options,
     add_training_options,
+    check_store_path,
     data_from_args,
     device_from_args,
+    run_dir_from_args,
+    run_id_arg,
+    seed_arg,
     space_from_args,
     training_overrides,
 )
@@ -47,14 +52,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_options(p)
     p.add_argument("--strategy", default="round_robin",
                    help=f"single-path order of the trained children: {', '.join(STRATEGIES)} (default round_robin)")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, data order and sampling (default 0)")
-    p.add_argument("--order-seed", type=int, default=None, help="seed of the sampling order (default: --seed)")
-    p.add_argument("--run", default=None, help="run id in the store (default interference/<strategy>/<seed>)")
+    p.add_argument("--seed", type=seed_arg, default=0,
+                   help=f"seed of weights, data order and sampling, {SEED_RANGE} (default 0)")
+    p.add_argument("--order-seed", type=seed_arg, default=None, help="seed of the sampling order (default: --seed)")
+    p.add_argument("--run", default=None, type=run_id_arg,
+                   help=f"run id in the store (default interference/<strategy>/<seed>); {RUN_ID_RULE}")
     p.add_argument("--run-dir", default=None, help="checkpoint and output directory (default wsnas-runs/<run id>)")
     g = p.add_argument_group("probing")
     g.add_argument("--probe-size", type=int, default=None,
                    help="images in the fixed probe batch from the train split (default 64 on digits, else 256)")
-    g.add_argument("--probe-seed", type=int, default=0, help="seed of the probe batch's draw (default 0)")
+    g.add_argument("--probe-seed", type=seed_arg, default=0, help="seed of the probe batch's draw (default 0)")
     g.add_argument("--probe-from-epoch", type=int, default=None,
                    help="probe from this 0-based epoch on (default: the last 4 epochs)")
     g.add_argument("--grad-window", type=int, default=64,
@@ -87,13 +94,14 @@ def run(args: argparse.Namespace) -> int:
         start = max(0, train.epochs - 4)
     if start < 0 or start >= train.epochs:
         raise WsnasError(f"--probe-from-epoch must be an epoch of the run, 0..{train.epochs - 1}, got {start}")
+    run_id = args.run or f"interference/{args.strategy}/{args.seed}"
+    run_dir = run_dir_from_args(args, run_id)
+    check_store_path(args.store)
     data = data_from_args(args, device)
     cfg = InterferenceConfig(
         supernet=SupernetConfig(train=train, eval=EvalConfig(), dense_last=0), strategy=args.strategy,
         order_seed=args.order_seed, probe_size=probe_size, probe_seed=args.probe_seed, start_epoch=start,
         grad_window=args.grad_window)
-    run_id = args.run or f"interference/{args.strategy}/{args.seed}"
-    run_dir = Path(args.run_dir or Path("wsnas-runs") / run_id)
     with Store(args.store) as store:
         result = interference_study(space, data, cfg, seed=args.seed, run_id=run_id, run_dir=run_dir, store=store,
                                     progress=not args.no_progress)

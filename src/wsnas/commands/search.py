@@ -51,18 +51,24 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from pathlib import Path
 
 from wsnas.analysis.comparison import option_text
 from wsnas.commands.common import (
+    RUN_ID_RULE,
+    SEED_RANGE,
     add_data_options,
     add_executor_options,
     add_runtime_options,
     add_space_options,
     add_training_options,
+    check_run_dir,
+    check_store_path,
     data_from_args,
     device_from_args,
     executor_from_args,
+    run_dir_from_args,
+    run_id_arg,
+    seed_arg,
     space_from_args,
     training_overrides,
 )
@@ -119,10 +125,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "0 with softmax, as xautodl's GDAS)")
     p.add_argument("--select", default="magnitude,pt", help=f"selection methods: {', '.join(selection_names())}")
     p.add_argument("--pt-interval", type=int, default=5, help="PT: tuning epochs between decisions (default 5)")
-    p.add_argument("--pt-seed", type=int, default=None,
+    p.add_argument("--pt-seed", type=seed_arg, default=None,
                    help="PT: seed of the order edges are decided in (default: the search's --seed)")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, data order and sampling (default 0)")
-    p.add_argument("--run", default=None, help="run id (default search/<space>/<strategy>-<param>/<seed>)")
+    p.add_argument("--seed", type=seed_arg, default=0,
+                   help=f"seed of weights, data order and sampling, {SEED_RANGE} (default 0)")
+    p.add_argument("--run", default=None, type=run_id_arg,
+                   help=f"run id (default search/<space>/<strategy>-<param>/<seed>); {RUN_ID_RULE}")
     p.add_argument("--run-dir", default=None, help="checkpoint directory (default wsnas-runs/<run id>)")
     p.add_argument("--truth", default=None,
                    help="ground truth of the selected architectures: 'store', a built-in table, a CSV, nb201-DATASET")
@@ -260,14 +268,16 @@ def run(args: argparse.Namespace) -> int:
     blind = [m for m in selection_names() if not selector_class(m).needs_alpha]
     if args.fixed_alpha and not set(select) & set(blind):
         raise WsnasError(f"--fixed-alpha keeps the architecture uniform: select with --select {' or '.join(blind)}")
-    device = device_from_args(args)
-    data = data_from_args(args, device)
     label = f"{args.strategy}-{args.param}" + ("-single" if args.single_level else "") + \
         ("-fixed" if args.fixed_alpha else "") + (f"-o{args.order}" if args.order == 2 else "")
     run_id = args.run or f"search/{space.name}/{label}/{args.seed}"
-    run_dir = Path(args.run_dir or Path("wsnas-runs") / run_id)
+    run_dir = run_dir_from_args(args, run_id)
+    check_store_path(args.store)
+    device = device_from_args(args)
+    data = data_from_args(args, device)
     retrain = None
     if args.retrain:
+        space.check_image_size(data.image_size, data.name)  # the selections' standalone networks
         retrain = default_config(data.name)
         if args.retrain_epochs is not None:
             retrain = retrain.with_overrides(epochs=args.retrain_epochs)
@@ -297,6 +307,7 @@ def _study(args: argparse.Namespace) -> int:
     cfg = dataclasses.replace(cfg, search=cfg.search.with_overrides(**training_overrides(args)),
                               pt=dataclasses.replace(cfg.pt, interval=cfg.pt.interval if args.quick
                                                      else args.pt_interval))
+    check_run_dir(args.study_dir, "--study-dir")
     device = device_from_args(args)
     data = data_from_args(args, device)
     paths = search_study(space, data, cfg, study_dir=args.study_dir, progress=not args.no_progress,

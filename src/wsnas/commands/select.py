@@ -15,19 +15,26 @@ Examples:
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from wsnas.commands.common import add_runtime_options, device_from_args
+from wsnas.commands.common import (
+    RUN_ID_RULE,
+    add_runtime_options,
+    device_from_args,
+    run_dir_from_args,
+    run_id_arg,
+    seed_arg,
+)
 from wsnas.selection import get_selectors, selection_names
 from wsnas.selection.search import reselect
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run", required=True, help="the search run id (see `wsnas store info`)")
+    p.add_argument("--run", required=True, type=run_id_arg,
+                   help=f"the search run id (see `wsnas store info`); {RUN_ID_RULE}")
     p.add_argument("--run-dir", default=None, help="its checkpoint directory (default wsnas-runs/<run id>)")
     p.add_argument("--method", default="pt", help=f"selection methods, comma-separated: {', '.join(selection_names())}")
     p.add_argument("--pt-interval", type=int, default=5, help="PT: tuning epochs between decisions (default 5)")
-    p.add_argument("--pt-seed", type=int, default=None,
+    p.add_argument("--pt-seed", type=seed_arg, default=None,
                    help="PT: seed of the order edges are decided in (default: the search's --seed)")
     p.add_argument("--truth", default=None, help="ground truth: 'store', a built-in table, a CSV, nb201-DATASET")
     p.add_argument("--data-dir", default=None, help="the dataset's directory, if the search used one elsewhere")
@@ -37,8 +44,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
     selectors = get_selectors(methods, {"pt": {"interval": args.pt_interval, "seed": args.pt_seed}})
+    run_dir = run_dir_from_args(args, args.run)
     device = device_from_args(args)
-    rows = reselect(args.store, args.run, selectors, run_dir=args.run_dir or Path("wsnas-runs") / args.run,
+    rows = reselect(args.store, args.run, selectors, run_dir=run_dir,
                     data_dir=args.data_dir, device=device, truth_spec=args.truth, progress=not args.no_progress)
     for r in rows:
         extra = "" if r["truth"] is None else f"  ground truth {r['truth']:.4f}" + (

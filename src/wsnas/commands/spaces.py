@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from wsnas.commands.common import add_space_options, space_from_args
+from wsnas.commands.common import ARCH_RULE, add_space_options, space_from_args
 from wsnas.core.errors import WsnasError
 from wsnas.spaces import get_space, space_names
 
@@ -18,7 +18,7 @@ from wsnas.spaces import get_space, space_names
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_space_options(p, default=None)
     p.add_argument("--arch", action="append", default=[],
-                   help="an architecture (canonical string or index) to show, repeatable")
+                   help=f"an architecture to show, repeatable; {ARCH_RULE}")
     p.add_argument("--list", action="store_true", help="list every architecture with its index")
 
 

@@ -31,11 +31,13 @@ rank 0 writes the store and the checkpoint, all ranks resume from it):
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import torch
 
 from wsnas.commands.common import (
+    ARCH_RULE,
+    RUN_ID_RULE,
+    SEED_RANGE,
     add_data_options,
     add_eval_options,
     add_runtime_options,
@@ -43,9 +45,13 @@ from wsnas.commands.common import (
     add_space_options,
     add_training_options,
     archs_from_args,
+    check_store_path,
     data_from_args,
     device_from_args,
     eval_config_from_args,
+    run_dir_from_args,
+    run_id_arg,
+    seed_arg,
     space_from_args,
     training_overrides,
 )
@@ -63,19 +69,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_options(p)
     p.add_argument("--strategy", default="uniform",
                    help="single-path strategy: " + ", ".join(strategy_names(differentiable=False)))
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, data order and sampling (default 0)")
-    p.add_argument("--order-seed", type=int, default=None, help="seed of the sampling order (default: --seed)")
+    p.add_argument("--seed", type=seed_arg, default=0,
+                   help=f"seed of weights, data order and sampling, {SEED_RANGE} (default 0)")
+    p.add_argument("--order-seed", type=seed_arg, default=None, help="seed of the sampling order (default: --seed)")
     p.add_argument("--pada-credit", default=None, metavar="RULE",
                    help="pada, pada-path: which ops a step's gradient norm credits. 'ops' (default; the "
                         "authors' code, ShunLu91/PA-DA nasbench201/train_panda_201.py): each op with "
                         "convolutions by its own gradient norm, so parameter-free ops keep only the uniform "
                         "share (1 - tau) / |O|; 'path': every op of the sampled path by the step's whole "
                         "gradient norm, as the paper's derivation over paths suggests")
-    p.add_argument("--run", default=None, help="run id in the store (default supernet/<strategy>/<seed>)")
+    p.add_argument("--run", default=None, type=run_id_arg,
+                   help=f"run id in the store (default supernet/<strategy>/<seed>); {RUN_ID_RULE}. The children "
+                        "evaluated are part of the run's settings: a run id is resumed only with the same ones")
     p.add_argument("--run-dir", default=None, help="checkpoint directory (default wsnas-runs/<run id>)")
-    p.add_argument("--archs", default="all", help="children to evaluate: 'all' or a list")
-    p.add_argument("--sample", type=int, default=None, help="evaluate a seeded sample of N children")
-    p.add_argument("--sample-seed", type=int, default=0)
+    p.add_argument("--archs", default=None,
+                   help=f"children to evaluate: 'all' (default) or a list; {ARCH_RULE}")
+    p.add_argument("--sample", type=int, default=None,
+                   help="evaluate a seeded sample of N children (instead of --archs)")
+    p.add_argument("--sample-seed", type=seed_arg, default=0, help="seed of --sample (default 0)")
     g = p.add_argument_group("training and evaluation (defaults per dataset)")
     add_training_options(g)
     g.add_argument("--dense-last", type=int, default=0, help="also evaluate after each of the last K mini-batches")
@@ -119,9 +130,10 @@ def _run(args: argparse.Namespace, device, replica: distributed.Replica | None) 
         raise WsnasError(f"--dense-last must be non-negative, got {args.dense_last}")
     cfg = SupernetConfig(train=train, eval=eval_config_from_args(args),
                          dense_last=args.dense_last, grad_window=args.grad_window)
-    data = data_from_args(args, device)
     run_id = args.run or default_run_id(strategy, args.seed, sharing)
-    run_dir = Path(args.run_dir or Path("wsnas-runs") / run_id)
+    run_dir = run_dir_from_args(args, run_id)
+    check_store_path(args.store)
+    data = data_from_args(args, device)
     out = train_supernet(space, data, strategy, cfg, seed=args.seed, run_id=run_id, run_dir=run_dir,
                          store_path=args.store, archs=archs, sharing=sharing, truth=args.truth,
                          truth_config=args.truth_config, replica=replica, progress=not args.no_progress)

@@ -25,3 +25,11 @@ class Diverged(WsnasError):
 
     def __reduce__(self):  # picklable with its fields (a job's exception travels back from a worker)
         return (type(self), (str(self),), {"epoch": self.epoch, "loss": self.loss, "run_id": self.run_id})
+
+
+def shown(value, limit: int = 40) -> str:
+    """``repr(value)`` for an error line, shortened in the middle when long (a value of 5,000 digits)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit // 2]}...{text[-8:]} ({len(str(value))} characters)"

@@ -44,6 +44,15 @@ CHOICES = ("tuned", "system")
 _applied: bool | None = None
 
 
+def physical_memory() -> int | None:
+    """This machine's memory in bytes (``SC_PHYS_PAGES * SC_PAGE_SIZE``), or None where unknown."""
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return pages * size if pages > 0 and size > 0 else None
+
+
 def allocator_setting() -> str:
     """``tuned`` (default) or ``system``, from ``WSNAS_MALLOC``; anything else is an error."""
     value = os.environ.get("WSNAS_MALLOC", "tuned").strip().lower() or "tuned"

@@ -16,7 +16,7 @@ from pathlib import Path
 from wsnas.data import Dataset
 from wsnas.execution.executor import Executor
 from wsnas.groundtruth.run import run_groundtruth
-from wsnas.groundtruth.truth import resolve_truth
+from wsnas.groundtruth.truth import STORE_TRUTH, check_store_truth, resolve_truth
 from wsnas.selection.search import SearchConfig, run_search
 from wsnas.spaces import Arch, Space
 from wsnas.store import Store
@@ -54,8 +54,13 @@ def search(space: Space, data: Dataset, strategy: Strategy, cfg: SearchConfig, *
            retrain: TrainConfig | None = None, executor: Executor | None = None,
            progress: bool = True) -> SearchOutcome:
     """Search (or resume), select, and look up or train each selection's ground truth."""
+    # as train_supernet: a bad ground truth is refused before the store is opened or created
+    table, source = (None, None) if truth == STORE_TRUTH else resolve_truth(truth, space=space.name)
+    if truth == STORE_TRUTH:
+        check_store_truth(store_path)
     with Store(store_path) as store:
-        table, source = resolve_truth(truth, store=store, space=space.name, dataset=data.name)
+        if truth == STORE_TRUTH:
+            table, source = resolve_truth(truth, store=store, space=space.name, dataset=data.name)
         train = None if retrain is None else retrainer(space, data, retrain, store=store, executor=executor,
                                                        progress=progress)
         rows = run_search(space, data, strategy, cfg, seed=seed, store=store, run_id=run_id, run_dir=run_dir,

@@ -19,7 +19,7 @@ import numpy as np
 from wsnas import metrics
 from wsnas.core import distributed
 from wsnas.data import Dataset
-from wsnas.groundtruth.truth import resolve_truth
+from wsnas.groundtruth.truth import STORE_TRUTH, check_store_truth, check_truth_covers, resolve_truth
 from wsnas.runs import train_run
 from wsnas.spaces import Arch, Space
 from wsnas.store import Store
@@ -72,9 +72,17 @@ def train_supernet(space: Space, data: Dataset, strategy: Strategy, cfg: Superne
         trainer.try_resume()
         trainer.train()
         return None
+    # a ground truth that is not the store's own is read (and its space checked) before the store is
+    # opened, and the store's own only from a store that exists: a bad one writes nothing
+    table = None if truth == STORE_TRUTH else resolve_truth(truth, space=space.name)[0]
+    if truth == STORE_TRUTH:
+        check_store_truth(store_path)
     with Store(store_path) as store:
-        table, _ = resolve_truth(truth, store=store, space=space.name, dataset=data.name,
-                                      config_hash=truth_config)
+        if truth == STORE_TRUTH:
+            table, _ = resolve_truth(truth, store=store, space=space.name, dataset=data.name,
+                                     config_hash=truth_config)
+        if table is not None:
+            check_truth_covers(table, space, list(archs) if archs is not None else list(space.enumerate()))
         trainer = SupernetTrainer(space, data, strategy, cfg, seed=seed, run_dir=run_dir, store=store,
                                   run_id=run_id, archs=archs, progress=progress, replica=replica, sharing=sharing)
         summary, resumed = train_run(store, run_id, "supernet", trainer, seed=seed)

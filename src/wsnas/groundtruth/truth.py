@@ -12,7 +12,11 @@
 
 Accuracies may be given as fractions or as percentages: when any value of a table is greater
 than 1.0 the whole table is taken to be in percent and divided by 100. For predictions this
-changes no ranking metric; it only keeps the numbers comparable.
+changes no ranking metric; it only keeps the numbers comparable. A ground-truth column that
+mixes the two (a value in (0, 1] that, as a percentage, would lie within the range of the
+values above 1) is refused with both rows named; so is a row whose ``index`` is not the index
+of its ``arch`` in the table's space (named by the caller, or the space whose names the
+``arch`` column holds).
 """
 
 from __future__ import annotations
@@ -27,9 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from wsnas.core.errors import WsnasError
+from wsnas.core.errors import WsnasError, shown
 from wsnas.groundtruth.table import TruthTable
 from wsnas.metrics import EvaluationResult, evaluate_rows
+from wsnas.spaces import SPACES, Space, get_space
 from wsnas.store import ACCURACY_METRICS, Store
 
 __all__ = [
@@ -40,6 +45,8 @@ __all__ = [
     "STORE_TRUTH",
     "TRUTH_VALUE_COLUMNS",
     "align_predictions",
+    "check_store_truth",
+    "check_truth_covers",
     "load_truth",
     "read_predictions_csv",
     "read_truth_csv",
@@ -137,6 +144,51 @@ def _scale_percent(values: np.ndarray) -> np.ndarray:
     if values.size and float(np.max(values)) > 1.0:
         return values / 100.0
     return values
+
+
+def _check_one_scale(values: np.ndarray, name: str, column: str) -> None:
+    """Refuse a column that mixes fractions with percentages: a value in (0, 1] that, read as a
+    fraction, lies within the range of the percentages (a percentage below 1 that stays below the
+    others as a fraction, such as chance accuracy on 120 classes, is kept)."""
+    percent = values > 1.0
+    if not percent.any():
+        return
+    top = float(values[percent].max())
+    for i, v in enumerate(values):
+        if 0.0 < v <= 1.0 and 100.0 * v <= top:
+            j = int(np.argmax(percent))
+            raise WsnasError(
+                f"ground-truth file {name!r}, column {column!r}: data row {i + 1} has {v:g}, a fraction, and "
+                f"data row {j + 1} has {values[j]:g}, a percentage; accepted: one scale per column, fractions "
+                "in [0, 1] or percentages in [0, 100]")
+
+
+def _space_of(space: str, archs: Sequence[str]) -> Space | None:
+    """The space ``space`` names, else the first space that reads the first architecture's name."""
+    if space in SPACES:
+        return get_space(space)
+    for name in SPACES:
+        candidate = get_space(name)
+        try:
+            candidate.parse(archs[0])
+        except WsnasError:
+            continue
+        return candidate
+    return None
+
+
+def _check_indices(space: Space, archs: Sequence[str], indices: Sequence[int], name: str) -> None:
+    """Every row's ``arch`` must be an architecture of ``space`` with the row's ``index``."""
+    for i, (arch, index) in enumerate(zip(archs, indices)):
+        where = f"ground-truth file {name!r}, data row {i + 1}"
+        try:
+            parsed = space.parse(arch)
+        except WsnasError as exc:
+            raise WsnasError(f"{where}: arch {arch!r} is not a {space.name} architecture like the first "
+                             f"row's {archs[0]!r} ({exc})") from None
+        if index >= 0 and space.index(parsed) != index:
+            raise WsnasError(f"{where}: index {index} and arch {arch!r} disagree ({arch!r} is index "
+                             f"{space.index(parsed)} of {space.name}); accepted: rows whose index is their arch's")
 
 
 def _parse_float(cell: str, where: str) -> float:
@@ -303,6 +355,9 @@ def read_truth_csv(
     * With only ``index``, each architecture string is the index as text.
     * With only ``arch``, the integer indices are unknown: they are stored as ``-1, -2, ...``
       so that integer column headers never match by accident.
+    * The table's space is ``space`` if given, else the space whose names the ``arch`` column
+      holds (``unknown`` if none); with both columns, each row's index must be its arch's index
+      there.
 
     Args:
         path: the file (also used in messages).
@@ -352,9 +407,11 @@ def read_truth_csv(
         if "index" in col_of:
             cell = row[col_of["index"]]
             try:
+                if len(cell) > 30:  # no architecture index is that long (Python converts at most 4,300 digits)
+                    raise ValueError(cell)
                 index = int(cell)
             except ValueError:
-                raise WsnasError(f"{where}: index {cell!r} is not an integer") from None
+                raise WsnasError(f"{where}: index {shown(cell)} is not an integer of an architecture") from None
             if index < 0:
                 raise WsnasError(f"{where}: index {index} is negative; indices start at 0")
             indices.append(index)
@@ -375,11 +432,17 @@ def read_truth_csv(
             if key in seen:
                 raise WsnasError(f"ground-truth file {name!r}: {label} {key!r} appears twice")
             seen.add(key)
+    _check_one_scale(acc, name, value_col)
     acc = _scale_percent(acc)
     if float(acc.min()) < 0.0 or float(acc.max()) > 1.0:
         raise WsnasError(
             f"ground-truth file {name!r}, column {value_col!r}: values span "
             f"{acc.min():g}..{acc.max():g}; expected accuracies in [0, 1] or percent in [0, 100]")
+    if "arch" in col_of:
+        known = _space_of(space, archs)
+        if known is not None:
+            _check_indices(known, archs, indices, name)
+            space = known.name
     return TruthTable(space=space, dataset=dataset or "unknown", archs=archs, indices=indices,
                       accuracy=acc, source=name)
 
@@ -553,7 +616,8 @@ def resolve_truth(spec: str | None, *, store: Store | None = None, space: str | 
       (``metric`` defaults to ``test_acc``); the label is ``"store"``.
     * anything else: :func:`load_truth` (a built-in name, a CSV file, a results-store file or
       ``nb201-DATASET[@EPOCHS][:PATH]``) with ``metric``; the label is ``spec`` as given.
-      ``space``, ``dataset`` and ``config_hash`` do not apply to it.
+      ``dataset`` and ``config_hash`` do not apply to it; a table of a space other than
+      ``space`` is refused (a table whose space is unknown is not).
 
     Raises:
         WsnasError: the spec names nothing loadable (the message names it and what is
@@ -568,7 +632,33 @@ def resolve_truth(spec: str | None, *, store: Store | None = None, space: str | 
                              "name a built-in table, a CSV file or a results-store file instead")
         return truth_from_store(store, space=space, dataset=dataset, config_hash=config_hash,
                                 metric=metric or "test_acc"), STORE_TRUTH
-    return load_truth(spec, metric=metric), spec
+    table = load_truth(spec, metric=metric)
+    if space is not None and table.space not in (space, "unknown"):
+        raise WsnasError(f"ground truth {spec!r} is a table of the {table.space} space, not of {space}; accepted: "
+                         f"a ground truth of {space} ('store', a {space} table or file)")
+    return table, spec
+
+
+def check_store_truth(store_path: str | Path) -> None:
+    """Ground truth ``store`` needs a store that exists: refused before one is created empty."""
+    if not Path(store_path).expanduser().exists():
+        raise WsnasError(f"ground truth {STORE_TRUTH!r}: the results store {str(store_path)!r} does not exist yet, "
+                         f"so it holds no ground truth; train it there first (wsnas groundtruth --store "
+                         f"{store_path}), or name a built-in table or a file")
+
+
+def check_truth_covers(table: TruthTable, space: Space, archs: Sequence) -> None:
+    """Every child a run will rank must be in ``table``: checked before the run trains."""
+    missing = []
+    for arch in archs:
+        try:
+            table.position(space.format(arch))
+        except WsnasError:
+            missing.append(space.format(arch))
+    if missing:
+        raise WsnasError(f"the ground truth {_truth_name(table)!r} lacks {len(missing)} of the {len(archs)} children "
+                         f"to rank ({_quote_list(missing, 3)}); accepted: a ground truth of every child "
+                         "(or fewer children with --archs)")
 
 
 # --------------------------------------------------------------------------------------------

@@ -210,8 +210,9 @@ def _keep_inputs(strategy, node: str, split: Split, batch_size: int, log) -> Non
 def _tune_epoch(trainer, strategy, optimizer, batch_size: int, *, seed: int) -> None:
     """One epoch of the search's alternating steps with the tuning optimiser (its lr is constant)."""
     trainer.supernet.train()
-    gen = torch.Generator(device="cpu").manual_seed(2 * seed)
-    arch_gen = torch.Generator(device="cpu").manual_seed(2 * seed + 1)
+    # torch takes seeds below 2**64; the derived ones are reduced to that range (no change below it)
+    gen = torch.Generator(device="cpu").manual_seed((2 * seed) % 2**64)
+    arch_gen = torch.Generator(device="cpu").manual_seed((2 * seed + 1) % 2**64)
     # architecture batches cycle, as in the search: a smaller split (arch_split="valid") never runs out;
     # a fixed alpha takes none
     arch_batches = None

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from wsnas.core.errors import WsnasError
+from wsnas.core.errors import WsnasError, shown
 from wsnas.spaces.arch import Arch, Choice
 from wsnas.spaces.relax import Relaxation
 
@@ -27,9 +27,38 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
 
+#: A depth option (``Space.depth_options``) above this is counted at this depth and the count scaled:
+#: building thousands of cells takes long even on the meta device.
+COUNTED_DEPTH = 20
+
+#: Bytes a parameter takes while it trains: its fp32 weight, gradient and SGD momentum.
+TRAINING_BYTES_PER_PARAMETER = 12
+
 #: Spaces larger than this are sampled, never enumerated (NB201's 15,625 cells are fine; the
 #: DARTS space's ~9e18 genotypes are not).
 MAX_ENUMERATE = 10_000_000
+
+
+def is_index_text(text: str) -> bool:
+    """True for an index written in decimal ASCII digits without leading zeros ("0", "434", not "011")."""
+    return text.isascii() and text.isdigit() and (text == "0" or not text.startswith("0"))
+
+
+def check_memory(space: Space, *, memory: int | None = None, num_classes: int = 10, in_channels: int = 3) -> int:
+    """The parameter estimate of ``space`` (:meth:`Space.parameter_estimate`), refused when training that
+    many parameters (:data:`TRAINING_BYTES_PER_PARAMETER`) needs more than ``memory`` bytes (default:
+    this machine's memory); checked before any network is built."""
+    from wsnas.core.runtime import physical_memory
+
+    memory = physical_memory() if memory is None else memory
+    params = space.parameter_estimate(num_classes=num_classes, in_channels=in_channels)
+    need = params * TRAINING_BYTES_PER_PARAMETER
+    if memory is not None and need > memory:
+        raise WsnasError(
+            f"{space.name} with {space.option_text()} has about {params:.3g} parameters, {need / 2**30:.3g} GiB "
+            f"to train (weights, gradients and momentum, fp32), more than the {memory / 2**30:.3g} GiB of memory "
+            f"here; accepted: networks that fit (the defaults: {space.option_text(defaults=True)})")
+    return params
 
 
 def check_enumerable(space: Space) -> None:
@@ -52,6 +81,12 @@ class Space:
     #: or an entry-point name), when that is not its :attr:`name`; :meth:`describe` records it so
     #: that a worker or ``wsnas select`` rebuilds the same space. None for the built-in spaces.
     source: str | None = None
+    #: options that set a network's depth (cells, layers): :meth:`parameter_estimate` scales them
+    depth_options: tuple[str, ...] = ()
+    #: whether its standalone networks have an auxiliary head (a loss ``auxiliary_weight`` can weigh)
+    has_auxiliary_head: bool = False
+    #: whether its standalone networks apply drop-path (``drop_path_prob``)
+    has_drop_path: bool = False
 
     # ----------------------------------------------------------------- size and order
     def __len__(self) -> int:
@@ -97,10 +132,17 @@ class Space:
     def check_index(self, index) -> int:
         """``index`` as an int in ``range(len(self))``, or a one-line WsnasError."""
         n = len(self)
+        if isinstance(index, str):
+            text = index.strip()
+            if not text.isascii() or not text.lstrip("-").isdigit():
+                raise WsnasError(f"architecture index {shown(index)} is not an integer")
+            if len(text.lstrip("-").lstrip("0")) > len(str(n)):  # more digits than Python converts, say
+                raise WsnasError(f"architecture index {shown(text)} out of range for {self.name}; "
+                                 f"accepted: 0..{n - 1}")
         try:
             index = int(index)
         except (TypeError, ValueError):
-            raise WsnasError(f"architecture index {index!r} is not an integer") from None
+            raise WsnasError(f"architecture index {shown(index)} is not an integer") from None
         if not 0 <= index < n:
             raise WsnasError(f"architecture index {index} out of range for {self.name}; accepted: 0..{n - 1}")
         return index
@@ -163,7 +205,12 @@ class Space:
         return self.validate(Arch(self.name, tuple(parts)))
 
     def resolve(self, key: str | int | Arch) -> Arch:
-        """An architecture from a canonical string, an integer index (int or digits) or an Arch."""
+        """An architecture from a canonical string, an integer index (int or digits) or an Arch.
+
+        A string is the architecture's name when :meth:`parse` reads it, else an index: decimal
+        ASCII digits without leading zeros ("0", "63"), in range. Anything else is an error that
+        names both forms (tiny64's "011" is no name, having a digit outside 1-4, and no index).
+        """
         if isinstance(key, Arch):
             return self.validate(key)
         if isinstance(key, (int, np.integer)):
@@ -172,9 +219,10 @@ class Space:
         try:
             return self.parse(text)
         except WsnasError as exc:
-            if text.isdigit() and int(text) < len(self):
+            n = len(self)
+            if is_index_text(text) and len(text) <= len(str(n)) and int(text) < n:
                 return self.from_index(int(text))
-            raise WsnasError(f"{exc} (or an index 0..{len(self) - 1})") from None
+            raise WsnasError(f"{exc} (or an index 0..{n - 1}, without leading zeros)") from None
 
     def arch_names(self) -> list[str]:
         return [self.format(a) for a in self.enumerate()]
@@ -195,6 +243,39 @@ class Space:
     def build_network(self, arch: Arch, *, num_classes: int, in_channels: int = 3) -> nn.Module:
         """The standalone network of one architecture."""
         raise NotImplementedError
+
+    def check_image_size(self, image_size: int, dataset: str) -> None:
+        """Refuse images a standalone network cannot take (every size is fine by default)."""
+
+    def option_text(self, *, defaults: bool = False) -> str:
+        """``KEY=VALUE`` of the options that differ from the defaults (``defaults``: of every default)."""
+        default = type(self)().describe()
+        options = default if defaults else self.describe()
+        shown_options = [f"{k}={v}" for k, v in options.items() if k != "space" and (defaults or v != default.get(k))]
+        return ", ".join(shown_options) or "the default options"
+
+    def estimate_networks(self, *, num_classes: int, in_channels: int) -> list[nn.Module]:
+        """Networks whose parameters bound those of every network the space builds (the supernet:
+        it holds every candidate of every standalone network); built on the meta device."""
+        return [self.build_supernet(num_classes=num_classes, in_channels=in_channels)]
+
+    def parameter_estimate(self, *, num_classes: int = 10, in_channels: int = 3) -> int:
+        """Parameters of the largest network of :meth:`estimate_networks`, counted on the meta device
+        (nothing allocated); depth options above :data:`COUNTED_DEPTH` are counted at that depth and
+        scaled. A network too large for torch to describe is a WsnasError."""
+        import torch
+
+        options = {k: v for k, v in self.describe().items() if k != "space"}
+        deep = {k: options[k] for k in self.depth_options if options.get(k, 0) > COUNTED_DEPTH}
+        space = type(self)(**{**options, **dict.fromkeys(deep, COUNTED_DEPTH)}) if deep else self
+        try:
+            with torch.device("meta"):
+                count = max(sum(p.numel() for p in net.parameters())
+                            for net in space.estimate_networks(num_classes=num_classes, in_channels=in_channels))
+        except (RuntimeError, TypeError, ValueError, OverflowError) as exc:
+            raise WsnasError(f"{self.name} with {self.option_text()} describes a network too large to build "
+                             f"({type(exc).__name__}); accepted: networks that fit in memory") from None
+        return count * max(deep.values()) // COUNTED_DEPTH if deep else count
 
     def build_supernet(self, *, num_classes: int, in_channels: int = 3) -> nn.Module:
         """A supernet holding every candidate op of every choice."""

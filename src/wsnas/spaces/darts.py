@@ -251,11 +251,17 @@ class DartsSpace(Space):
     """The DARTS space; an architecture is a genotype (3 choices per node and cell type)."""
 
     name = "darts"
+    depth_options = ("layers", "search_layers")
+    has_drop_path = True
 
     def __init__(self, **config) -> None:
         self.config = DartsConfig(**config)
         self.ops = OPS
         self.choices = _choices()
+
+    @property
+    def has_auxiliary_head(self) -> bool:
+        return self.config.auxiliary
 
     def describe(self) -> dict:
         return {"space": self.name, **asdict(self.config)}
@@ -305,6 +311,21 @@ class DartsSpace(Space):
         cfg = self.config
         return DartsNetwork(self._as_genotype(arch), channels=cfg.channels, layers=cfg.layers,
                             auxiliary=cfg.auxiliary, num_classes=num_classes, in_channels=in_channels)
+
+    def check_image_size(self, image_size: int, dataset: str) -> None:
+        """The auxiliary head pools the 8x8 maps of 32x32 images (two reductions): smaller ones fail."""
+        if self.config.auxiliary and image_size < 32:
+            raise WsnasError(f"darts networks with auxiliary=true need images of at least 32x32 (the auxiliary "
+                             f"head reads their 8x8 feature maps); {dataset} has {image_size}x{image_size}; "
+                             "accepted: the space option auxiliary=false, or larger images")
+
+    def estimate_networks(self, *, num_classes: int, in_channels: int) -> list[nn.Module]:
+        """The search network, and the evaluation network of the heaviest genotype (every op
+        sep_conv_5x5): the two networks' options differ."""
+        heaviest = [("sep_conv_5x5", 0), ("sep_conv_5x5", 1)] * NODES
+        return [self.build_supernet(num_classes=num_classes, in_channels=in_channels),
+                self.build_network(make_genotype(heaviest, heaviest), num_classes=num_classes,
+                                   in_channels=in_channels)]
 
     def build_supernet(self, *, num_classes: int = 10, in_channels: int = 3,
                        partial_channels: int = 1) -> DartsSearchNetwork:

@@ -89,7 +89,8 @@ class NB201Config:
                 object.__setattr__(self, name, bool(value))
             else:
                 raise WsnasError(f"{name} must be true or false, got {value!r}")
-        if not isinstance(self.bn_momentum, (int, float)) or not 0.0 < self.bn_momentum <= 1.0:
+        if isinstance(self.bn_momentum, bool) or not isinstance(self.bn_momentum, (int, float)) \
+                or not 0.0 < self.bn_momentum <= 1.0:
             raise WsnasError(f"bn_momentum {self.bn_momentum!r} out of range; accepted: (0, 1]")
 
 
@@ -112,6 +113,7 @@ class NB201Space(Space):
     """The 15,625-cell NB201 space; ``NB201Space(affine=False, track_running_stats=False)`` etc."""
 
     name = "nb201"
+    depth_options = ("cells_per_stage",)
 
     def __init__(self, **config) -> None:
         self.config = NB201Config(**config)
@@ -166,13 +168,14 @@ class NB201Space(Space):
                 )
             for i, part in enumerate(edges):
                 op, sep, src = part.strip().partition("~")
-                if not sep or not src.strip().isdigit():
+                src = src.strip()
+                if not sep or not (src.isascii() and src.isdigit()):
                     raise WsnasError(
                         f"nb201 architecture {raw!r}: edge {part!r} of node {j} must look like op~{i}"
                     )
-                if int(src) != i:
+                if src.lstrip("0") != (str(i) if i else ""):  # compared as text: src may have any length
                     raise WsnasError(
-                        f"nb201 architecture {raw!r}: edge {part!r} of node {j} has input {int(src)}; "
+                        f"nb201 architecture {raw!r}: edge {part!r} of node {j} has input {src}; "
                         f"expected ~{i} (node {j} lists inputs 0..{j - 1} in order)"
                     )
                 op = op.strip()

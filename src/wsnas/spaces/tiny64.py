@@ -13,7 +13,9 @@ picks one of four ops, numbered 1..4:
 ====  ================  =============================================
 
 A child is named by three digits ``d01 d02 d12`` (``111`` .. ``444``) and has index
-``16*(d01-1) + 4*(d02-1) + (d12-1)``, the order of the published ground-truth file.
+``16*(d01-1) + 4*(d02-1) + (d12-1)``, the order of the published ground-truth file. A name has
+exactly three digits, each 1-4; an index (``0`` .. ``63``) is written without leading zeros, so
+no string is both, and one like ``011`` is neither (an error, not index 11).
 
 Network: stem Conv3x3(in->48)-BN-Conv3x3(48->48)-BN, then 4 identical cells with C=16 and no
 reduction, each fed only by the previous cell, then global average pooling and a linear
@@ -30,7 +32,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from wsnas.core.errors import WsnasError
+from wsnas.core.errors import WsnasError, shown
 from wsnas.nn.choice import ChoiceBlock, Spec
 from wsnas.nn.ops import BNConfig, make_op
 from wsnas.spaces.base import Arch, Choice, Space, resolve_path
@@ -54,17 +56,20 @@ class Tiny64Config:
             raise WsnasError(f"unknown dil {self.dil!r}; accepted: 5x5, 3x3")
         if self.combine not in ("concat", "sum"):
             raise WsnasError(f"unknown combine {self.combine!r}; accepted: concat, sum")
-        if not 0.0 < self.bn_momentum <= 1.0:
-            raise WsnasError(f"bn_momentum {self.bn_momentum} out of range; accepted: (0, 1]")
+        if isinstance(self.bn_momentum, bool) or not isinstance(self.bn_momentum, (int, float)) \
+                or not 0.0 < self.bn_momentum <= 1.0:
+            raise WsnasError(f"bn_momentum {self.bn_momentum!r} out of range; accepted: (0, 1]")
         for name in ("channels", "stem_channels", "cells"):
-            if getattr(self, name) < 1:
-                raise WsnasError(f"{name} must be a positive integer, got {getattr(self, name)}")
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise WsnasError(f"{name} must be a positive integer, got {v!r}")
 
 
 class Tiny64Space(Space):
     """The 64-child space; ``Tiny64Space(dil="3x3", combine="sum", bn_momentum=0.1)`` etc."""
 
     name = "tiny64"
+    depth_options = ("cells",)
 
     def __init__(self, **config) -> None:
         self.config = Tiny64Config(**config)
@@ -80,26 +85,26 @@ class Tiny64Space(Space):
         return "".join(str(k + 1) for k in self.option_indices(arch))
 
     def parse(self, text: str) -> Arch:
-        """Parse ``"434"`` (digits 1..4 per edge 0->1, 0->2, 1->2) or comma-separated op names."""
+        """Parse ``"434"`` (three digits 1..4, per edge 0->1, 0->2, 1->2) or comma-separated op names."""
         raw = str(text).strip()
         if "," in raw:
             parts = [p.strip() for p in raw.split(",")]
             if len(parts) != 3:
                 raise WsnasError(
-                    f"tiny64 architecture {raw!r} has {len(parts)} ops; expected 3 "
+                    f"tiny64 architecture {shown(raw)} has {len(parts)} ops; expected 3 "
                     f"(edges {', '.join(EDGES)})"
                 )
             return self.validate(Arch(self.name, tuple(parts)))
         if len(raw) != 3:
             raise WsnasError(
-                f"tiny64 architecture {raw!r} must be 3 digits 1-4 (one per edge "
+                f"tiny64 architecture {shown(raw)} must be 3 digits 1-4 (one per edge "
                 f"{', '.join(EDGES)}), e.g. '434'"
             )
         idx = []
         for edge, ch in zip(EDGES, raw):
             if ch not in "1234":
                 raise WsnasError(
-                    f"tiny64 architecture {raw!r}: bad op {ch!r} on edge {edge}; accepted: "
+                    f"tiny64 architecture {shown(raw)}: bad op {ch!r} on edge {edge}; accepted: "
                     + ", ".join(f"{i + 1}={o}" for i, o in enumerate(self.ops))
                 )
             idx.append(int(ch) - 1)

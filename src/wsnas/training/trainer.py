@@ -113,16 +113,21 @@ def cycle_batches(split: Split, batch_size: int, generator: torch.Generator, aug
 
 
 def trainer_config(space: Space, data: Dataset, strategy: Strategy, cfg: SupernetConfig, seed: int,
-                   sharing: Sharing | None = None) -> dict:
+                   sharing: Sharing | None = None, archs: Sequence[Arch] | None = None) -> dict:
     """A supernet run's identity: stored with the run and checked when a checkpoint resumes.
 
     ``strategy`` is the user's (or the one already adapted to ``sharing``): the run describes
-    the strategy it trains, ``strategy.with_sharing(sharing)``."""
+    the strategy it trains, ``strategy.with_sharing(sharing)``. ``archs``, the children the run
+    evaluates, are part of it (their sorted indices) when they are some of the space's children:
+    neither all of them nor none, whose runs keep the identity they had before."""
     trained = strategy if sharing is None else strategy.with_sharing(sharing)
     config = {"space": space.describe(), "data": data.describe(), "strategy": trained.describe(),
               "seed": seed, "supernet": cfg.to_dict()}
     if sharing is not None and not sharing.is_full:
         config["sharing"] = sharing.to_dict()
+    evaluated = sorted({space.index(a) for a in archs or ()})
+    if evaluated and len(evaluated) < len(space):
+        config["archs"] = evaluated
     return config
 
 
@@ -231,7 +236,7 @@ class SupernetTrainer:
 
     # ------------------------------------------------------------------ state
     def config(self) -> dict:
-        return trainer_config(self.space, self.data, self.strategy, self.cfg, self.seed, self.sharing)
+        return trainer_config(self.space, self.data, self.strategy, self.cfg, self.seed, self.sharing, self.archs)
 
     def state(self) -> dict:
         return {
