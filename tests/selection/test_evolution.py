@@ -14,9 +14,9 @@ from wsnas.selection.evolution import (
     evolution_search,
     exhaustive_search,
     front_of,
-    parse_objectives,
     pareto_front,
     pareto_ranks,
+    parse_objectives,
     random_search,
     top_k,
 )
