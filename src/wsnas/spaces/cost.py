@@ -16,6 +16,7 @@ cell on CIFAR-10 has 1,531,546 parameters and 220.12 MFLOPs):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import torch
@@ -117,8 +118,6 @@ def measure_latency(model: nn.Module, input_shape: Sequence[int], device: torch.
     """Median wall-clock milliseconds of one forward pass of ``model`` (eval mode, no gradients)
     on a zero input of ``input_shape`` (``(N, C, H, W)``; batch 1 for a deployment latency), on
     ``device``, after ``warmup`` untimed passes; CUDA is synchronised around every timed pass."""
-    import time
-
     device = torch.device(device)
     model = model.to(device).eval()
     x = torch.zeros(tuple(int(s) for s in input_shape), device=device)
