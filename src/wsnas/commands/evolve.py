@@ -38,10 +38,11 @@ Examples:
   wsnas supernet --strategy uniform --epochs 30 --run spos
   wsnas evolve --run spos --population 10 --generations 3 --truth store
   wsnas evolve --run spos --method random --population 10 --generations 3
-  wsnas evolve --run spos --population 10 --generations 3 --max-mflops 1.2 --objectives acc,mflops --export best.txt
+  wsnas evolve --run spos --population 10 --generations 3 --max-mflops 2 --objectives acc,mflops --export best.txt
   wsnas evolve --run spos --population 8 --generations 4 --validate-seeds 5 --truth store
-  wsnas supernet --space nb201 --sample 100 --run nb
-  wsnas evolve --run nb --space-run-dir wsnas-runs/nb --validate-seeds 5 --truth nb201-cifar10
+  wsnas supernet --space nb201 --sample 100 --run nb --data cifar10 --data-dir DIR
+  wsnas evolve --run nb --data-dir DIR --validate-seeds 5 --truth nb201-cifar10
+  wsnas evolve --run nb --data-dir DIR --max-mflops 100 --objectives acc,mflops,latency --device cuda
   wsnas evolve --run darts-spos --max-params 3500000 --max-latency-ms 20 --device cuda --export genotypes.txt
 """
 
@@ -97,7 +98,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--truth-config", default=None,
                    help="with --truth store: the ground truth's config hash, where the store holds several")
     p.add_argument("--validate-seeds", type=int, default=0, metavar="N",
-                   help="compare evolution and random search over N seeds against --truth (table and figure)")
+                   help="compare evolution and random search (both; --method does not apply) over N seeds "
+                        "against --truth (table and figure)")
     p.add_argument("--exhaustive", action="store_true",
                    help="with --validate-seeds: also score every architecture (automatic up to 1000)")
     add_runtime_options(p)

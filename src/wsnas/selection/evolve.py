@@ -365,13 +365,13 @@ class SupernetOracle:
     model, scores with shared weights, every answer stored (or replayed from the store)."""
 
     def __init__(self, store: Store, run_id: str, space: Space, weights: SharedWeights, costs: CostModel,
-                 constraints: Constraints, objectives: Sequence[str], *, bar=None):
+                 constraints: Constraints, objectives: Sequence[str], *, bar=None, generations: int = 1):
         self.store, self.run_id, self.space = store, run_id, space
         self.weights, self.costs, self.constraints = weights, costs, constraints
         self.objectives = tuple(objectives)
         self.latency = constraints.needs_latency or "latency" in self.objectives
         self.stored = store.candidates(run_id)
-        self.bar = bar
+        self.bar, self.generations = bar, generations
         self.new = self.replayed = self.redraws = self.duplicates = 0
         self.best: float | None = None
 
@@ -418,8 +418,9 @@ class SupernetOracle:
                 *({"name": f"made_{k}", "step": generation, "value": v} for k, v in stats.made.items() if v)]
         self.store.add_run_metrics(self.run_id, rows)
         self.store.set_front(self.run_id, [self.space.format(e.arch) for e in front_of(evaluated, self.objectives)])
-        if self.bar is not None:
-            self.bar.set_description_str(f"{self.run_id} generation {generation + 2}", refresh=False)
+        if self.bar is not None and generation + 1 < self.generations:
+            self.bar.set_description_str(f"{self.run_id} generation {generation + 2}/{self.generations}",
+                                         refresh=False)
 
 
 def search_config(run: SupernetRun, method: str, seed: int, cfg: EvolutionConfig, constraints: Constraints,
@@ -454,10 +455,11 @@ def search_supernet(store: Store, run: SupernetRun, weights: SharedWeights, *, m
         raise WsnasError(f"{exc} (--search-run)") from None
     weights.reuse(store)
     costs = CostModel(store, run, device=device)
-    total = len(run.space) if method == "exhaustive" else cfg.budget
-    bar = tqdm(total=total, desc=f"{run_id} generation 1", unit="arch", disable=not progress, dynamic_ncols=True,
-               leave=False)
-    oracle = SupernetOracle(store, run_id, run.space, weights, costs, constraints, objectives, bar=bar)
+    total, generations = (len(run.space), 1) if method == "exhaustive" else (cfg.budget, cfg.generations)
+    bar = tqdm(total=total, desc=f"{run_id} generation 1/{generations}", unit="arch", disable=not progress,
+               dynamic_ncols=True, leave=False)
+    oracle = SupernetOracle(store, run_id, run.space, weights, costs, constraints, objectives, bar=bar,
+                            generations=generations)
     start = time.perf_counter()
     try:
         with running(search_run):
