@@ -264,9 +264,12 @@ def test_validation_on_nb201_against_a_benchmark_table_and_its_export(work, tmp_
 
 def test_darts_genotypes_are_searched_and_exported_as_genotype_strings(work, tmp_path, capsys):
     export = tmp_path / "genotypes.txt"
-    assert main([*work.args("darts"), *SMALL, "--objectives", "acc,mflops", "--export", str(export),
+    with_bar = [a for a in SMALL if a != "--no-progress"]  # the progress bar: generation and best score so far
+    assert main([*work.args("darts"), *with_bar, "--objectives", "acc,mflops", "--export", str(export),
                  "--out-dir", str(tmp_path / "o")]) == 0
+    bar = capsys.readouterr().err
     rows, _, _ = rows_of(work.db, "evolve/darts/evolution/0")
+    assert "evolve/darts/evolution/0 generation 2/2" in bar and f"best {max(r['score'] for r in rows):.4f}" in bar
     assert len(rows) == 12 and all(r["arch"].startswith("Genotype(normal=[") for r in rows)
     assert {r["origin"] for r in rows[6:]} <= {"mutation", "crossover", "random"}
     lines = export.read_text().splitlines()
