@@ -38,17 +38,19 @@ def _truth_rows(candidates: Sequence[Mapping], truth: TruthTable) -> np.ndarray:
 def found_ranks(candidates: Sequence[Mapping], truth: TruthTable) -> dict[str, np.ndarray]:
     """For n = 1..len(candidates) (in evaluation order): ``found`` the true rank of the
     best-scored of the first n candidates (the earliest of equal scores), ``found_acc`` its
-    true accuracy, ``best_evaluated`` the best true rank among the first n."""
+    true accuracy, ``found_score`` its score with shared weights, ``best_evaluated`` the best
+    true rank among the first n."""
     if not candidates:
         empty = np.zeros(0)
-        return {"found": empty.astype(int), "found_acc": empty, "best_evaluated": empty.astype(int)}
+        return {"found": empty.astype(int), "found_acc": empty, "found_score": empty,
+                "best_evaluated": empty.astype(int)}
     rows = _truth_rows(candidates, truth)
     ranks = truth.ranks()[rows]
     scores = np.asarray([c["score"] for c in candidates], dtype=float)
     best = np.zeros(len(scores), dtype=int)
     for i in range(1, len(scores)):
         best[i] = i if scores[i] > scores[best[i - 1]] else best[i - 1]
-    return {"found": ranks[best], "found_acc": truth.accuracy[rows][best],
+    return {"found": ranks[best], "found_acc": truth.accuracy[rows][best], "found_score": scores[best],
             "best_evaluated": np.minimum.accumulate(ranks)}
 
 
@@ -60,12 +62,15 @@ def validation(runs: Mapping[str, Mapping[int, Sequence[Mapping]]], truth: Truth
     budget). ``exhaustive``: candidates of an exhaustive run, for the unlimited-budget reference.
 
     Returns ``{"truth": source, "space_size": len(truth), "budget": n, "methods": [...],
-    "curves": {method: {"found": (seeds x n) array, "best_evaluated": ..., "found_acc": ...}},
+    "curves": {method: {"found": (seeds x n) array, "best_evaluated": ..., "found_acc": ...,
+    "found_score": ...}},
     "seeds": {method: [seeds]}, "rows": [one dict per checkpoint], "exhaustive": {"rank", "acc",
     "evaluations"} or None}``. A row holds ``evaluations`` and, per method, ``<m>_mean``,
     ``<m>_median``, ``<m>_sd`` (ddof 0), ``<m>_min``, ``<m>_max`` of the found rank over seeds,
-    ``<m>_acc`` (mean true accuracy of what was found) and ``<m>_evaluated_best`` (mean best true
-    rank among the candidates).
+    ``<m>_acc`` (mean true accuracy of what was found), ``<m>_score`` (its mean score with shared
+    weights: how well the search optimises what it is given) and ``<m>_evaluated_best`` (mean
+    best true rank among the candidates). ``exhaustive`` holds ``rank``, ``acc`` and ``score`` of
+    the supernet's top-1 over every architecture.
     """
     methods = [m for m in runs if runs[m]]
     if not methods:
@@ -78,7 +83,8 @@ def validation(runs: Mapping[str, Mapping[int, Sequence[Mapping]]], truth: Truth
     curves: dict[str, dict[str, np.ndarray]] = {}
     for m in methods:
         per_seed = [found_ranks(runs[m][s], truth) for s in sorted(runs[m])]
-        curves[m] = {k: np.stack([p[k] for p in per_seed]) for k in ("found", "found_acc", "best_evaluated")}
+        curves[m] = {k: np.stack([p[k] for p in per_seed]) for k in ("found", "found_acc", "found_score",
+                                                                    "best_evaluated")}
     if checkpoints is None:
         step = max(1, budget // 10)
         checkpoints = sorted({*range(step, budget + 1, step), budget})
@@ -91,13 +97,14 @@ def validation(runs: Mapping[str, Mapping[int, Sequence[Mapping]]], truth: Truth
             row.update({f"{m}_mean": float(found.mean()), f"{m}_median": float(np.median(found)),
                         f"{m}_sd": float(found.std()), f"{m}_min": int(found.min()), f"{m}_max": int(found.max()),
                         f"{m}_acc": float(curves[m]["found_acc"][:, n - 1].mean()),
+                        f"{m}_score": float(curves[m]["found_score"][:, n - 1].mean()),
                         f"{m}_evaluated_best": float(curves[m]["best_evaluated"][:, n - 1].mean())})
         rows.append(row)
     reference = None
     if exhaustive:
         whole = found_ranks(exhaustive, truth)
         reference = {"rank": int(whole["found"][-1]), "acc": float(whole["found_acc"][-1]),
-                     "evaluations": len(exhaustive)}
+                     "score": float(whole["found_score"][-1]), "evaluations": len(exhaustive)}
     return {"truth": truth.source or truth.dataset, "space_size": len(truth), "budget": budget, "methods": methods,
             "seeds": {m: sorted(runs[m]) for m in methods}, "curves": curves, "rows": rows, "exhaustive": reference}
 

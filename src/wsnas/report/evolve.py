@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter, ScalarFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from wsnas.core.files import atomic_write
 from wsnas.report.figures import fmt, new_figure, save_figure
@@ -90,7 +90,7 @@ def validation_figure(analysis: Mapping, path: str | Path) -> Path:
                    label=f"supernet's top-1 of all {ref['evaluations']} (exhaustive)")
     ax.set_yscale("log")
     ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("evaluations")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -106,22 +106,25 @@ def validation_markdown(analysis: Mapping) -> str:
     methods = analysis["methods"]
     head = ["evaluations"]
     for m in methods:
-        head += [f"{m}: found rank, mean ± SD (min–max)", f"{m}: found true acc", f"{m}: best candidate's rank"]
+        head += [f"{m}: found rank, mean ± SD (min–max)", f"{m}: its true acc (%)", f"{m}: its score (%)",
+                 f"{m}: best candidate's rank"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in analysis["rows"]:
         cells = [str(row["evaluations"])]
         for m in methods:
             cells += [f"{fmt(row[f'{m}_mean'], 1)} ± {fmt(row[f'{m}_sd'], 1)} ({row[f'{m}_min']}–{row[f'{m}_max']})",
-                      fmt(100 * row[f"{m}_acc"], 2), fmt(row[f"{m}_evaluated_best"], 1)]
+                      fmt(100 * row[f"{m}_acc"], 2), fmt(100 * row[f"{m}_score"], 2),
+                      fmt(row[f"{m}_evaluated_best"], 1)]
         lines.append("| " + " | ".join(cells) + " |")
     seeds = ", ".join(f"{m} {len(analysis['seeds'][m])}" for m in methods)
     text = [f"True rank (1 = best of {analysis['space_size']} in {analysis['truth']}) of the architecture each "
-            f"search returns (its best score with shared weights) after n evaluations; seeds: {seeds}.", "",
-            *lines]
+            f"search returns (its best score with shared weights) after n evaluations, its true accuracy and its "
+            f"score, means over seeds ({seeds}); and the best true rank among the candidates.", "", *lines]
     ref = analysis.get("exhaustive")
     if ref:
-        text += ["", f"Exhaustive: the supernet's top-1 over all {ref['evaluations']} architectures has true rank "
-                 f"{ref['rank']} (true accuracy {fmt(100 * ref['acc'], 2)}%)."]
+        text += ["", f"Exhaustive: the supernet's top-1 over all {ref['evaluations']} architectures (score "
+                 f"{fmt(100 * ref['score'], 2)}%) has true rank {ref['rank']} "
+                 f"(true accuracy {fmt(100 * ref['acc'], 2)}%)."]
     return "\n".join(text) + "\n"
 
 
