@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "supernet": ("wsnas.commands.supernet", "train one supernet with a single-path strategy and rank children"),
     "search": ("wsnas.commands.search", "differentiable search (DARTS, GDAS, PC-DARTS; softmax or GAEA) and selection"),
     "select": ("wsnas.commands.select", "select an architecture from a finished search (magnitude or PT)"),
+    "evolve": ("wsnas.commands.evolve", "evolutionary or random search on a trained supernet, with constraints"),
     "insights": ("wsnas.commands.insights", "the 64-child weight-sharing study, end to end, with its report"),
     "report": ("wsnas.commands.report", "write the HTML/Markdown report of a study from its store"),
     "benchmark": ("wsnas.commands.benchmark", "convert and query NAS-Bench-201 / NATS-Bench results"),

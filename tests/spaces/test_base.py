@@ -143,3 +143,22 @@ def test_sample_is_seeded_uniform_and_distinct(space):
 
 def test_registry_lists_spaces():
     assert "tiny64" in SPACES
+
+
+@pytest.mark.parametrize("name", ["tiny64", "nb201", "darts"])
+def test_search_operators_stay_in_the_space_and_are_seeded(name):
+    import numpy as np
+
+    space = get_space(name)
+    draws = [space.random_arch(np.random.default_rng(5)) for _ in range(2)]
+    assert draws[0] == draws[1]  # the same generator state, the same architecture
+    rng = np.random.default_rng(0)
+    archs = [space.random_arch(rng) for _ in range(200)]
+    for c, options in zip(space.choices, zip(*(a.ops for a in archs))):
+        assert set(options) == set(c.options)  # every option of every choice is drawn
+    for a, b in zip(archs, archs[1:]):
+        for child in (space.mutate(a, rng, 0.5), space.crossover(a, b, rng)):
+            assert space.validate(child) is child
+            assert space.parse(space.format(child)) == child
+        assert all(x in (p, q) for x, p, q in zip(space.crossover(a, b, rng).ops, a.ops, b.ops))
+    assert space.mutate(archs[0], rng, 0.0) == archs[0]

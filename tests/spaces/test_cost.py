@@ -111,3 +111,19 @@ def test_cli_errors_exit_2_with_one_line(capsys, argv, word):
     assert main(["cost", *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("wsnas cost: error:") and word in err
+
+
+def test_latency_is_the_median_of_timed_passes_after_a_warm_up(monkeypatch):
+    import wsnas.spaces.cost as cost_module
+
+    calls = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x):
+            calls.append((tuple(x.shape), self.training, torch.is_grad_enabled()))
+            return x
+
+    clock = iter([0.0, 0.003, 1.0, 1.001, 2.0, 2.010])  # three timed passes: 3, 1 and 10 ms
+    monkeypatch.setattr(cost_module, "time", type("Clock", (), {"perf_counter": staticmethod(lambda: next(clock))}))
+    assert cost_module.measure_latency(Probe().train(), (1, 3, 8, 8), "cpu", warmup=2, repeats=3) == pytest.approx(3)
+    assert calls == [((1, 3, 8, 8), False, False)] * 5

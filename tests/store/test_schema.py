@@ -17,11 +17,12 @@ def test_new_store_creates_folders_file_and_schema(tmp_path):
     with Store(path) as s:
         assert path.is_file()
         meta = s.meta()
-        assert meta["schema_version"] == str(SCHEMA_VERSION) == "4"
+        assert meta["schema_version"] == str(SCHEMA_VERSION) == "5"
         assert meta["created_by"] == f"wsnas {code_version()}"
-        assert s.schema_version == 4
+        assert s.schema_version == 5
         assert s.tables() == {"runs": 0, "groundtruth": 0, "predictions": 0, "train_steps": 0,
-                              "interference": 0, "run_metrics": 0, "selections": 0}
+                              "interference": 0, "run_metrics": 0, "selections": 0, "candidates": 0,
+                              "arch_costs": 0}
         assert s.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert s.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert s.conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -92,7 +93,7 @@ def test_empty_existing_file_is_initialised(tmp_path, kind):
     with Store(path, create=False) as s:
         assert s.schema_version == SCHEMA_VERSION
         assert set(s.tables()) == {"runs", "groundtruth", "predictions", "train_steps", "interference",
-                                   "run_metrics", "selections"}
+                                   "run_metrics", "selections", "candidates", "arch_costs"}
 
 
 def test_older_file_is_upgraded_in_place(tmp_path, monkeypatch):
@@ -105,7 +106,8 @@ def test_older_file_is_upgraded_in_place(tmp_path, monkeypatch):
     with Store(path) as s:
         assert s.schema_version == SCHEMA_VERSION + 1
         assert s.tables() == {"runs": 0, "groundtruth": 1, "predictions": 0, "train_steps": 0,
-                              "interference": 0, "run_metrics": 0, "selections": 0, "notes": 0}
+                              "interference": 0, "run_metrics": 0, "selections": 0, "candidates": 0,
+                              "arch_costs": 0, "notes": 0}
         assert "upgraded_by" in s.meta()
 
 
@@ -130,7 +132,7 @@ def test_a_version_3_store_reads_its_ground_truth_as_done(tmp_path, read_only):
     path = tmp_path / "v3.db"
     version_3_store(path)
     with Store(path, read_only=read_only) as s:
-        assert s.schema_version == SCHEMA_VERSION == 4
+        assert s.schema_version == SCHEMA_VERSION == 5
         [row] = s.groundtruth()
         assert row["status"] == "done" and row["test_acc"] == 0.5
         assert [r["value"] for r in s.groundtruth_values("test_acc")] == [0.5]

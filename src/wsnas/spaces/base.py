@@ -171,6 +171,31 @@ class Space:
         picks = rng.integers(0, size, n) if replace else rng.choice(size, n, replace=False)
         return [self.from_index(int(i)) for i in picks]
 
+    # ----------------------------------------------------------------- search operators
+    # Evolutionary and random search (wsnas.selection.evolution) work on the choice vector
+    # through these three methods, so they need no enumeration and work on any space; a space
+    # whose choices are not independent overrides them.
+    def random_arch(self, rng: np.random.Generator) -> Arch:
+        """One architecture with every choice drawn uniformly and independently (uniform over
+        the space), from ``rng``: one ``rng.integers`` per choice, in choice order."""
+        return self.from_option_indices([int(rng.integers(len(c.options))) for c in self.choices])
+
+    def mutate(self, arch: Arch, rng: np.random.Generator, prob: float) -> Arch:
+        """``arch`` with every choice, with probability ``prob``, redrawn uniformly among all its
+        options (the old one included, so it may stay), as SPOS's mutation: per choice one
+        ``rng.random()``, then one ``rng.integers`` where it is below ``prob``."""
+        idx = list(self.option_indices(arch))
+        for i, c in enumerate(self.choices):
+            if rng.random() < prob:
+                idx[i] = int(rng.integers(len(c.options)))
+        return self.from_option_indices(idx)
+
+    def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> Arch:
+        """Uniform crossover: every choice taken from ``a`` or ``b`` with equal probability
+        (one ``rng.integers(2)`` per choice, 0 taking ``a``'s), as SPOS's crossover."""
+        ia, ib = self.option_indices(a), self.option_indices(b)
+        return self.from_option_indices([x if rng.integers(2) == 0 else y for x, y in zip(ia, ib)])
+
     # ----------------------------------------------------------------- names
     def validate(self, arch: Arch) -> Arch:
         """Raise a WsnasError unless ``arch`` belongs to this space."""

@@ -16,6 +16,7 @@ cell on CIFAR-10 has 1,531,546 parameters and 220.12 MFLOPs):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import torch
@@ -96,7 +97,42 @@ def cost_of(space: Space, arch: Arch, dataset: str = "cifar10") -> dict:
     2 decimals, "macs": int}``.
     """
     classes, channels, size = dataset_shape(dataset)
-    net = space.build_network(arch, num_classes=classes, in_channels=channels)
+    return network_cost(space, arch, num_classes=classes, in_channels=channels, image_size=size)
+
+
+def network_cost(space: Space, arch: Arch, *, num_classes: int, in_channels: int, image_size: int) -> dict:
+    """:func:`cost_of` for any input: ``num_classes`` classes, ``in_channels`` x ``image_size`` squared."""
+    net = space.build_network(arch, num_classes=num_classes, in_channels=in_channels)
     params = count_parameters(net)
-    macs = count_flops(net, (channels, size, size))
+    macs = count_flops(net, (in_channels, image_size, image_size))
     return {"params": params, "params_m": params / 1e6, "mflops": round(macs / 1e6, 2), "macs": macs}
+
+
+#: Forward passes before timing, and timed ones, of :func:`measure_latency`.
+LATENCY_WARMUP = 5
+LATENCY_REPEATS = 10
+
+
+@torch.no_grad()
+def measure_latency(model: nn.Module, input_shape: Sequence[int], device: torch.device | str = "cpu", *,
+                    warmup: int = LATENCY_WARMUP, repeats: int = LATENCY_REPEATS) -> float:
+    """Median wall-clock milliseconds of one forward pass of ``model`` (eval mode, no gradients)
+    on a zero input of ``input_shape`` (``(N, C, H, W)``; batch 1 for a deployment latency), on
+    ``device``, after ``warmup`` untimed passes; CUDA is synchronised around every timed pass."""
+    device = torch.device(device)
+    model = model.to(device).eval()
+    x = torch.zeros(tuple(int(s) for s in input_shape), device=device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda *a: None)
+    for _ in range(warmup):
+        model(x)
+    sync(device)
+    times = []
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        model(x)
+        sync(device)
+        times.append(time.perf_counter() - start)
+    times.sort()
+    mid = len(times) // 2
+    median = times[mid] if len(times) % 2 else (times[mid - 1] + times[mid]) / 2
+    return median * 1000.0

@@ -16,6 +16,7 @@ from wsnas.core.errors import WsnasError
 from wsnas.store.base import StoreBase
 from wsnas.store.schema import (
     ACCURACY_METRICS,
+    CANDIDATE_COLUMNS,
     GT_COLUMNS,
     INTERFERENCE_COLUMNS,
     METRIC_COLUMNS,
@@ -202,6 +203,22 @@ class StoreReader(StoreBase):
         where, params = where_clause(run_id=run_id)
         return self._rows("selections", f"SELECT {', '.join(SELECTION_COLUMNS)} FROM selections{where} "
                           "ORDER BY run_id, method", params, key=("run_id", "method"))
+
+    # -- search candidates and architecture costs -----------------------------------------------
+
+    def candidates(self, run_id: str) -> list[dict[str, Any]]:
+        """The candidates of one search run in evaluation order (``on_front`` as a bool)."""
+        self._require_run(run_id)
+        rows = self.conn.execute(
+            f"SELECT {', '.join(CANDIDATE_COLUMNS)} FROM candidates WHERE run_id = ? ORDER BY position", (run_id,))
+        return [{**dict(r), "on_front": bool(r["on_front"])} for r in rows]
+
+    def arch_costs(self, key: str) -> dict[str, dict[str, float]]:
+        """The cached costs under ``key``: architecture -> metric -> value."""
+        out: dict[str, dict[str, float]] = {}
+        for r in self.conn.execute("SELECT arch, metric, value FROM arch_costs WHERE key = ?", (key,)):
+            out.setdefault(r["arch"], {})[r["metric"]] = float(r["value"])
+        return out
 
     # -- generic -------------------------------------------------------------------------------
 

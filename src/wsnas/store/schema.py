@@ -131,6 +131,42 @@ _MIGRATIONS: list[tuple[str, ...]] = [
     (
         "ALTER TABLE groundtruth ADD COLUMN status TEXT NOT NULL DEFAULT 'done'",
     ),
+    # 4 -> 5: the candidates of an evolutionary or random search on a trained supernet, and a
+    # cache of architecture costs (parameters, MFLOPs, measured latency) shared by every search.
+    (
+        # one row per architecture a search evaluated, in evaluation order (`position`): its
+        # generation, how it was made (random, mutation, crossover, exhaustive), its score with
+        # shared weights, its costs, and whether it is on the search's Pareto front
+        """CREATE TABLE candidates (
+            run_id TEXT NOT NULL REFERENCES runs (run_id),
+            arch TEXT NOT NULL,
+            arch_index INTEGER,
+            generation INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            origin TEXT NOT NULL,
+            score REAL,
+            loss REAL,
+            params INTEGER,
+            mflops REAL,
+            latency_ms REAL,
+            on_front INTEGER NOT NULL DEFAULT 0,
+            seconds REAL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (run_id, arch),
+            UNIQUE (run_id, position)
+        )""",
+        # `key` hashes what the value depends on (`config_json`: the space's settings and the
+        # input shape; for latency also the device, threads and timing protocol)
+        """CREATE TABLE arch_costs (
+            key TEXT NOT NULL,
+            arch TEXT NOT NULL,
+            metric TEXT NOT NULL,
+            value REAL NOT NULL,
+            config_json TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (key, arch, metric)
+        )""",
+    ),
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -162,6 +198,13 @@ INTERFERENCE_COLUMNS = ("run_id", "step", "trained_index", "other_index", "train
 METRIC_COLUMNS = ("run_id", "name", "step", "epoch", "value")
 SELECTION_COLUMNS = ("run_id", "method", "arch", "arch_index", "truth", "truth_rank", "truth_source",
                       "seconds", "created_at")
+CANDIDATE_COLUMNS = ("run_id", "arch", "arch_index", "generation", "position", "origin", "score", "loss",
+                     "params", "mflops", "latency_ms", "on_front", "seconds", "created_at")
+#: How a search made a candidate.
+CANDIDATE_ORIGINS = ("random", "mutation", "crossover", "exhaustive")
+#: The costs cached in ``arch_costs``.
+COST_METRICS = ("params", "mflops", "latency_ms")
+COST_COLUMNS = ("key", "arch", "metric", "value", "config_json", "created_at")
 
 
 # ----------------------------------------------------------------------------------------------

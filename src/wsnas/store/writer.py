@@ -20,6 +20,10 @@ from wsnas.store.base import StoreBase
 from wsnas.store.provenance import canonical_json, code_version, utc_now
 from wsnas.store.schema import (
     ACCURACY_METRICS,
+    CANDIDATE_COLUMNS,
+    CANDIDATE_ORIGINS,
+    COST_COLUMNS,
+    COST_METRICS,
     GT_COLUMNS,
     GT_FLOATS,
     GT_STATUSES,
@@ -411,3 +415,76 @@ class StoreWriter(StoreBase):
                   None if row.get("truth_source") is None else str(row["truth_source"]),
                   _finite_or_none("seconds", row.get("seconds")), utc_now())
         self._replace_rows("selections", SELECTION_COLUMNS, [record])
+
+    # -- search candidates ---------------------------------------------------------------------
+
+    def add_candidates(self, run_id: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Record architectures a search evaluated, in one transaction; returns the rows written.
+
+        Each row holds ``arch``, ``generation``, ``position`` (the evaluation order within the
+        run, from 0), ``origin`` (one of ``random, mutation, crossover, exhaustive``) and any of
+        ``arch_index``, ``score`` (its accuracy with shared weights, a fraction), ``loss``,
+        ``params``, ``mflops``, ``latency_ms``, ``on_front`` (bool) and ``seconds``. A row with
+        the same (run, arch) or (run, position) as a stored one replaces it.
+        """
+        self._require_run(run_id)
+        records = []
+        for row in rows:
+            if not isinstance(row, Mapping):
+                raise WsnasError(f"a candidate row must be a dict, not {type(row).__name__}")
+            _unknown_keys("candidate row", row, CANDIDATE_COLUMNS)
+            if row.get("run_id", run_id) != run_id:
+                raise WsnasError(f"candidate row for run {row['run_id']!r} given to run {run_id!r}")
+            for key in ("arch", "generation", "position", "origin"):
+                if key not in row:
+                    raise WsnasError(f"candidate row {dict(row)!r} lacks the field {key!r}")
+            if row["origin"] not in CANDIDATE_ORIGINS:
+                raise WsnasError(f"candidate origin {row['origin']!r} is not one of {', '.join(CANDIDATE_ORIGINS)}")
+            records.append((
+                run_id, _name("architecture", row["arch"]),
+                _integer("arch_index", row.get("arch_index"), optional=True, minimum=0),
+                _integer("generation", row["generation"], minimum=0),
+                _integer("position", row["position"], minimum=0), row["origin"],
+                _fraction("score", row.get("score")), _finite_or_none("loss", row.get("loss")),
+                _integer("params", row.get("params"), optional=True, minimum=0),
+                _finite_or_none("mflops", row.get("mflops")), _finite_or_none("latency_ms", row.get("latency_ms")),
+                int(bool(row.get("on_front", False))), _finite_or_none("seconds", row.get("seconds")),
+                row.get("created_at") or utc_now(),
+            ))
+        return self._replace_rows("candidates", CANDIDATE_COLUMNS, records)
+
+    def set_front(self, run_id: str, archs: Iterable[str]) -> int:
+        """Mark exactly ``archs`` as the Pareto front of search run ``run_id`` (``on_front``),
+        every other candidate of the run as off it; returns how many are on it."""
+        self._require_run(run_id)
+        front = sorted(set(archs))
+        with self._write() as conn:
+            conn.execute("UPDATE candidates SET on_front = 0 WHERE run_id = ?", (run_id,))
+            conn.executemany("UPDATE candidates SET on_front = 1 WHERE run_id = ? AND arch = ?",
+                             [(run_id, a) for a in front])
+            n = conn.execute("SELECT COUNT(*) FROM candidates WHERE run_id = ? AND on_front = 1",
+                             (run_id,)).fetchone()[0]
+        if n != len(front):
+            raise WsnasError(f"{len(front) - n} architecture(s) of the front are not candidates of run {run_id!r}")
+        return n
+
+    # -- architecture costs ----------------------------------------------------------------------
+
+    def add_arch_costs(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Cache costs of architectures: ``key`` (the hash of what the value depends on),
+        ``arch``, ``metric`` (``params``, ``mflops`` or ``latency_ms``), ``value`` and ``config``
+        (a dict: those settings) or ``config_json``; a repeated (key, arch, metric) is replaced."""
+        records = []
+        for row in rows:
+            if not isinstance(row, Mapping):
+                raise WsnasError(f"a cost row must be a dict, not {type(row).__name__}")
+            _unknown_keys("cost row", row, (*COST_COLUMNS, "config"))
+            if row.get("metric") not in COST_METRICS:
+                raise WsnasError(f"cost metric {row.get('metric')!r} is not one of {', '.join(COST_METRICS)}")
+            value = _real("value", row.get("value"))
+            if value is None or not math.isfinite(value) or value < 0:
+                raise WsnasError(f"cost {row['metric']} {row.get('value')!r} must be a finite non-negative number")
+            config = row["config"] if "config" in row else _parse_config(row.get("config_json"))
+            records.append((_name("cost key", row.get("key")), _name("architecture", row.get("arch")), row["metric"],
+                            value, canonical_json(config), row.get("created_at") or utc_now()))
+        return self._replace_rows("arch_costs", COST_COLUMNS, records)
