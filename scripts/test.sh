@@ -9,7 +9,9 @@ if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
         || echo "could not install chromium; the browser test will be skipped"
 fi
-.venv/bin/ruff check src tests benchmarks examples
+.venv/bin/ruff check src tests benchmarks examples studies
 # the import layers of docs/architecture.md (contracts in pyproject.toml): an upward import fails here
 .venv/bin/lint-imports --no-cache
-exec .venv/bin/python -m pytest "$@"
+# two workers (pytest-xdist), one per core of the machine CI runs on; a test module stays on one
+# worker (--dist loadfile), so module fixtures are built once; WSNAS_TEST_WORKERS=0 runs in-process
+exec .venv/bin/python -m pytest -n "${WSNAS_TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -117,13 +117,16 @@ def run_jobs(a: argparse.Namespace, store: Path) -> dict[str, float]:
                                   "--gt-seeds", str(a.gt_seeds), "--gt-epochs",
                                   str(a.gt_epochs[0]), "--no-report", *common]
                for e in a.epochs}
-    times: dict[str, float] = {}
+    # a job's time is its first, full run's: a rerun that finds it done takes seconds
+    times_file = a.run_dir / "times.json"
+    times: dict[str, float] = json.loads(times_file.read_text()) if times_file.exists() else {}
     log = a.run_dir / "defaults.log"
     for jobs in (gt_jobs, sn_jobs):  # every ground truth first: the studies then reuse it
         with ThreadPoolExecutor(a.parallel) as pool:
             for name, secs in zip(jobs, pool.map(lambda j: _wsnas(j, log), jobs.values())):
-                times[name] = secs
+                times.setdefault(name, secs)
                 print(f"{name}: {secs:.0f} s", flush=True)
+                times_file.write_text(json.dumps(times))
     return times
 
 

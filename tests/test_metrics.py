@@ -398,7 +398,7 @@ def test_truth_csv_variants(tmp_path):
         load_truth(str(_write(tmp_path / "w.csv", "index,loss\n0,0.5\n")))
     with pytest.raises(WsnasError, match=r"index 3 appears twice"):
         load_truth(str(_write(tmp_path / "x.csv", "index,accuracy\n3,0.5\n3,0.6\n")))
-    with pytest.raises(WsnasError, match="expected accuracies"):
+    with pytest.raises(WsnasError, match="data row 1 has 150"):
         load_truth(str(_write(tmp_path / "y.csv", "index,accuracy\n3,150\n4,0.6\n")))
 
 

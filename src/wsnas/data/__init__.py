@@ -43,6 +43,7 @@ from wsnas.data.registry import (
     accepted_names,
     load_dataset,
     plugin_datasets,
+    reload_described,
     resolve_dataset,
 )
 from wsnas.data.stratify import proportional_counts, stratified_split
@@ -77,6 +78,7 @@ __all__ = [
     "make_splits",
     "num_batches",
     "plugin_datasets",
+    "reload_described",
     "proportional_counts",
     "random_crop_flip",
     "read_cifar100_file",

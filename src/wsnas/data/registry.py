@@ -219,6 +219,44 @@ def load_dataset(
     return data if limit is None else limit_dataset(data, limit)
 
 
+def reload_described(described: dict[str, Any], *, data_dir: str | Path | None = None,
+                     device: str | torch.device = "cpu", what: str = "the run") -> Dataset:
+    """The dataset a run trained on, from the ``Dataset.describe()`` stored with it.
+
+    Loads ``described["name"]`` from ``data_dir`` (default: its recorded source, when that is
+    still a folder) with its split seed, its loader options and its ``limit``; a run stored
+    before datasets recorded their options gets its augmentation (and, on cifar10, its valid
+    size) back from the description. Raises :class:`WsnasError` naming ``what`` when the data
+    loaded differs from the description (another folder, another version of the files).
+    """
+    d = described
+    source = data_dir or (d.get("source") if d.get("source") and Path(d["source"]).is_dir() else None)
+    limit = {"limit": d["limit"]} if d.get("limit") is not None else {}
+
+    def load(**options: Any) -> tuple[Dataset, bool]:
+        data = load_dataset(d["name"], data_dir=source, device=device, split_seed=d.get("split_seed", 0),
+                            **options, **limit)
+        same = ({k: v for k, v in data.describe().items() if k != "source"}
+                == {k: v for k, v in d.items() if k != "source"})
+        return data, same
+
+    data, same = load(**d.get("options", {}))
+    if not same and "options" not in d:
+        # stored before describe() recorded the loader's options: the augmentation (and cifar10's
+        # valid size) from the description, the options left out of the identity as they were then
+        legacy = {"augment": d.get("augment")}
+        if d["name"] == "cifar10" and not limit:
+            legacy["valid_size"] = d["sizes"]["valid"]
+        data, _ = load(**legacy)
+        data = dataclasses.replace(data, options={})
+        same = {k: v for k, v in data.describe().items() if k != "source"} == {
+            k: v for k, v in d.items() if k != "source"}
+    if not same:
+        raise WsnasError(f"the dataset loaded for {what} differs from the one it trained on ({d['name']!r} "
+                         f"from {source or 'its built-in copy'}); give its folder with --data-dir")
+    return data
+
+
 def check_limit(limit: Any) -> int | None:
     """``limit`` as a positive int (strings from the command line included), or None."""
     if limit is None:

@@ -50,7 +50,7 @@ from tqdm.auto import tqdm
 
 from wsnas.core.errors import WsnasError
 from wsnas.core.runtime import prepare_model
-from wsnas.data import Dataset, load_dataset
+from wsnas.data import Dataset, reload_described
 from wsnas.evaluator import EvalConfig, evaluate_archs, recalibration_batches
 from wsnas.runs import open_run, running
 from wsnas.selection.evolution import (
@@ -64,7 +64,7 @@ from wsnas.selection.evolution import (
     exhaustive_search,
     front_of,
 )
-from wsnas.spaces import Arch, Space, get_space
+from wsnas.spaces import Arch, Space, space_from_description
 from wsnas.spaces.cost import LATENCY_REPEATS, LATENCY_WARMUP, measure_latency, network_cost
 from wsnas.store import Store, config_hash
 from wsnas.supernet.sharing import Sharing, make_bank
@@ -200,25 +200,12 @@ def open_supernet_run(store: Store, run_id: str, run_dir: str | Path) -> Superne
     if not (run_dir / CHECKPOINT).is_file():
         raise WsnasError(f"no checkpoint of supernet run {run_id!r} in {str(run_dir)!r}; give its directory "
                          "with --run-dir")
-    options = dict(run["config"]["space"])
-    return SupernetRun(run_id, run["config"], run_dir, get_space(options.pop("space"), **options))
+    return SupernetRun(run_id, run["config"], run_dir, space_from_description(run["config"]["space"]))
 
 
 def load_run_data(run: SupernetRun, *, device: torch.device, data_dir: str | Path | None = None) -> Dataset:
     """The run's dataset (split, subset and augmentation as the run had them) on ``device``."""
-    d = run.data_config
-    source = data_dir or (d.get("source") if d.get("source") and Path(d["source"]).is_dir() else None)
-    options: dict = {"augment": d.get("augment")}
-    if d.get("limit") is not None:
-        options["limit"] = d["limit"]
-    if d["name"] == "cifar10" and d.get("limit") is None:
-        options["valid_size"] = d["sizes"]["valid"]
-    data = load_dataset(d["name"], data_dir=source, device=device, split_seed=d.get("split_seed", 0), **options)
-    mine = {k: v for k, v in json.loads(json.dumps(data.describe())).items() if k != "source"}
-    if mine != {k: v for k, v in d.items() if k != "source"}:
-        raise WsnasError(f"the dataset loaded for supernet run {run.run_id!r} differs from the one it trained on "
-                         "(another --data-dir or data version?)")
-    return data
+    return reload_described(run.data_config, data_dir=data_dir, device=device, what=f"supernet run {run.run_id!r}")
 
 
 class SharedWeights:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from wsnas.core.errors import WsnasError
-from wsnas.data import Dataset, load_dataset
+from wsnas.data import Dataset, reload_described
 from wsnas.evaluator import EvalConfig
 from wsnas.groundtruth.table import TruthTable
 from wsnas.groundtruth.truth import resolve_truth
@@ -241,13 +241,7 @@ def reselect(store_path: str | Path, run_id: str, selectors: Sequence[Selector],
             raise WsnasError(f"no search run {run_id!r} in {store_path}; found: {', '.join(found) or 'none'}")
         cfg = run["config"]
         space = space_from_description(cfg["space"])
-        d = cfg["data"]
-        source = data_dir or (d.get("source") if d.get("source") and Path(d["source"]).is_dir() else None)
-        options = {**d.get("options", {}), **({"limit": d["limit"]} if d.get("limit") is not None else {})}
-        data = load_dataset(d["name"], data_dir=source, device=device, split_seed=d.get("split_seed", 0), **options)
-        if {k: v for k, v in data.describe().items() if k != "source"} != {k: v for k, v in d.items() if k != "source"}:
-            raise WsnasError(f"the data of {run_id!r} cannot be loaded as it was ({d['name']!r} from "
-                             f"{source or 'its built-in copy'}); give its folder with --data-dir")
+        data = reload_described(cfg["data"], data_dir=data_dir, device=device, what=f"search run {run_id!r}")
         strategy_opts = dict(cfg["strategy"])
         strategy = get_strategy(strategy_opts.pop("strategy"), **strategy_opts)
         run_dir = Path(run_dir)
