@@ -95,6 +95,15 @@ def _unknown_keys(what: str, row: Mapping[str, Any], accepted: Iterable[str]) ->
                          f"fields: {', '.join(accepted)}")
 
 
+def _check_run_row(what: str, article: str, row: Any, accepted: Iterable[str], run_id: str) -> None:
+    """``row`` is a dict of ``accepted`` fields whose ``run_id`` (if it has one) is ``run_id``."""
+    if not isinstance(row, Mapping):
+        raise WsnasError(f"{article} {what} row must be a dict, not {type(row).__name__}")
+    _unknown_keys(f"{what} row", row, accepted)
+    if row.get("run_id", run_id) != run_id:
+        raise WsnasError(f"{what} row for run {row['run_id']!r} given to run {run_id!r}")
+
+
 def _groundtruth_record(row: Mapping[str, Any]) -> tuple:
     """One validated ground-truth row as a tuple in ``GT_COLUMNS`` order."""
     if not isinstance(row, Mapping):
@@ -156,11 +165,7 @@ def _parse_config(text: Any) -> Any:
 
 def _prediction_record(run_id: str, row: Mapping[str, Any]) -> tuple:
     """One validated prediction row as a tuple in ``PRED_COLUMNS`` order."""
-    if not isinstance(row, Mapping):
-        raise WsnasError(f"a prediction row must be a dict, not {type(row).__name__}")
-    _unknown_keys("prediction row", row, PRED_COLUMNS)
-    if row.get("run_id", run_id) != run_id:
-        raise WsnasError(f"prediction row for run {row['run_id']!r} given to run {run_id!r}")
+    _check_run_row("prediction", "a", row, PRED_COLUMNS, run_id)
     for key in ("checkpoint", "arch", "arch_index"):
         if key not in row:
             raise WsnasError(f"prediction row {dict(row)!r} lacks the field {key!r}")
@@ -359,11 +364,7 @@ class StoreWriter(StoreBase):
         self._require_run(run_id)
         records = []
         for row in rows:
-            if not isinstance(row, Mapping):
-                raise WsnasError(f"an interference row must be a dict, not {type(row).__name__}")
-            _unknown_keys("interference row", row, INTERFERENCE_COLUMNS)
-            if row.get("run_id", run_id) != run_id:
-                raise WsnasError(f"interference row for run {row['run_id']!r} given to run {run_id!r}")
+            _check_run_row("interference", "an", row, INTERFERENCE_COLUMNS, run_id)
             for key in ("step", "trained_index", "other_index"):
                 if key not in row:
                     raise WsnasError(f"interference row {dict(row)!r} lacks the field {key!r}")
@@ -385,11 +386,7 @@ class StoreWriter(StoreBase):
         self._require_run(run_id)
         records = []
         for row in rows:
-            if not isinstance(row, Mapping):
-                raise WsnasError(f"a run-metric row must be a dict, not {type(row).__name__}")
-            _unknown_keys("run-metric row", row, METRIC_COLUMNS)
-            if row.get("run_id", run_id) != run_id:
-                raise WsnasError(f"run-metric row for run {row['run_id']!r} given to run {run_id!r}")
+            _check_run_row("run-metric", "a", row, METRIC_COLUMNS, run_id)
             for key in ("name", "step"):
                 if key not in row:
                     raise WsnasError(f"run-metric row {dict(row)!r} lacks the field {key!r}")
@@ -430,11 +427,7 @@ class StoreWriter(StoreBase):
         self._require_run(run_id)
         records = []
         for row in rows:
-            if not isinstance(row, Mapping):
-                raise WsnasError(f"a candidate row must be a dict, not {type(row).__name__}")
-            _unknown_keys("candidate row", row, CANDIDATE_COLUMNS)
-            if row.get("run_id", run_id) != run_id:
-                raise WsnasError(f"candidate row for run {row['run_id']!r} given to run {run_id!r}")
+            _check_run_row("candidate", "a", row, CANDIDATE_COLUMNS, run_id)
             for key in ("arch", "generation", "position", "origin"):
                 if key not in row:
                     raise WsnasError(f"candidate row {dict(row)!r} lacks the field {key!r}")
