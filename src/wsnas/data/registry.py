@@ -233,25 +233,23 @@ def reload_described(described: dict[str, Any], *, data_dir: str | Path | None =
     source = data_dir or (d.get("source") if d.get("source") and Path(d["source"]).is_dir() else None)
     limit = {"limit": d["limit"]} if d.get("limit") is not None else {}
 
-    def load(**options: Any) -> tuple[Dataset, bool]:
-        data = load_dataset(d["name"], data_dir=source, device=device, split_seed=d.get("split_seed", 0),
+    def load(**options: Any) -> Dataset:
+        return load_dataset(d["name"], data_dir=source, device=device, split_seed=d.get("split_seed", 0),
                             **options, **limit)
-        same = ({k: v for k, v in data.describe().items() if k != "source"}
-                == {k: v for k, v in d.items() if k != "source"})
-        return data, same
 
-    data, same = load(**d.get("options", {}))
-    if not same and "options" not in d:
+    def same(data: Dataset) -> bool:  # the source folder may have moved
+        return ({k: v for k, v in data.describe().items() if k != "source"}
+                == {k: v for k, v in d.items() if k != "source"})
+
+    data = load(**d.get("options", {}))
+    if not same(data) and "options" not in d:
         # stored before describe() recorded the loader's options: the augmentation (and cifar10's
         # valid size) from the description, the options left out of the identity as they were then
         legacy = {"augment": d.get("augment")}
         if d["name"] == "cifar10" and not limit:
             legacy["valid_size"] = d["sizes"]["valid"]
-        data, _ = load(**legacy)
-        data = dataclasses.replace(data, options={})
-        same = {k: v for k, v in data.describe().items() if k != "source"} == {
-            k: v for k, v in d.items() if k != "source"}
-    if not same:
+        data = dataclasses.replace(load(**legacy), options={})
+    if not same(data):
         raise WsnasError(f"the dataset loaded for {what} differs from the one it trained on ({d['name']!r} "
                          f"from {source or 'its built-in copy'}); give its folder with --data-dir")
     return data
