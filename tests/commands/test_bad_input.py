@@ -130,6 +130,8 @@ CASES = {
     "split-seed": (["groundtruth", "--split-seed", "-1", *STORE], ["--split-seed", f"0..{SEED_MAX}"]),
     "pt-seed": (["select", "--run", "kept", "--pt-seed", "-1", *STORE], ["--pt-seed", f"0..{SEED_MAX}"]),
     "seed-not-integer": (["interference", "--probe-seed", "1e3", *STORE], ["'1e3' is not an integer"]),
+    "workers-0": (["groundtruth", "--executor", "processes", "--workers", "0", "--archs", "111", *STORE],
+                  ["--workers", "'0'", "a positive integer"]),
     # --threads 0, every command that has it
     **{f"threads-{cmd}": ([cmd, *extra, "--threads", "0", *STORE], ["--threads", "'0'", "a positive integer"])
        for cmd, extra in (("groundtruth", []), ("supernet", []), ("search", []), ("select", ["--run", "kept"]),

@@ -1,4 +1,5 @@
-"""Executors for independent jobs: local (in order, in process) and Ray (a worker killed mid-job)."""
+"""Executors for independent jobs: local (in order, in process), worker processes and Ray (a worker
+killed mid-job)."""
 
 import importlib.util
 import os
@@ -9,7 +10,7 @@ import torch
 from wsnas.cli import main
 from wsnas.core.errors import WsnasError
 from wsnas.data import load_dataset
-from wsnas.execution.executor import LocalExecutor, get_executor
+from wsnas.execution.executor import LocalExecutor, ProcessExecutor, get_executor
 from wsnas.execution.jobs import KILL_HOOK_ENV
 from wsnas.groundtruth.run import run_groundtruth, train_one
 from wsnas.spaces import get_space
@@ -72,14 +73,14 @@ def test_local_groundtruth_equals_the_plain_loop(tmp_path, setup, one_thread):
 
 
 def test_unknown_executor_is_one_line_exit_2(capsys):
-    with pytest.raises(WsnasError, match="unknown executor 'dask'; accepted: local, ray"):
+    with pytest.raises(WsnasError, match="unknown executor 'dask'; accepted: local, processes, ray"):
         get_executor("dask")
     assert main(["groundtruth", "--executor", "dask", "--archs", "111", "--epochs", "1"]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == "wsnas groundtruth: error: unknown executor 'dask'; accepted: local, ray"
+    assert err.strip() == "wsnas groundtruth: error: unknown executor 'dask'; accepted: local, processes, ray"
     assert main(["insights", "--executor", "dask", "--quick"]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == "wsnas insights: error: unknown executor 'dask'; accepted: local, ray"
+    assert err.strip() == "wsnas insights: error: unknown executor 'dask'; accepted: local, processes, ray"
 
 
 def test_missing_ray_says_how_to_install(monkeypatch, capsys):
@@ -141,3 +142,47 @@ def test_ray_keeps_finished_results_and_reports_a_failed_job_in_one_line():
     message = str(info.value)
     assert len(message.splitlines()) == 1
     assert "1 of 3 jobs failed" in message and "job two is broken" in message
+
+
+def test_processes_survive_a_killed_worker_and_match_local(tmp_path, setup, one_thread, monkeypatch, worker_killer):
+    """Two one-thread worker processes: a worker SIGKILLed mid-job loses only the jobs in flight,
+    which run again in a fresh pool; the table equals the in-process one (same threads)."""
+    space, data, cfg, archs = setup
+    local_db, proc_db = tmp_path / "local.db", tmp_path / "proc.db"
+    with Store(local_db) as store:
+        run_groundtruth(space, data, cfg, seeds=[0], archs=archs, store=store, progress=False)
+    killer = worker_killer()
+    executor = get_executor("processes", workers=2)
+    assert (executor.workers, executor.threads) == (2, max(1, (os.cpu_count() or 1) // 2))
+    executor.threads = 1  # the same arithmetic as the in-process run on one thread
+    with Store(proc_db) as store:
+        summary = run_groundtruth(space, data, cfg, seeds=[0], archs=archs, store=store,
+                                  progress=False, executor=executor)
+    assert killer.join() not in (None, os.getpid()), "no worker was killed"
+    assert (summary.trained, summary.skipped) == (len(archs), 0)
+    assert _table(proc_db) == _table(local_db)
+
+
+def test_processes_keep_finished_results_and_report_failures_in_one_line():
+    import math
+
+    got = []
+    with pytest.raises(WsnasError) as info:  # math.sqrt(-1) raises in its worker
+        ProcessExecutor(workers=2).run(math.sqrt, [4.0, -1.0, 9.0], on_result=lambda job, r: got.append(r))
+    assert sorted(got) == [2.0, 3.0]
+    message = str(info.value)
+    assert len(message.splitlines()) == 1
+    assert message.startswith("1 of 3 jobs failed; finished results are kept") and "math domain error" in message
+
+
+def test_processes_give_up_on_a_job_that_kills_its_worker_every_time():
+    got = []
+    with pytest.raises(WsnasError, match="3 of 3 jobs failed.*its worker process died"):
+        # os._exit(0) ends the worker before it can answer: the job is lost on every try
+        ProcessExecutor(workers=1, max_retries=1).run(os._exit, [0, 0, 0], on_result=lambda j, r: got.append(r))
+    assert got == []
+
+
+def test_bad_worker_counts_are_user_errors():  # the command line's --workers 0: tests/commands/test_bad_input.py
+    with pytest.raises(WsnasError, match="--workers must be at least 1, got 0"):
+        ProcessExecutor(workers=0)

@@ -243,11 +243,16 @@ def add_runtime_options(p: argparse.ArgumentParser, *, store_in_run_dir: bool = 
 
 
 def add_executor_options(p: argparse.ArgumentParser, what: str = "the ground-truth jobs") -> None:
-    """``--executor local|ray`` and the Ray options, for commands with independent jobs."""
+    """``--executor local|processes|ray``, ``--workers`` and the Ray options, for commands with
+    independent jobs."""
     g = p.add_argument_group("executor (where independent jobs run)")
     g.add_argument("--executor", default="local",
-                   help=f"where {what} run: local (this process, one after the other; default) or "
-                        "ray (Ray tasks on a local instance or a cluster; pip install 'wsnas[ray]')")
+                   help=f"where {what} run: local (this process, one after the other; default), "
+                        "processes (--workers processes of this machine, the cores shared out among them "
+                        "as torch threads) or ray (Ray tasks on a local instance or a cluster; "
+                        "pip install 'wsnas[ray]')")
+    g.add_argument("--workers", type=positive_int_arg, default=None,
+                   help="worker processes of --executor processes (default: one per core)")
     g.add_argument("--ray-address", default=None,
                    help="Ray cluster to connect to ('auto' for the one `ray start --head` runs on this "
                         "machine, or HOST:PORT); default: start a private local instance")
@@ -265,6 +270,8 @@ def executor_from_args(args: argparse.Namespace):
     name = getattr(args, "executor", "local")
     if name in (None, "local"):
         return get_executor("local")
+    if name == "processes":
+        return get_executor(name, workers=args.workers)
     return get_executor(name, address=args.ray_address, cpus_per_job=args.ray_cpus_per_job,
                         gpus_per_job=args.ray_gpus_per_job, max_retries=args.ray_max_retries)
 
