@@ -4,7 +4,7 @@ supernet's shared weights, from Python (docs/python.md, section 1).
 The space is ``examples/my_space.py`` (a chain of layers, each a 3x3 conv, a 5x5 conv or a skip);
 ``train_supernet`` trains the supernet with SPOS (one uniformly drawn child per mini-batch),
 scores every child on the validation split after every epoch and stores the scores in a results
-store, which any ``wsnas`` command can read afterwards (``wsnas store info --store OUT/results.db``).
+store, which any ``wsnas`` command can read afterwards (``wsnas store --store OUT/results.db info``).
 
 Run it from the repository root:
 
