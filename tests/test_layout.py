@@ -27,6 +27,12 @@ def test_no_underscore_name_is_imported_across_modules():
     assert private_imports(SRC) == []
 
 
+def test_the_examples_use_only_public_names():
+    """examples/ (docs/python.md's scripts, the plug-in package) is what users copy: public API only."""
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    assert sorted(examples.rglob("*.py")) and private_imports(examples) == []
+
+
 def test_the_check_finds_a_private_import(tmp_path):
     (tmp_path / "a.py").write_text("from wsnas.strategies.base import _hidden\nfrom wsnas import __version__\n")
     assert private_imports(tmp_path) == ["a.py:1 wsnas.strategies.base._hidden"]

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from wsnas.core.errors import WsnasError
-from wsnas.data import load_dataset
+from wsnas.data import dataset_from_arrays, load_dataset
 
 
 def _arrays(seed=0, n_train=40, n_test=12, classes=4, shape=(3, 8, 8), dtype=np.uint8):
@@ -88,5 +88,40 @@ def test_pickles_and_missing_files_are_refused(tmp_path):
     with pytest.raises(WsnasError, match=r"npz file .*nowhere.npz.* does not exist"):
         load_dataset(f"npz:{tmp_path / 'nowhere.npz'}")
     np.savez(tmp_path / "ok.npz", **_arrays())
-    with pytest.raises(WsnasError, match="npz layout must be one of nchw, nhwc, got 'hwc'"):
+    with pytest.raises(WsnasError, match=r"ok.npz': layout must be one of nchw, nhwc, got 'hwc'"):
         load_dataset(f"npz:{tmp_path / 'ok.npz'}", layout="hwc")
+
+
+def test_arrays_in_memory_make_the_same_dataset_as_their_file(tmp_path):
+    """dataset_from_arrays reads tensors (or arrays) as load_npz reads the same arrays from a file."""
+    arrays = _arrays(n_train=60)
+    np.savez(tmp_path / "same.npz", **arrays)
+    from_file = load_dataset(f"npz:{tmp_path / 'same.npz'}", split_seed=2, valid_size=12)
+    tensors = {k: torch.from_numpy(v) for k, v in arrays.items()}
+    data = dataset_from_arrays(**tensors, split_seed=2, valid_size=12, name="mine", class_names="abcd")
+    for split in ("train", "valid", "test"):
+        assert torch.equal(data.split(split).x, from_file.split(split).x)
+        assert torch.equal(data.split(split).y, from_file.split(split).y)
+    assert (data.name, data.class_names, data.source) == ("mine", ("a", "b", "c", "d"), "")
+    assert data.describe()["sizes"] == {"train": 48, "valid": 12, "test": 12}
+    # a given valid split is kept as it is; floats are used as they are
+    x = torch.linspace(0, 1, 10 * 6 * 6).reshape(10, 6, 6)
+    data = dataset_from_arrays(x, torch.arange(10) % 2, x[:4], torch.tensor([0, 1, 0, 1]),
+                               x_valid=x[:2], y_valid=torch.tensor([1, 0]), augment="crop_flip")
+    assert (len(data.train), len(data.valid), len(data.test), data.in_channels, data.augment) == (10, 2, 4, 1,
+                                                                                                  "crop_flip")
+
+
+@pytest.mark.parametrize(("change", "needle"), [
+    ({"y_train": torch.arange(40) % 4 - 1}, "dataset 'mine': y_train has a negative label (-1)"),
+    ({"x_valid": torch.zeros(2, 3, 8, 8, dtype=torch.uint8)}, "dataset 'mine' has only one of x_valid and y_valid"),
+    ({"x_test": torch.zeros(12, 3, 8, 8, dtype=torch.int32)}, "dataset 'mine': x_test has dtype int32"),
+    ({"layout": "hwc"}, "dataset 'mine': layout must be one of nchw, nhwc, got 'hwc'"),
+    ({"augment": "rotate"}, "unknown augmentation 'rotate'"),
+    ({"split_seed": -1}, "split_seed must be a non-negative integer"),
+])
+def test_bad_arrays_in_memory_are_one_line_errors(change, needle):
+    arrays = {k: torch.from_numpy(v) for k, v in _arrays().items()}
+    with pytest.raises(WsnasError) as info:
+        dataset_from_arrays(**{**arrays, **change}, name="mine")
+    assert needle in str(info.value) and "\n" not in str(info.value)

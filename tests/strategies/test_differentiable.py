@@ -59,6 +59,20 @@ def test_softmax_params_and_errors():
         ArchParams(3, ("a", "b"), exclude=("c",))
 
 
+def test_arch_params_for_a_relaxation_mask_what_an_edge_lacks():
+    """ArchParams.for_relaxation: the mobile space's first layer of a stage has no skip, so GAEA
+    starts it uniform over its own six ops; PC-DARTS's edge weights are one per incoming edge."""
+    relax = get_space("mobile", resolution=32, width=0.25).relaxation()
+    arch = ArchParams.for_relaxation(relax, param="gaea")
+    w = arch.weights().detach()
+    allowed = torch.as_tensor(relax.allowed())
+    assert w.shape == (21, 7) and arch.options == relax.options and arch.beta is None
+    torch.testing.assert_close(w, allowed / allowed.sum(1, keepdim=True))
+    assert sorted({int(n) for n in allowed.sum(1)}) == [6, 7]
+    darts = ArchParams.for_relaxation(get_space("darts").relaxation(), edge_weights=True, seed=3)
+    assert [len(b) for b in darts.beta] == [2, 3, 4, 5] * 2 and darts.param == "softmax"
+
+
 # ------------------------------------------------------------------ relaxations
 def test_darts_relaxation_selects_two_inputs_per_node_and_never_none():
     space = get_space("darts")

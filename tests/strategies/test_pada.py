@@ -281,3 +281,35 @@ def test_supernet_command_runs_them(tmp_path, capsys, name, options):
             assert {"data_ess", "path_prob_max_pool_3x3", "path_prob_sep_conv_3x3"} <= names
         else:
             assert not any(n.startswith("path_prob_") for n in names)
+
+
+@pytest.mark.parametrize("credit", ["ops", "path"])
+def test_a_loop_of_your_own_with_observe_learns_what_step_learns(small_space, small_digits, credit):
+    """next_arch, your own forward/backward/SGD step, then observe(): the same paths drawn, the same
+    weights, and the same path and data distributions as PA&DA's own step()."""
+    data = small_digits
+    a, b = (_setup(small_space, data, "pada", credit=credit) for _ in range(2))
+    for epoch in range(3):
+        gen = torch.Generator().manual_seed(epoch)
+        order = a.epoch_indices(len(data.train), gen)
+        order = torch.randperm(len(data.train), generator=gen) if order is None else order
+        for start in range(0, len(order), 64):
+            idx = order[start:start + 64]
+            x, y = data.train.x[idx], data.train.y[idx]
+            a.step(x, y, indices=idx)
+            arch = b.next_arch()
+            logits = b.supernet(x, arch)
+            b.optimizer.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(logits, y).backward()
+            b.optimizer.step()
+            b.observe(arch, logits, y, idx)
+        for s in (a, b):
+            s.end_epoch(epoch)
+    assert a.epoch == b.epoch == 3 and a.tau > 0
+    np.testing.assert_allclose(a.probs, b.probs)
+    assert not np.allclose(a.probs, 0.25)  # the gradients moved them
+    torch.testing.assert_close(a.q, b.q)
+    for p, q in zip(a.supernet.parameters(), b.supernet.parameters()):
+        torch.testing.assert_close(p, q)
+    with pytest.raises(WsnasError, match="observe\\(\\) needs the batch's logits"):
+        b.observe(arch, None, y, idx)

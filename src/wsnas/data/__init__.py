@@ -1,7 +1,8 @@
 """Datasets resident on the compute device, mini-batching and on-device augmentation.
 
 Datasets: ``digits`` (bundled), ``cifar10``, ``cifar100`` and ``ImageNet16-120`` (their
-authors' files), ``npz:PATH`` (numpy arrays), ``folder:DIR`` (image files), and plugins
+authors' files), ``npz:PATH`` (numpy arrays; :func:`dataset_from_arrays` for arrays or tensors
+in memory), ``folder:DIR`` (image files), and plugins
 (``package.module:function`` or an entry point of the group ``wsnas.datasets``); see
 :mod:`wsnas.data.registry`.
 
@@ -16,7 +17,7 @@ Typical use::
         ...
 """
 
-from wsnas.data.arrays import load_npz
+from wsnas.data.arrays import dataset_from_arrays, load_npz
 from wsnas.data.augment import (
     AUGMENTATIONS,
     CropFlipParams,
@@ -63,6 +64,7 @@ __all__ = [
     "check_augment",
     "crop_flip",
     "cutout",
+    "dataset_from_arrays",
     "decode_image",
     "digits_split_sizes",
     "epoch_order",

@@ -1,4 +1,5 @@
-"""Any image classification data given as numpy arrays in one ``.npz`` file: ``--data npz:PATH``.
+"""Any image classification data given as numpy arrays in one ``.npz`` file: ``--data npz:PATH``,
+or as arrays or tensors in memory: :func:`dataset_from_arrays` (from Python, docs/python.md).
 
 The file (``numpy.savez`` / ``savez_compressed``) holds:
 
@@ -31,6 +32,7 @@ per-channel mean and standard deviation. No augmentation unless ``augment`` asks
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,7 @@ import torch
 
 from wsnas.core.errors import WsnasError
 from wsnas.data.augment import check_augment
-from wsnas.data.base import Dataset, check_count, check_options, make_splits
+from wsnas.data.base import Dataset, check_count, check_options, check_seed, make_splits, resolve_device
 from wsnas.data.stratify import stratified_split
 
 PREFIX = "npz:"
@@ -77,22 +79,22 @@ def _member(archive: Any, key: str, path: Path) -> np.ndarray:
         raise WsnasError(f"npz file {str(path)!r} has an unreadable {key}: {' '.join(str(exc).split())}") from exc
 
 
-def _layout(x: np.ndarray, layout: Any, path: Path) -> str:
+def _layout(x: np.ndarray, layout: Any, where: str) -> str:
     if layout is not None:
         if layout not in LAYOUTS:
-            raise WsnasError(f"npz layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+            raise WsnasError(f"{where}: layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
         return layout
     a, c = x.shape[1], x.shape[3]
     if c <= MAX_CHANNELS < a:
         return "nhwc"
     if a <= MAX_CHANNELS:
         return "nchw"
-    raise WsnasError(f"npz file {str(path)!r}: x_train of shape {x.shape} has no channel axis (axis 1 or 3 with "
+    raise WsnasError(f"{where}: x_train of shape {x.shape} has no channel axis (axis 1 or 3 with "
                      f"at most {MAX_CHANNELS} entries); give layout=nchw or layout=nhwc")
 
 
-def _images(x: np.ndarray, key: str, layout: str, path: Path) -> np.ndarray:
-    where = f"npz file {str(path)!r}: {key}"
+def _images(x: np.ndarray, key: str, layout: str, where: str) -> np.ndarray:
+    where = f"{where}: {key}"
     if x.ndim == 3:
         x = x[:, None]
     elif x.ndim == 4:
@@ -108,8 +110,8 @@ def _images(x: np.ndarray, key: str, layout: str, path: Path) -> np.ndarray:
     return x
 
 
-def _labels(y: np.ndarray, key: str, n: int, path: Path) -> np.ndarray:
-    where = f"npz file {str(path)!r}: {key}"
+def _labels(y: np.ndarray, key: str, n: int, where: str) -> np.ndarray:
+    where = f"{where}: {key}"
     if y.shape != (n,) or y.dtype.kind not in "iu":
         raise WsnasError(f"{where} has shape {y.shape} and dtype {y.dtype}; expected {n} integer labels")
     if n and y.min() < 0:
@@ -135,7 +137,7 @@ def load_npz(
         **options: ``valid_size``, ``layout`` (``nchw``/``nhwc``) and ``augment`` (default none).
     """
     check_options(f"{PREFIX}{path}", options, _OPTIONS)
-    augment = check_augment(options.get("augment"))
+    check_augment(options.get("augment"))  # before the file is read
     path = Path(path)
     with _open(path) as archive:
         keys = set(archive.files)
@@ -145,31 +147,83 @@ def load_npz(
             what = f"lacks {', '.join(missing)}" if missing else f"has unknown array(s) {', '.join(unknown)}"
             raise WsnasError(f"npz file {str(path)!r} {what}; accepted arrays: {', '.join(REQUIRED + OPTIONAL)} "
                              "(x_valid and y_valid optional)")
-        if ("x_valid" in keys) != ("y_valid" in keys):
-            raise WsnasError(f"npz file {str(path)!r} has only one of x_valid and y_valid; give both or neither")
-        names = ["train", "test"] + (["valid"] if "x_valid" in keys else [])
-        raw = {name: _member(archive, f"x_{name}", path) for name in names}
-        layout = _layout(raw["train"], options.get("layout"), path) if raw["train"].ndim == 4 else "nchw"
-        images = {name: _images(raw[name], f"x_{name}", layout, path) for name in names}
-        labels = {name: _labels(_member(archive, f"y_{name}", path), f"y_{name}", len(images[name]), path)
-                  for name in names}
-        class_names = _member(archive, "class_names", path) if "class_names" in keys else None
+        arrays = {key: _member(archive, key, path) for key in REQUIRED + OPTIONAL if key in keys}
+    return _dataset(arrays, where=f"npz file {str(path)!r}", name=f"{PREFIX}{path}", source=str(path),
+                    device=device, split_seed=split_seed, **options)
+
+
+def dataset_from_arrays(
+    x_train: np.ndarray | torch.Tensor,
+    y_train: np.ndarray | torch.Tensor,
+    x_test: np.ndarray | torch.Tensor,
+    y_test: np.ndarray | torch.Tensor,
+    *,
+    x_valid: np.ndarray | torch.Tensor | None = None,
+    y_valid: np.ndarray | torch.Tensor | None = None,
+    class_names: Sequence[str] | None = None,
+    name: str = "arrays",
+    device: str | torch.device = "cpu",
+    split_seed: int = 0,
+    valid_size: int | None = None,
+    layout: str | None = None,
+    augment: str | None = None,
+) -> Dataset:
+    """A device-resident :class:`Dataset` from images and labels in memory: numpy arrays or torch
+    tensors (on any device), read exactly as the arrays of an ``npz:PATH`` file (the module
+    docstring: shapes, layouts, dtypes, labels, the held-out valid split, the normalisation);
+    ``valid_size``, ``layout`` and ``augment`` are that loader's options.
+
+    ``name`` is what the run records as the dataset's name (a run on it cannot be reloaded by a
+    command, which knows no such dataset; a run from Python needs nothing else). Bad arrays are a
+    one-line :class:`WsnasError` naming the array, as for a file.
+    """
+    given = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test,
+             "x_valid": x_valid, "y_valid": y_valid}
+    arrays = {k: _numpy(v) for k, v in given.items() if v is not None}
+    if class_names is not None:
+        arrays["class_names"] = np.asarray(list(class_names), dtype=str)
+    options = {k: v for k, v in (("valid_size", valid_size), ("layout", layout), ("augment", augment))
+               if v is not None}
+    return _dataset(arrays, where=f"dataset {name!r}", name=name, source="", device=resolve_device(device),
+                    split_seed=check_seed(split_seed), **options)
+
+
+def _numpy(values: np.ndarray | torch.Tensor) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        return values.detach().cpu().numpy()
+    return np.asarray(values)
+
+
+def _dataset(arrays: dict[str, np.ndarray], *, where: str, name: str, source: str, device: torch.device,
+             split_seed: int, **options: Any) -> Dataset:
+    """The :class:`Dataset` of ``arrays`` (the keys of :data:`REQUIRED` and :data:`OPTIONAL`);
+    ``where`` names them in messages."""
+    augment = check_augment(options.get("augment"))
+    keys = set(arrays)
+    if ("x_valid" in keys) != ("y_valid" in keys):
+        raise WsnasError(f"{where} has only one of x_valid and y_valid; give both or neither")
+    names = ["train", "test"] + (["valid"] if "x_valid" in keys else [])
+    raw = {split: arrays[f"x_{split}"] for split in names}
+    layout = _layout(raw["train"], options.get("layout"), where) if raw["train"].ndim == 4 else "nchw"
+    images = {split: _images(raw[split], f"x_{split}", layout, where) for split in names}
+    labels = {split: _labels(arrays[f"y_{split}"], f"y_{split}", len(images[split]), where) for split in names}
+    class_names = arrays.get("class_names")
     shape = images["train"].shape[1:]
-    for name in names:
-        if images[name].shape[1:] != shape:
-            raise WsnasError(f"npz file {str(path)!r}: x_{name} images are {images[name].shape[1:]} (C, H, W) but "
+    for split in names:
+        if images[split].shape[1:] != shape:
+            raise WsnasError(f"{where}: x_{split} images are {images[split].shape[1:]} (C, H, W) but "
                              f"x_train's are {shape}")
-        if images[name].dtype != images["train"].dtype:
-            raise WsnasError(f"npz file {str(path)!r}: x_{name} has dtype {images[name].dtype} but x_train "
+        if images[split].dtype != images["train"].dtype:
+            raise WsnasError(f"{where}: x_{split} has dtype {images[split].dtype} but x_train "
                              f"{images['train'].dtype}")
     if len(labels["train"]) == 0:
-        raise WsnasError(f"npz file {str(path)!r} has no training images")
+        raise WsnasError(f"{where} has no training images")
     if "valid" in images:
         if "valid_size" in options:
-            raise WsnasError(f"npz file {str(path)!r} has x_valid, so valid_size does not apply")
+            raise WsnasError(f"{where} has x_valid, so valid_size does not apply")
     else:
         n = len(labels["train"])
-        valid_size = check_count(f"{PREFIX}{path}", "valid_size", options.get("valid_size", round(n / 10)), n)
+        valid_size = check_count(name, "valid_size", options.get("valid_size", round(n / 10)), n)
         keep, held = stratified_split(labels["train"], [n - valid_size, valid_size], split_seed)
         images["valid"], labels["valid"] = images["train"][held], labels["train"][held]
         images["train"], labels["train"] = images["train"][keep], labels["train"][keep]
@@ -177,7 +231,7 @@ def load_npz(
     if class_names is None:
         class_names = tuple(str(c) for c in range(num_classes))
     elif class_names.shape != (num_classes,) or class_names.dtype.kind not in "US":
-        raise WsnasError(f"npz file {str(path)!r}: class_names has shape {class_names.shape} and dtype "
+        raise WsnasError(f"{where}: class_names has shape {class_names.shape} and dtype "
                          f"{class_names.dtype}; expected {num_classes} strings")
     else:
         class_names = tuple(c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c)
@@ -185,7 +239,7 @@ def load_npz(
     uint8 = images["train"].dtype == np.uint8
     splits, mean, std = make_splits(images, labels, max_value=255 if uint8 else 1, device=device)
     return Dataset(
-        name=f"{PREFIX}{path}",
+        name=name,
         num_classes=num_classes,
         in_channels=int(shape[0]),
         image_size=int(shape[1]),
@@ -198,6 +252,6 @@ def load_npz(
         device=device,
         split_seed=split_seed,
         class_names=class_names,
-        source=str(path),
+        source=source,
         settings={"layout": layout} if raw["train"].ndim == 4 else {},
     )

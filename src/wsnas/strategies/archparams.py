@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from wsnas.core.errors import WsnasError
+from wsnas.spaces.relax import Relaxation
 
 PARAMS = ("softmax", "gaea")
 # DARTS's architecture optimiser (Adam) and GAEA's step size
@@ -128,6 +129,16 @@ class ArchParams(nn.Module):
                 else nn.Parameter(torch.full((len(n),), 1.0 / len(n))) for n in self.nodes)
         else:
             self.beta = None
+
+    @classmethod
+    def for_relaxation(cls, relaxation: Relaxation, *, param: str = "softmax", exclude: Sequence[str] = (),
+                       edge_weights: bool = False, seed: int = 0) -> ArchParams:
+        """The weights of a space's relaxation (``space.relaxation()``): one row per edge laid out by
+        its ``options``, the ops an edge lacks masked; ``edge_weights`` adds PC-DARTS's weights of
+        the edges feeding each node."""
+        nodes = list(relaxation.nodes().values()) if edge_weights else None
+        return cls(len(relaxation.edges), relaxation.options, param=param, exclude=exclude, nodes=nodes,
+                   seed=seed, allowed=relaxation.allowed())
 
     # ------------------------------------------------------------------ weights
     def weights(self) -> torch.Tensor:

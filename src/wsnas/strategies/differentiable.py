@@ -177,11 +177,9 @@ class _Differentiable(Strategy):
                              f"architecture would never be updated; accepted: --warmup-epochs below --epochs "
                              f"(0: no warm-up)")
         self.relaxation = ctx.space.relaxation()
-        nodes = list(self.relaxation.nodes().values()) if self.edge_weights else None
         device = next(ctx.supernet.parameters()).device
-        self.arch = ArchParams(len(self.relaxation.edges), self.relaxation.options, param=self.param,
-                               exclude=self.exclude, nodes=nodes, seed=ctx.seed,
-                               allowed=self.relaxation.allowed()).to(device)
+        self.arch = ArchParams.for_relaxation(self.relaxation, param=self.param, exclude=self.exclude,
+                                              edge_weights=self.edge_weights, seed=ctx.seed).to(device)
         if self.fixed_alpha:  # uniform mixing, never updated
             with torch.no_grad():
                 self.arch.alpha.copy_(torch.zeros_like(self.arch.alpha) if self.param == "softmax"

@@ -281,11 +281,24 @@ class PadaStrategy(SinglePathStrategy):
              indices: torch.Tensor | None = None) -> StepResult:
         arch = self.next_arch()
         result = train_path(self, arch, x, y, keep_logits=self.data)
+        self.observe(arch, result.logits, y, indices)
+        return result
+
+    def observe(self, arch: Arch, logits: torch.Tensor | None, y: torch.Tensor,
+                indices: torch.Tensor | None = None) -> None:
+        """Learn from a step trained outside :meth:`step` (a training loop of your own): call it
+        after the step's backward pass, clipping and optimiser step, while the gradients are still
+        on the supernet's parameters, with the path trained (from :meth:`next_arch`), the batch's
+        logits and labels, and ``indices``, the batch's positions in the training data (the
+        order :meth:`epoch_indices` gave). Path sampling reads the gradients; data sampling the
+        logits (they may be None without it). :meth:`step` is ``next_arch``, one SGD step and
+        this."""
         if self.paths:
             self._fold_grad_norms(arch)
         if self.data:
-            self._record_importance(result.logits, y, self.ctx.train_size, indices)
-        return result
+            if logits is None:
+                raise WsnasError(f"{self.name} samples the data: observe() needs the batch's logits")
+            self._record_importance(logits.detach(), y, self.ctx.train_size, indices)
 
     def end_epoch(self, epoch: int) -> None:
         self.epoch = epoch + 1
