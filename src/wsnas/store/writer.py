@@ -250,10 +250,13 @@ class StoreWriter(StoreBase):
             row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
             if row is None:
                 now = utc_now()
-                conn.execute(
-                    "INSERT INTO runs (run_id, kind, config_json, seed, code_version, status, "
-                    "created_at, updated_at, command_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (run_id, kind, canonical, seed, code_version(), RUN_STATUSES[0], now, now, command_json))
+                values = {"run_id": run_id, "kind": kind, "config_json": canonical, "seed": seed,
+                          "code_version": code_version(), "status": RUN_STATUSES[0], "created_at": now,
+                          "updated_at": now}
+                if command_json is not None:
+                    values["command_json"] = command_json
+                conn.execute(f"INSERT INTO runs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                             tuple(values.values()))
                 row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
             else:
                 problems = []
@@ -268,7 +271,7 @@ class StoreWriter(StoreBase):
                     raise WsnasError(
                         f"run {run_id!r} already exists in {str(self.path)!r} with "
                         f"{'; '.join(problems)}; use a new run id for a new configuration")
-                if row["command_json"] is None and command_json is not None:  # made before commands were kept
+                if command_json is not None and row["command_json"] is None:  # made before commands were kept
                     conn.execute("UPDATE runs SET command_json = ? WHERE run_id = ?", (command_json, run_id))
                     row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return self._run_dict(row)
