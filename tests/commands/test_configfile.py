@@ -299,3 +299,15 @@ def test_a_file_and_flags_mean_the_same_values_as_flags(tmp_path, case):
     expected = cli.parse_args(line({**{k: v for k, v in file_values.items() if k not in flag_values}, **flag_values}))
     got = cli.parse_args([*line(flag_values), "--config", str(path)])
     assert options(got) == options(expected)
+
+
+def test_values_of_other_types_are_printed_as_their_text(tmp_path):
+    """An option whose type makes a path (none does yet) is printed as text, which the type reads back."""
+    parser = argparse.ArgumentParser(prog="wsnas x")
+    parser.add_argument("--where", type=Path, default=Path("a/b"))
+    parser.add_argument("--sizes", type=int, nargs="+", default=(1, 2))
+    args = parser.parse_args([])
+    assert configfile.effective([parser], args) == {"where": "a/b", "sizes": [1, 2]}
+    path = tmp_path / "c.yaml"
+    path.write_text(configfile.to_yaml(configfile.effective([parser], args)))
+    assert configfile.read_config(str(path), [parser]) == {"where": Path("a/b"), "sizes": [1, 2]}

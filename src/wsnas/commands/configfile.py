@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -135,9 +136,18 @@ def defaults(parsers: Sequence[argparse.ArgumentParser]) -> dict[str, Any]:
 
 
 def effective(parsers: Sequence[argparse.ArgumentParser], args: argparse.Namespace) -> dict[str, Any]:
-    """The configuration ``args`` holds: each option's value, in the parsers' order (lists copied, so
-    a command that changes its arguments does not change it)."""
-    return {dest: copy.deepcopy(getattr(args, dest)) for dest in defaults(parsers) if hasattr(args, dest)}
+    """The configuration ``args`` holds: each option's value, in the parsers' order, as plain YAML and
+    JSON values (copies, so a command that changes its arguments does not change it; a value of
+    another type, such as a path an option's ``type`` made, as its text, which the type reads back)."""
+    return {dest: _plain(getattr(args, dest)) for dest in defaults(parsers)}
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return os.fspath(value) if isinstance(value, os.PathLike) else str(value)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -192,18 +202,19 @@ def read_config(path: str, parsers: Sequence[argparse.ArgumentParser]) -> dict[s
     :class:`WsnasError` for an unknown key, a key given twice or a value of the wrong type."""
     data = load(path)
     accepted = keys(parsers)
+    default = defaults(parsers)
     out: dict[str, Any] = {}
     first: dict[str, str] = {}
     for key, value in data.items():
         action = accepted.get(key) if isinstance(key, str) else None
         if action is None:
-            names = ", ".join(defaults(parsers))
+            names = ", ".join(default)
             raise WsnasError(f"unknown key {shown(key)} in {path}; accepted: {names}")
         if action.dest in first:
             raise WsnasError(f"key {key!r} in {path} sets {action.dest!r} again (as {first[action.dest]!r} "
                              "did); accepted: one key per option")
         first[action.dest] = key
-        out[action.dest] = _typed(action, value, f"key {key!r} in {path}", parsers)
+        out[action.dest] = _typed(action, value, f"key {key!r} in {path}", default[action.dest])
     return out
 
 
@@ -231,9 +242,8 @@ def _is_boolean(action: argparse.Action) -> bool:
     return isinstance(action, argparse.BooleanOptionalAction) or isinstance(action.const, bool)
 
 
-def _typed(action: argparse.Action, value: Any, where: str, parsers) -> Any:
-    """``value`` as the command line would have set ``action``'s dest."""
-    default = defaults(parsers)[action.dest]
+def _typed(action: argparse.Action, value: Any, where: str, default: Any) -> Any:
+    """``value`` as the command line would have set ``action``'s dest (whose default is ``default``)."""
     if value is None:
         if default is None:
             return None
@@ -257,7 +267,7 @@ def _accepted(action: argparse.Action) -> str:
         return "true or false" if _is_boolean(action) else f"{action.const!r} or the default"
     name = action.option_strings[-1] if action.option_strings else (action.metavar or action.dest)
     one = ("one of " + ", ".join(map(repr, action.choices)) if action.choices is not None
-           else f"what {name} takes (see --help)")
+           else f"what {name} takes")
     return f"a list, each item {one}" if _is_list(action) else one
 
 
