@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wsnas.core.errors import Diverged, WsnasError
-from wsnas.runs import open_run, running, train_run
+from wsnas.runs import open_run, recorded_command, running, train_run
 from wsnas.store import Store
 
 
@@ -29,6 +29,22 @@ def test_open_run_creates_then_resumes_the_same_run(store):
     assert again.done
     with pytest.raises(WsnasError, match="'a'"):
         open_run(store, "a", "supernet", {"x": 2}, seed=3)  # other settings never mix under one id
+
+
+def test_runs_opened_inside_a_recorded_command_keep_it(store):
+    open_run(store, "before", "supernet", {"x": 1})
+    with recorded_command("supernet", {"seed": 3, "threads": 1}):
+        open_run(store, "a", "supernet", {"x": 1}, seed=3)
+        with recorded_command("evolve", {"run": "a"}):  # the innermost command
+            open_run(store, "b", "evolve", {})
+        open_run(store, "before", "supernet", {"x": 1})  # resumed: it had no command
+    with recorded_command("supernet", {"seed": 3, "threads": 2}):
+        assert open_run(store, "a", "supernet", {"x": 1}, seed=3).status == "created"  # same identity: resumed
+    open_run(store, "after", "k", {})
+    commands = {r["run_id"]: r["command"] for r in store.list_runs()}
+    assert commands == {"before": {"command": "supernet", "options": {"seed": 3, "threads": 1}},
+                        "a": {"command": "supernet", "options": {"seed": 3, "threads": 1}},
+                        "b": {"command": "evolve", "options": {"run": "a"}}, "after": None}
 
 
 @pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt()])

@@ -20,9 +20,11 @@ import os
 import sys
 
 from wsnas import __version__
+from wsnas.commands import configfile
 from wsnas.core.errors import WsnasError
 from wsnas.core.files import FULL_DISK
 from wsnas.core.runtime import tune_allocator
+from wsnas.runs import recorded_command
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -50,10 +52,38 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{line} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
+EPILOG = """\
+every command takes --config FILE.yaml (its options from a YAML file, keys as the options' names:
+'seed: 3', 'data_option: [limit=200]'; flags given on the command line override the file) and
+--print-config (print the effective configuration as YAML and exit); `wsnas store config RUN`
+prints the configuration a stored run was made with, which --config reproduces:
+  wsnas supernet --epochs 5 --print-config > run.yaml
+  wsnas supernet --config run.yaml --seed 1
+  wsnas store config supernet/uniform/0 > again.yaml && wsnas supernet --config again.yaml"""
+
+
+class _Probe(Parser):
+    """A parser that reports what it cannot parse to :func:`parse_args` instead of printing it."""
+
+    class Refused(Exception):
+        pass
+
+    def error(self, message: str):
+        raise self.Refused(message)
+
+    def exit(self, status: int = 0, message: str | None = None):
+        raise self.Refused(message)
+
+    def _print_message(self, message: str, file=None) -> None:  # --help, --version: the real parser prints
+        pass
+
+
+def build_parser(parser_class: type[argparse.ArgumentParser] = Parser) -> argparse.ArgumentParser:
+    parser = parser_class(
         prog="wsnas",
         description="Weight-sharing neural architecture search, measured against ground truth.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"wsnas {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -67,18 +97,65 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(p)
+        configfile.add_config_options(p)
         p.set_defaults(_run=module.run, _parser=p)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args, rest = parser.parse_known_args(argv)
-    if rest:  # reported by the sub-command's parser, so the line names the command
-        args._parser.error(f"unrecognized arguments: {' '.join(rest)}")
+def _given(argv: list[str]) -> argparse.Namespace | None:
+    """What the command line gives, and nothing else (no defaults; nothing required, since a
+    --config file may give it), or None when the command line is refused, asks for --help or
+    --version, or leaves arguments over: the real parser then says so."""
+    probe = build_parser(_Probe)
+    configfile.relax(probe)
     try:
+        args, rest = probe.parse_known_args(argv)
+    except _Probe.Refused:
+        return None
+    return None if rest else args
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The arguments ``wsnas ARGV`` runs with: the command's defaults, then its ``--config`` file,
+    then the flags given; argparse's errors and the file's are one line and exit with status 2."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    probe = _given(argv)
+    if probe is None or not (getattr(probe, "config", None) or getattr(probe, "print_config", False)):
+        args, rest = parser.parse_known_args(argv)
+        if rest:  # reported by the sub-command's parser, so the line names the command
+            args._parser.error(f"unrecognized arguments: {' '.join(rest)}")
+        return args
+    command = configfile.subcommands(parser).choices[probe.command]
+    parsers = configfile.chain(command, probe)
+    try:
+        from_file = configfile.read_config(probe.config, parsers) if getattr(probe, "config", None) else {}
+        values = configfile.merge(parsers, from_file, configfile.given(probe, parsers))
+    except WsnasError as exc:
+        parsers[-1].error(str(exc))
+    args = argparse.Namespace(command=probe.command, **values)
+    for p in parsers[:-1]:
+        sub = configfile.subcommands(p)
+        setattr(args, sub.dest, getattr(probe, sub.dest))
+    args.config = getattr(probe, "config", None)
+    args.print_config = bool(getattr(probe, "print_config", False))
+    args._run, args._parser = command.get_default("_run"), command
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    parsers = configfile.chain(args._parser, args)
+    options = configfile.effective(parsers, args)
+    name = " ".join([args.command, *configfile.chosen_names(args._parser, args)])
+    try:
+        if args.print_config:
+            sys.stdout.write(configfile.to_yaml(options))
+            sys.stdout.flush()
+            return 0
         tune_allocator()
-        status = int(args._run(args) or 0)
+        with recorded_command(name, options):
+            status = int(args._run(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not at exit
         return status
     except WsnasError as exc:

@@ -19,12 +19,18 @@ what happened to it:
 
 Runs whose work finishes one by one inside the block (jobs coming back from an executor) are
 marked with :meth:`Run.finish` as they arrive.
+
+Inside :func:`recorded_command` (the ``wsnas`` command line wraps every command in it), each run
+:func:`open_run` creates is stored with the command and its effective options (``wsnas store
+config RUN`` prints them back as the YAML that ``--config`` reads). They are a record, not part of
+the run's identity: a rerun with other execution options (``--threads``) still resumes the run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -54,9 +60,24 @@ class Run:
         self.set_status("done")
 
 
+# the command whose runs open_run is creating: {"command": "supernet", "options": {...}}, or None
+_COMMAND: ContextVar[dict[str, Any] | None] = ContextVar("wsnas_command", default=None)
+
+
+@contextmanager
+def recorded_command(command: str, options: Mapping[str, Any]) -> Iterator[None]:
+    """Store ``command`` (``supernet``, ``store export``) and its effective ``options`` with every run
+    :func:`open_run` creates in the block (and with a run it resumes that has none recorded)."""
+    token = _COMMAND.set({"command": command, "options": dict(options)})
+    try:
+        yield
+    finally:
+        _COMMAND.reset(token)
+
+
 def open_run(store: Store, run_id: str, kind: str, config: Mapping[str, Any], *, seed: int | None = None) -> Run:
     """Create the run, or resume the stored one with the same kind, config and seed."""
-    row = store.ensure_run(run_id, kind, config, seed=seed)
+    row = store.ensure_run(run_id, kind, config, seed=seed, command=_COMMAND.get())
     return Run(store, run_id, row["status"])
 
 
@@ -112,4 +133,4 @@ def train_run(store: Store, run_id: str, kind: str, trainer: Trainable, *, seed:
     return summary, resumed
 
 
-__all__ = ["Run", "Trainable", "open_run", "running", "train_run"]
+__all__ = ["Run", "Trainable", "open_run", "recorded_command", "running", "train_run"]

@@ -97,6 +97,8 @@ def workdir(tmp_path, monkeypatch, seeded_store):
     (tmp_path / "disagree.csv").write_text("index,arch,test_acc\n0,111,0.91\n5,113,0.93\n")
     (tmp_path / "partial.csv").write_text("index,arch,test_acc\n0,111,0.91\n1,112,0.93\n")
     (tmp_path / "pred.csv").write_text("step,111,112,113\n1,0.5,0.6,0.7\n")
+    for name, text in CONFIG_FILES.items():
+        (tmp_path / name).write_text(text)
     return tmp_path
 
 
@@ -109,6 +111,11 @@ def refused(argv: list[str], root: Path, capsys, *fragments: str) -> str:
 
 
 STORE = ["--store", "s.db"]
+# --config files with one mistake each (tests/commands/test_configfile.py has every kind of value)
+CONFIG_FILES = {"unknown-key.yaml": "epochs: 1\nsed: 3\n", "bad-seed.yaml": "epochs: 1\nseed: abc\n",
+                "bad-choice.yaml": "bn_mode: fancy\n", "bad-flag.yaml": "no_progress: 'yes'\n",
+                "scalar-for-list.yaml": "data_option: limit=200\n", "broken.yaml": "epochs: [1\n",
+                "a-list.yaml": "- epochs\n", "export-unknown.yaml": "table: runs\nouts: x.csv\n"}
 HUGE_INDEX = "9" * 5000  # more digits than Python converts to an int (4,300)
 
 # (argv, fragments the one line names); every item of issue 18 and the commands that share it
@@ -204,6 +211,29 @@ CASES = {
     "truth-mixed-supernet": (["supernet", "--truth", "mixed.csv", *STORE, *QUICK], ["a fraction"]),
     "truth-disagree-metrics": (["metrics", "--pred", "pred.csv", "--truth", "disagree.csv"],
                                ["data row 2: index 5 and arch '113' disagree", "index 2 of tiny64"]),
+    # --config files: an unknown key or a value of the wrong type names the key; a file that is no YAML
+    # mapping or cannot be read is one line too
+    "config-unknown-key": (["supernet", "--config", "unknown-key.yaml", *STORE],
+                           ["wsnas supernet: error: unknown key 'sed' in unknown-key.yaml; accepted: space,"]),
+    "config-bad-seed": (["supernet", "--config", "bad-seed.yaml", *STORE, *QUICK],
+                        ["key 'seed' in bad-seed.yaml", "'abc' is not an integer"]),
+    "config-bad-choice": (["supernet", "--config", "bad-choice.yaml", *STORE, *QUICK],
+                          ["key 'bn_mode' in bad-choice.yaml", "'fancy'", "'running'"]),
+    "config-bad-flag": (["groundtruth", "--config", "bad-flag.yaml", *STORE, *QUICK],
+                        ["key 'no_progress' in bad-flag.yaml", "true or false"]),
+    "config-scalar-for-list": (["search", "--config", "scalar-for-list.yaml", *STORE],
+                               ["key 'data_option' in scalar-for-list.yaml", "accepted: a list"]),
+    "config-syntax": (["insights", "--config", "broken.yaml", "--quick"],
+                      ["config file 'broken.yaml' is not valid YAML", "line 2"]),
+    "config-a-list": (["interference", "--config", "a-list.yaml", *STORE], ["holds a list, not a mapping"]),
+    "config-missing": (["evolve", "--config", "none.yaml", *STORE], ["cannot read config file 'none.yaml'"]),
+    "config-store-export": (["store", *STORE, "export", "--config", "export-unknown.yaml"],
+                            ["wsnas store export: error: unknown key 'outs'", "accepted: store, table, out,"]),
+    "config-key-of-another-command": (["select", "--config", "bad-choice.yaml", *STORE], ["unknown key 'bn_mode'"]),
+    "config-missing-run": (["store", *STORE, "config", "--print-config"], ["required: RUN_ID"]),
+    "store-config-unknown-run": (["store", *STORE, "config", "ghost"], ["run 'ghost' is not in the results store",
+                                                                        "kept"]),
+    "store-config-no-command": (["store", *STORE, "config", "kept"], ["run 'kept' (supernet) has no recorded"]),
     # argparse's own errors are one line too
     "unknown-option": (["supernet", "--no-such-option", *STORE], ["wsnas supernet: error: unrecognized arguments"]),
     "not-an-int": (["groundtruth", "--seeds", "two", *STORE], ["--seeds", "'two'"]),

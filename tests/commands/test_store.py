@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import HASH, gt_row, pred, read_text
 
 import wsnas.store.schema as store_schema
@@ -138,3 +139,56 @@ def test_cli_damaged_store_is_one_line_naming_it(tmp_path, wsnas_main, capsys, d
         assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
         assert captured.err.startswith("wsnas store: error: results store")
         assert str(path) in captured.err and found in captured.err
+
+
+def test_cli_config_prints_the_command_of_a_run(tmp_path, wsnas_main, capsys):
+    path = tmp_path / "study.db"
+    filled_store(path)  # its run was made through the API: no command
+    options = {"seed": 3, "space_option": ["channels=4"], "truth": None, "lr": 0.05, "no_progress": True}
+    with Store(path) as s:
+        s.ensure_run("made", "supernet", {"x": 1}, command={"command": "supernet", "options": options})
+    assert wsnas_main(["store", "--store", str(path), "config", "made"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# run made (supernet, created), made by `wsnas supernet`")
+    assert "#   wsnas supernet --config FILE\n" in out
+    assert yaml.safe_load(out) == options
+    assert [line.split(":")[0] for line in out.splitlines() if not line.startswith(("#", "-"))] == list(options)
+
+    assert wsnas_main(["store", "--store", str(path), "config", "uniform-s0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("wsnas store: error: run 'uniform-s0' (supernet) has no recorded "
+                                                   "command")
+    assert wsnas_main(["store", "--store", str(path), "config", "ghost"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "run 'ghost' is not in the results store" in err and "uniform-s0, made" in err
+
+
+def test_a_supernet_run_is_made_again_from_its_stored_configuration(tmp_path, capsys, monkeypatch):
+    """wsnas store config RUN > c.yaml; wsnas supernet --config c.yaml finds the finished run in its store,
+    and with another store and run directory trains it again to the same predictions, bit for bit."""
+    monkeypatch.chdir(tmp_path)
+    first = ["supernet", "--archs", "111,234,444", "--epochs", "1", "--data-option", "limit=200", "--seed", "2",
+             "--space-option", "channels=4", "--space-option", "stem_channels=8", "--batch-size", "64",
+             "--threads", "1", "--no-progress", "--store", "a.db", "--run-dir", "run-a"]
+    assert cli.main(first) == 0
+    capsys.readouterr()
+    assert cli.main(["store", "--store", "a.db", "config", "supernet/uniform/2"]) == 0
+    Path("c.yaml").write_text(capsys.readouterr().out)
+
+    assert cli.main(["supernet", "--config", "c.yaml"]) == 0  # the same store and run directory: found, finished
+    assert "run supernet/uniform/2: 1 epochs (resumed)" in capsys.readouterr().out
+    assert cli.main(["supernet", "--config", "c.yaml", "--store", "b.db", "--run-dir", "run-b"]) == 0
+    assert "(resumed)" not in capsys.readouterr().out
+
+    def stored(db: str):
+        with Store(db, read_only=True) as s:
+            run = s.get_run("supernet/uniform/2")
+            rows = [(p["checkpoint"], p["arch"], p["accuracy"], p["loss"]) for p in s.predictions(run["run_id"])]
+            return run, rows
+
+    (run_a, preds_a), (run_b, preds_b) = stored("a.db"), stored("b.db")
+    assert len(preds_a) == 3 and preds_a == preds_b
+    assert run_a["config"] == run_b["config"] and run_b["status"] == "done"
+    assert run_a["command"]["options"]["space_option"] == ["channels=4", "stem_channels=8"]
+    assert {k: v for k, v in run_b["command"]["options"].items() if k not in ("store", "run_dir")} == \
+        {k: v for k, v in run_a["command"]["options"].items() if k not in ("store", "run_dir")}

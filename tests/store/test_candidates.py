@@ -72,5 +72,5 @@ def test_a_version_4_store_gains_the_search_tables(tmp_path, monkeypatch):
             s.ensure_run("old", "supernet", {"x": 1})
             assert "candidates" not in s.tables() and s.schema_version == 4
     with Store(path) as s:
-        assert s.schema_version == SCHEMA_VERSION == 5 and s.get_run("old")["kind"] == "supernet"
+        assert s.schema_version == SCHEMA_VERSION == 6 and s.get_run("old")["kind"] == "supernet"
         assert s.tables()["candidates"] == 0 and s.tables()["arch_costs"] == 0

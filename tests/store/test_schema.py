@@ -17,9 +17,9 @@ def test_new_store_creates_folders_file_and_schema(tmp_path):
     with Store(path) as s:
         assert path.is_file()
         meta = s.meta()
-        assert meta["schema_version"] == str(SCHEMA_VERSION) == "5"
+        assert meta["schema_version"] == str(SCHEMA_VERSION) == "6"
         assert meta["created_by"] == f"wsnas {code_version()}"
-        assert s.schema_version == 5
+        assert s.schema_version == 6
         assert s.tables() == {"runs": 0, "groundtruth": 0, "predictions": 0, "train_steps": 0,
                               "interference": 0, "run_metrics": 0, "selections": 0, "candidates": 0,
                               "arch_costs": 0}
@@ -132,7 +132,7 @@ def test_a_version_3_store_reads_its_ground_truth_as_done(tmp_path, read_only):
     path = tmp_path / "v3.db"
     version_3_store(path)
     with Store(path, read_only=read_only) as s:
-        assert s.schema_version == SCHEMA_VERSION == 5
+        assert s.schema_version == SCHEMA_VERSION == 6
         [row] = s.groundtruth()
         assert row["status"] == "done" and row["test_acc"] == 0.5
         assert [r["value"] for r in s.groundtruth_values("test_acc")] == [0.5]

@@ -55,6 +55,28 @@ def test_ensure_run_with_a_different_config_is_refused(store):
     assert len(store.list_runs()) == 1
 
 
+def test_a_run_keeps_the_command_that_made_it_outside_its_identity(store):
+    command = {"command": "supernet", "options": {"seed": 0, "threads": 1, "space_option": ["channels=4"]}}
+    run = store.ensure_run("r", "supernet", {"lr": 0.1}, seed=0, command=command)
+    assert run["command"] == command and list(run["command"]["options"]) == ["seed", "threads", "space_option"]
+    other = {"command": "supernet", "options": {"seed": 0, "threads": 2}}
+    assert store.ensure_run("r", "supernet", {"lr": 0.1}, seed=0, command=other)["command"] == command  # the first
+    assert store.ensure_run("old", "supernet", {"lr": 0.1})["command"] is None  # none given: none kept
+    assert store.ensure_run("old", "supernet", {"lr": 0.1}, command=other)["command"] == other  # filled in once
+    assert store.get_run("old")["command"] == other
+    with pytest.raises(WsnasError, match="a run's command must be"):
+        store.ensure_run("new", "supernet", {}, command={"options": {}})
+    with pytest.raises(WsnasError, match="cannot be stored as JSON"):
+        store.ensure_run("new", "supernet", {}, command={"command": "x", "options": {"a": object()}})
+    assert store.get_run("new") is None
+    store.conn.execute("UPDATE runs SET command_json = '[1]' WHERE run_id = 'r'")
+    with pytest.raises(WsnasError, match="column command_json, row with run_id 'r' is not a command"):
+        store.get_run("r")
+    store.conn.execute("UPDATE runs SET command_json = '{' WHERE run_id = 'r'")
+    with pytest.raises(WsnasError, match="column command_json, row with run_id 'r' is not JSON"):
+        store.get_run("r")
+
+
 def test_groundtruth_round_trip_and_idempotent_upsert(store):
     assert store.add_groundtruth(gt_row("111", 0, 0, 0.5)) is True
     assert store.add_groundtruth(gt_row("111", 0, 0, 0.9)) is False  # existing row unchanged

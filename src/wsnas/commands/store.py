@@ -10,6 +10,9 @@ actions:
   export   write one table to a CSV file; --run keeps one run's rows; --wide writes a run's
            predictions as a matrix (checkpoints x architecture indices), the format that
            `wsnas metrics --pred` reads
+  config   print the configuration a run was made with, as the YAML file that `--config` of
+           the command that made it reads (a comment names the command): feeding it back
+           finds the run again, or with --store and --run-dir elsewhere trains it again
 
 examples:
   wsnas store info
@@ -17,6 +20,8 @@ examples:
   wsnas store export groundtruth --out groundtruth.csv
   wsnas store export predictions --run uniform-s0 --out preds.csv
   wsnas store export predictions --run uniform-s0 --wide --out matrix.csv
+  wsnas store config supernet/uniform/0 > run.yaml
+  wsnas supernet --config run.yaml --store fresh.db --run-dir elsewhere
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from wsnas.commands.configfile import to_yaml
 from wsnas.core.errors import WsnasError
 from wsnas.core.files import check_output
 from wsnas.store import Store
@@ -52,6 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     export.add_argument("--wide", action="store_true",
                         help="predictions only, with --run: one line per checkpoint, one column "
                              "per architecture index")
+    config = actions.add_parser(
+        "config", help="print a run's configuration as a --config file",
+        description="Print the configuration a run was made with (the command and its effective "
+                    "options) as YAML, the file that `--config` of that command reads: `wsnas store "
+                    "config RUN > run.yaml`, then `wsnas COMMAND --config run.yaml` (with --store and "
+                    "--run-dir elsewhere to make the run again from scratch).")
+    config.add_argument("run", metavar="RUN_ID", help="the run (wsnas store info lists them)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     with Store(args.store, read_only=True) as store:
         if args.action == "info":
             _print_overview(store.overview())
+        elif args.action == "config":
+            print(run_config(store, args.run), end="")
         elif args.wide:
             n = store.export_prediction_matrix_csv(args.run, args.out)
             print(f"wrote {n} checkpoint{'s' if n != 1 else ''} of run {args.run!r} to {args.out}")
@@ -72,6 +87,25 @@ def run(args: argparse.Namespace) -> int:
             n = store.export_csv(args.table, args.out, run_id=args.run)
             print(f"wrote {n} row{'s' if n != 1 else ''} of {args.table} to {args.out}")
     return 0
+
+
+def run_config(store: Store, run_id: str) -> str:
+    """The YAML of the command that made ``run_id`` and its options, headed by a comment naming it."""
+    run = store.get_run(run_id)
+    if run is None:
+        runs = [r["run_id"] for r in store.list_runs()]
+        listed = ", ".join(runs[:5]) + (", ..." if len(runs) > 5 else "") if runs else "the store has none"
+        raise WsnasError(f"run {run_id!r} is not in the results store {str(store.path)!r}; accepted: its runs "
+                         f"({listed}; `wsnas store info` lists them)")
+    if run["command"] is None:
+        raise WsnasError(f"run {run_id!r} ({run['kind']}) has no recorded command: it was made through the Python "
+                         "API or by a wsnas that did not record commands (before store schema 6); accepted: a run "
+                         "made by a wsnas command")
+    command = run["command"]["command"]
+    header = [f"run {run_id} ({run['kind']}, {run['status']}), made by `wsnas {command}`: run it again with",
+              f"  wsnas {command} --config FILE",
+              "(add --store and --run-dir to make it again elsewhere rather than find it in this store)"]
+    return to_yaml(run["command"]["options"], header)
 
 
 def _columns(rows: list[list[str]], indent: str = "  ") -> list[str]:

@@ -368,6 +368,17 @@ class StoreBase:
         except (TypeError, json.JSONDecodeError):
             raise WsnasError(f"results store {str(self.path)!r} is damaged: table runs, column config_json, "
                              f"row with run_id {out.get('run_id')!r} is not JSON; {_ADVICE}") from None
+        command = out.pop("command_json", None)
+        try:
+            out["command"] = None if command is None else json.loads(command)
+        except (TypeError, json.JSONDecodeError):
+            raise WsnasError(f"results store {str(self.path)!r} is damaged: table runs, column command_json, "
+                             f"row with run_id {out.get('run_id')!r} is not JSON; {_ADVICE}") from None
+        if out["command"] is not None and not (isinstance(out["command"], dict)
+                                               and isinstance(out["command"].get("command"), str)
+                                               and isinstance(out["command"].get("options"), dict)):
+            raise WsnasError(f"results store {str(self.path)!r} is damaged: table runs, column command_json, "
+                             f"row with run_id {out.get('run_id')!r} is not a command and its options; {_ADVICE}")
         return out
 
     def _require_run(self, run_id: str) -> None:

@@ -167,6 +167,12 @@ _MIGRATIONS: list[tuple[str, ...]] = [
             PRIMARY KEY (key, arch, metric)
         )""",
     ),
+    # 5 -> 6: the command that created a run and its effective options (JSON: {"command":
+    # "supernet", "options": {...}}), which `wsnas store config` prints as a --config file; a
+    # record beside the run's identity (config_json), never compared; NULL for older runs.
+    (
+        "ALTER TABLE runs ADD COLUMN command_json TEXT",
+    ),
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 

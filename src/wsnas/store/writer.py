@@ -163,6 +163,17 @@ def _parse_config(text: Any) -> Any:
         raise WsnasError(f"config_json {text[:60]!r} is not valid JSON ({exc.msg})") from None
 
 
+def _command_json(command: Mapping[str, Any]) -> str:
+    """``{"command": NAME, "options": {...}}`` as JSON text (the options keep their order)."""
+    if not (isinstance(command, Mapping) and isinstance(command.get("command"), str)
+            and isinstance(command.get("options"), Mapping)):
+        raise WsnasError(f"a run's command must be {{'command': NAME, 'options': {{...}}}}, not {command!r}")
+    try:
+        return json.dumps({"command": command["command"], "options": dict(command["options"])})
+    except (TypeError, ValueError) as exc:
+        raise WsnasError(f"the options of command {command['command']!r} cannot be stored as JSON: {exc}") from None
+
+
 def _prediction_record(run_id: str, row: Mapping[str, Any]) -> tuple:
     """One validated prediction row as a tuple in ``PRED_COLUMNS`` order."""
     _check_run_row("prediction", "a", row, PRED_COLUMNS, run_id)
@@ -217,12 +228,14 @@ class StoreWriter(StoreBase):
     # -- runs ----------------------------------------------------------------------------------
 
     def ensure_run(self, run_id: str, kind: str, config: Mapping[str, Any],
-                   seed: int | None = None) -> dict[str, Any]:
+                   seed: int | None = None, *, command: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Create a run, or return it when it already exists with the same kind, config and seed.
 
         Rerunning a command with the same run id therefore resumes it. A run id that exists
         with another kind, config or seed is an error: results of different configurations
-        never mix under one id.
+        never mix under one id. ``command`` (``{"command": NAME, "options": {...}}``, the
+        command line that creates the run) is stored with a new run, and with an existing one
+        that has none; it is no part of the run's identity.
 
         Returns:
             The run: ``run_id, kind, config (dict), seed, code_version, status, created_at,
@@ -232,14 +245,18 @@ class StoreWriter(StoreBase):
         kind = _name("run kind", kind)
         canonical = canonical_json(config)
         seed = _integer("seed", seed, optional=True)
+        command_json = None if command is None else _command_json(command)
         with self._write() as conn:
             row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
             if row is None:
                 now = utc_now()
-                conn.execute(
-                    "INSERT INTO runs (run_id, kind, config_json, seed, code_version, status, "
-                    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (run_id, kind, canonical, seed, code_version(), RUN_STATUSES[0], now, now))
+                values = {"run_id": run_id, "kind": kind, "config_json": canonical, "seed": seed,
+                          "code_version": code_version(), "status": RUN_STATUSES[0], "created_at": now,
+                          "updated_at": now}
+                if command_json is not None:
+                    values["command_json"] = command_json
+                conn.execute(f"INSERT INTO runs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                             tuple(values.values()))
                 row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
             else:
                 problems = []
@@ -254,6 +271,9 @@ class StoreWriter(StoreBase):
                     raise WsnasError(
                         f"run {run_id!r} already exists in {str(self.path)!r} with "
                         f"{'; '.join(problems)}; use a new run id for a new configuration")
+                if command_json is not None and row["command_json"] is None:  # made before commands were kept
+                    conn.execute("UPDATE runs SET command_json = ? WHERE run_id = ?", (command_json, run_id))
+                    row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return self._run_dict(row)
 
     def set_run_status(self, run_id: str, status: str) -> None:
