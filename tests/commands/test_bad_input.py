@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import shutil
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,9 @@ def refused(argv: list[str], root: Path, capsys, *fragments: str) -> str:
 
 
 STORE = ["--store", "s.db"]
+# every command that trains, with what it needs to train little once past its checks
+TRAINING_COMMANDS = {"supernet": [*STORE, *QUICK], "search": [*STORE, *QUICK], "groundtruth": [*STORE, *QUICK],
+                     "interference": [*STORE, *QUICK], "insights": ["--quick", "--no-report"]}
 HUGE_INDEX = "9" * 5000  # more digits than Python converts to an int (4,300)
 
 # (argv, fragments the one line names); every item of issue 18 and the commands that share it
@@ -202,6 +206,10 @@ CASES = {
     "truth-mixed-supernet": (["supernet", "--truth", "mixed.csv", *STORE, *QUICK], ["a fraction"]),
     "truth-disagree-metrics": (["metrics", "--pred", "pred.csv", "--truth", "disagree.csv"],
                                ["data row 2: index 5 and arch '113' disagree", "index 2 of tiny64"]),
+    # --tensorboard DIR where a file is, every training command
+    **{f"tensorboard-file-{cmd}": ([cmd, "--tensorboard", "a-file/tb", *extra], ["--tensorboard 'a-file/tb'",
+                                                                              "lies in 'a-file'"])
+       for cmd, extra in TRAINING_COMMANDS.items()},
     # argparse's own errors are one line too
     "unknown-option": (["supernet", "--no-such-option", *STORE], ["wsnas supernet: error: unrecognized arguments"]),
     "not-an-int": (["groundtruth", "--seeds", "two", *STORE], ["--seeds", "'two'"]),
@@ -211,6 +219,14 @@ CASES = {
 @pytest.mark.parametrize("argv, fragments", CASES.values(), ids=CASES.keys())
 def test_refused_in_one_line_before_any_work(workdir, capsys, argv, fragments):
     refused(argv, workdir, capsys, *fragments)
+
+
+@pytest.mark.parametrize("command", TRAINING_COMMANDS)
+def test_tensorboard_without_its_package_is_refused_before_any_work(workdir, capsys, monkeypatch, command):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as when the package is not installed
+    refused([command, "--tensorboard", "tb", *TRAINING_COMMANDS[command]], workdir, capsys,
+            "--tensorboard 'tb' needs the tensorboard package; install it with `pip install 'wsnas[tensorboard]'`")
+    assert not (workdir / "tb").exists()
 
 
 def test_a_store_in_a_missing_directory_is_refused(workdir, capsys, monkeypatch):
