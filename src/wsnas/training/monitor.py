@@ -117,7 +117,7 @@ class TensorBoardMonitor(RunMonitor):
         self.flush_steps = flush_steps
         self.flush_secs = flush_secs
         self._writer = None
-        self._steps: list[tuple[int, StepResult]] = []
+        self._steps: list[tuple[int, torch.Tensor, torch.Tensor, int]] = []  # step, loss, correct, count
 
     # ------------------------------------------------------------------ the writer
     def _open(self, purge_step: int | None = None) -> None:
@@ -142,20 +142,20 @@ class TensorBoardMonitor(RunMonitor):
         self._open(purge_step=int(step) + 1)
 
     def on_step(self, step: int, epoch: int, result: StepResult) -> None:
-        self._steps.append((step, result))
+        self._steps.append((step, result.loss, result.correct, result.count))  # still on the device
         if len(self._steps) >= self.flush_steps:
             self._write_steps()
 
     def _write_steps(self) -> None:
         if not self._steps:
             return
-        steps, results = zip(*self._steps)
+        steps, losses, correct, counts = zip(*self._steps)
         self._steps = []
-        losses = torch.stack([r.loss.detach().float() for r in results]).tolist()  # one copy to the host
-        correct = torch.stack([torch.as_tensor(r.correct).detach().float() for r in results]).tolist()
-        for step, result, loss, c in zip(steps, results, losses, correct):
+        values = torch.stack([torch.stack([loss.detach() for loss in losses]).double(),
+                              torch.stack([torch.as_tensor(c) for c in correct]).double()], 1).tolist()  # one copy
+        for step, (loss, c), count in zip(steps, values, counts):
             self.scalar("train/loss", loss, step)
-            self.scalar("train/accuracy", c / result.count, step)
+            self.scalar("train/accuracy", c / count, step)
 
     def on_metrics(self, group: str, values: Mapping[str, float], step: int) -> None:
         for name, value in values.items():
