@@ -217,3 +217,18 @@ def write_imagenet16(folder: Path, per_batch: int = 10, n_valid: int = 30, seed:
             pickle.dump(record, f, protocol=2)
         written[name] = (images, labels)
     return written
+
+
+def tensorboard_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar TensorBoard shows for the event files in ``folder``: tag -> [(step, value)] in the order
+    TensorBoard reads them (what a restart purged left out)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(folder), size_guidance={"scalars": 0})  # 0: keep every point
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def float32(values) -> list[float]:
+    """``values`` rounded as TensorBoard stores a scalar (float32), to compare with what it read back."""
+    return [float(np.float32(v)) for v in values]

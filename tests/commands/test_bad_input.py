@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import shutil
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,9 @@ CONFIG_FILES = {"unknown-key.yaml": "epochs: 1\nsed: 3\n", "bad-seed.yaml": "epo
                 "bad-choice.yaml": "bn_mode: fancy\n", "bad-flag.yaml": "no_progress: 'yes'\n",
                 "scalar-for-list.yaml": "data_option: limit=200\n", "broken.yaml": "epochs: [1\n",
                 "a-list.yaml": "- epochs\n", "export-unknown.yaml": "table: runs\nouts: x.csv\n"}
+# every command that trains, with what it needs to train little once past its checks
+TRAINING_COMMANDS = {"supernet": [*STORE, *QUICK], "search": [*STORE, *QUICK], "groundtruth": [*STORE, *QUICK],
+                     "interference": [*STORE, *QUICK], "insights": ["--quick", "--no-report"]}
 HUGE_INDEX = "9" * 5000  # more digits than Python converts to an int (4,300)
 
 # (argv, fragments the one line names); every item of issue 18 and the commands that share it
@@ -234,6 +238,10 @@ CASES = {
     "store-config-unknown-run": (["store", *STORE, "config", "ghost"], ["run 'ghost' is not in the results store",
                                                                         "kept"]),
     "store-config-no-command": (["store", *STORE, "config", "kept"], ["run 'kept' (supernet) has no recorded"]),
+    # --tensorboard DIR where a file is, every training command
+    **{f"tensorboard-file-{cmd}": ([cmd, "--tensorboard", "a-file/tb", *extra], ["--tensorboard 'a-file/tb'",
+                                                                              "lies in 'a-file'"])
+       for cmd, extra in TRAINING_COMMANDS.items()},
     # argparse's own errors are one line too
     "unknown-option": (["supernet", "--no-such-option", *STORE], ["wsnas supernet: error: unrecognized arguments"]),
     "not-an-int": (["groundtruth", "--seeds", "two", *STORE], ["--seeds", "'two'"]),
@@ -243,6 +251,14 @@ CASES = {
 @pytest.mark.parametrize("argv, fragments", CASES.values(), ids=CASES.keys())
 def test_refused_in_one_line_before_any_work(workdir, capsys, argv, fragments):
     refused(argv, workdir, capsys, *fragments)
+
+
+@pytest.mark.parametrize("command", TRAINING_COMMANDS)
+def test_tensorboard_without_its_package_is_refused_before_any_work(workdir, capsys, monkeypatch, command):
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as when the package is not installed
+    refused([command, "--tensorboard", "tb", *TRAINING_COMMANDS[command]], workdir, capsys,
+            "--tensorboard 'tb' needs the tensorboard package; install it with `pip install 'wsnas[tensorboard]'`")
+    assert not (workdir / "tb").exists()
 
 
 def test_a_store_in_a_missing_directory_is_refused(workdir, capsys, monkeypatch):

@@ -1,5 +1,6 @@
 """`wsnas groundtruth`: a real subprocess killed mid-run, then rerun, completes the table."""
 
+import json
 import re
 import signal
 import sqlite3
@@ -8,6 +9,7 @@ import sys
 import time
 
 import pytest
+from conftest import float32, tensorboard_scalars
 
 from wsnas.cli import main
 from wsnas.core.errors import WsnasError
@@ -84,6 +86,29 @@ def test_rerun_is_a_no_op_and_reports_seed_tau(tmp_path, capsys):
 
     out = json.loads(capsys.readouterr().out)
     assert out["trained"] == 0 and out["complete_seeds"] == [0, 1] and "0-1" in out["seed_tau"]
+
+
+def test_tensorboard_scalars_of_each_training_continue_over_reruns(tmp_path, capsys):
+    """--tensorboard DIR: each finished training's accuracies in DIR/groundtruth/<config hash>, in the order
+    they finished; a rerun with another seed continues the count; the seed-to-seed tau at the end."""
+    db, tb = tmp_path / "gt.db", tmp_path / "tb"
+    # batches of 32: the children's accuracies differ after one epoch, so the seeds' tau is a number
+    args = ["groundtruth", "--archs", "111,222,333,444", "--store", str(db), "--tensorboard", str(tb), "--json",
+            *SMALL, "--batch-size", "32"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main([*args, "--seeds", "2"]) == 0  # the first seed's trainings are skipped, the second's added
+    out = json.loads(capsys.readouterr().out)
+    folder = tb / "groundtruth" / out["config_hash"]
+    assert [p.parent for p in tb.rglob("events.*")] == [folder, folder]
+    got = tensorboard_scalars(folder)
+    with Store(db) as store:
+        rows = sorted(store.groundtruth(), key=lambda r: (r["seed"], r["arch"]))  # seed-major, as they trained
+    for column in ("test_acc", "valid_acc", "train_acc", "train_loss"):
+        assert got[f"groundtruth/{column}"] == list(zip(range(1, 9), float32([r[column] for r in rows]))), column
+    assert got["groundtruth/mean_seed_tau"] == [(8, pytest.approx(out["mean_seed_tau"], abs=1e-4))]
+    assert main(args) == 0  # nothing to train: nothing written
+    assert len(list(tb.rglob("events.*"))) == 2
 
 
 def test_same_seed_gives_the_same_result(tmp_path, capsys):

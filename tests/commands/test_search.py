@@ -2,7 +2,9 @@
 
 import math
 
+import numpy as np
 import pytest
+from conftest import float32, tensorboard_scalars
 
 from wsnas.cli import main
 from wsnas.groundtruth.truth import load_truth
@@ -73,15 +75,51 @@ def test_bad_input_is_one_line(tmp_path, capsys, extra, fragment):
 def test_search_study_writes_its_report(tmp_path, capsys):
     args = ["search", "--study", "--quick", "--study-dir", str(tmp_path), "--space-option", "channels=4",
             "--space-option", "stem_channels=8", "--epochs", "1", "--no-progress", "--threads", "1",
-            "--data-option", "limit=200"]
+            "--data-option", "limit=200", "--tensorboard", str(tmp_path / "tb")]
     assert main(args) == 0
     out = capsys.readouterr().out
     md = (tmp_path / "search" / "report.md").read_text()
     assert "## Comparison" in md and "fixed-alpha" in md and "darts-gaea" in md and "pcdarts-softmax" in md
     assert "perturbation-based selection" in out and "GAEA" in out
     with Store(tmp_path / "results.db") as store:
-        assert len(store.list_runs("search")) == 7 and store.get_run("search")["status"] == "done"
+        runs = store.list_runs("search")
+        assert len(runs) == 7 and store.get_run("search")["status"] == "done"
         assert len(store.groundtruth()) == 64 * 2
+        chash = store.groundtruth()[0]["config_hash"]
+        entropy = {r["run_id"]: store.run_metrics(r["run_id"], name="entropy") for r in runs}
+    # every search's curves in DIR/<run id> (its entropy as the store holds it), the ground truth's beside them
+    folders = {p.relative_to(tmp_path / "tb").parent.as_posix() for p in (tmp_path / "tb").rglob("events.*")}
+    assert folders == {r["run_id"] for r in runs} | {f"groundtruth/{chash}"}
+    for run_id, rows in entropy.items():
+        assert tensorboard_scalars(tmp_path / "tb" / run_id)["strategy/entropy"] == [
+            (r["step"], float(np.float32(r["value"]))) for r in rows]
+    assert [s for s, _ in tensorboard_scalars(tmp_path / "tb" / "groundtruth" / chash)["groundtruth/test_acc"]] \
+        == list(range(1, 64 * 2 + 1))
+
+
+def test_tensorboard_curves_of_a_search(tmp_path, capsys):
+    """--tensorboard DIR: the search's loss per step and its architecture weights' entropy per epoch (mean and
+    per edge), read back from DIR/<run id>, are what the store holds."""
+    db, tb = str(tmp_path / "r.db"), tmp_path / "tb"
+    assert main([*BASE, "--select", "magnitude", "--data-option", "limit=200", "--store", db, "--run-dir",
+                 str(tmp_path / "run"), "--tensorboard", str(tb)]) == 0
+    run_id = "search/tiny64/darts-softmax/0"
+    got = tensorboard_scalars(tb / run_id)
+    with Store(db) as store:
+        stored = {}
+        for row in store.run_metrics(run_id):
+            stored.setdefault(row["name"], []).append((row["step"], float(np.float32(row["value"]))))
+        steps = store.train_steps(run_id)
+    edges = ("0->1", "0->2", "1->2")  # tiny64's choices, one weighted edge each
+    assert {f"entropy/{e}" for e in edges} <= set(stored)
+    for name in ("entropy", "param_free_ops", "argmax_index", *(f"entropy/{e}" for e in edges)):
+        assert got[f"strategy/{name}"] == stored[name] and len(stored[name]) == 2, name
+    for epoch in range(2):  # the mean of the edges' entropies is the entropy
+        mean = np.mean([got[f"strategy/entropy/{e}"][epoch][1] for e in edges])
+        assert got["strategy/entropy"][epoch][1] == pytest.approx(mean, rel=1e-5)
+    assert got["train/loss"] == list(zip([r["step"] for r in steps], float32([r["loss"] for r in steps])))
+    assert [s for s, _ in got["epoch/lr"]] == [s for s, _ in stored["entropy"]]
+    assert not any(tag.startswith(("eval/", "dense/")) for tag in got)  # a search scores no children on the way
 
 
 def test_pt_selects_from_a_search_whose_architecture_batches_come_from_the_valid_split(tmp_path, capsys):

@@ -1,8 +1,12 @@
 import re
 
+import numpy as np
 import pytest
+from conftest import float32, tensorboard_scalars
 
+from wsnas import metrics
 from wsnas.cli import main
+from wsnas.groundtruth.truth import load_truth
 from wsnas.store import Store
 
 SMALL = ["--space-option", "channels=4", "--space-option", "stem_channels=8", "--batch-size", "128",
@@ -82,3 +86,37 @@ def test_bad_input_is_refused_before_any_work(tmp_path, capsys, args, fragment):
     err = capsys.readouterr().err.strip()
     assert code == 2 and fragment in err and "\n" not in err
     assert not (tmp_path / "x.db").exists() and not (tmp_path / "run").exists()
+
+
+def test_tensorboard_curves_follow_the_run_and_its_gt_tau(tmp_path, capsys):
+    """--tensorboard DIR: the run's curves in DIR/<run id>, read back from the event files, hold what the
+    store holds, GT-Tau after every epoch included; the final one is the one the command prints."""
+    db, tb = str(tmp_path / "r.db"), tmp_path / "tb"
+    args = ["supernet", "--strategy", "pada", "--archs", "111,124,232,343,414,441,222,333", "--epochs", "2",
+            "--dense-last", "2", "--grad-window", "4", "--data-option", "limit=200", "--store", db, "--run-dir",
+            str(tmp_path / "run"), "--truth", "tiny64-cifar10", "--tensorboard", str(tb), *SMALL]
+    assert main(args) == 0
+    printed = float(re.search(r"GT-Tau (-?[0-9.]+)", capsys.readouterr().out).group(1))
+    run_id = "supernet/pada/0"
+    assert [p.relative_to(tb).parent.as_posix() for p in tb.rglob("events.out.tfevents.*")] == [run_id]
+    got = tensorboard_scalars(tb / run_id)
+    truth = load_truth("tiny64-cifar10")
+    with Store(db) as store:
+        labels, names, matrix = store.prediction_matrix(run_id)
+        steps = store.train_steps(run_id)
+        epoch_ends = [r["step"] for r in store.run_metrics(run_id, name="train_loss")]
+        probs = {r["name"]: r["value"] for r in store.run_metrics(run_id) if r["name"].startswith("path_prob_")
+                 and r["step"] == epoch_ends[-1]}
+        windows = store.run_metrics(run_id, name="grad_variance")
+    gt = truth.accuracy[[truth.position(n) for n in names]]
+    taus = [metrics.gt_tau(matrix[labels.index(f"epoch:{e}")], gt) for e in (1, 2)]
+    assert got["eval/gt_tau"] == list(zip(epoch_ends, float32(taus)))
+    assert round(got["eval/gt_tau"][-1][1], 4) == pytest.approx(printed, abs=1e-4)
+    assert [s for s, _ in got["dense/gt_tau"]] == [epoch_ends[-1] - 1, epoch_ends[-1]]
+    assert got["train/loss"] == list(zip([r["step"] for r in steps], float32([r["loss"] for r in steps])))
+    assert [s for s, _ in got["epoch/lr"]] == epoch_ends
+    assert {f"strategy/{k}": float(np.float32(v)) for k, v in probs.items()} == {
+        tag: points[-1][1] for tag, points in got.items() if tag.startswith("strategy/path_prob_")}
+    assert got["gradient/grad_variance"] == [(r["step"], float(np.float32(r["value"]))) for r in windows]
+    assert main(args) == 0  # finished: the rerun trains nothing and adds no point
+    assert tensorboard_scalars(tb / run_id) == got

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import randomise_bn
+from conftest import randomise_bn, tensorboard_scalars
 
 import wsnas.store.schema as store_module
 from wsnas.cli import main
@@ -327,7 +327,8 @@ def test_cli_writes_png_and_csv(tmp_path, capsys):
     common = ["interference", "--space-option", "channels=4", "--space-option", "stem_channels=8",
               "--space-option", "cells=1", "--batch-size", "512", "--no-progress", "--device", "cpu",
               "--store", str(tmp_path / "r.db"), "--run", "cli", "--run-dir", str(tmp_path / "run")]
-    assert main([*common, "--epochs", "1", "--probe-size", "16", "--grad-window", "2"]) == 0
+    assert main([*common, "--epochs", "1", "--probe-size", "16", "--grad-window", "2", "--tensorboard",
+                 str(tmp_path / "tb")]) == 0
     out = capsys.readouterr().out
     assert "gradient variance over 1 windows of 2 steps" in out and "d_loss: self" in out
     assert (tmp_path / "run" / "interference.png").stat().st_size > 1000
@@ -340,6 +341,13 @@ def test_cli_writes_png_and_csv(tmp_path, capsys):
     assert all(float(r["cosine"]) == pytest.approx(1.0) for r in diagonal)
     with Store(tmp_path / "r.db") as store:
         assert len(store.interference("cli")) == 3 * 64
+        windows = store.run_metrics("cli", name="grad_variance")
+        losses = store.run_metrics("cli", name="train_loss")
+    # --tensorboard: the run's curves in DIR/<run id>, the probe's gradient-variance windows as it stores them
+    got = tensorboard_scalars(tmp_path / "tb" / "cli")
+    assert got["gradient/grad_variance"] == [(r["step"], float(np.float32(r["value"]))) for r in windows]
+    assert got["epoch/train_loss"] == [(r["step"], float(np.float32(r["value"]))) for r in losses]
+    assert [s for s, _ in got["train/loss"]] == [1, 2, 3] and [s for s, _ in got["eval/mean_child_acc"]] == [3]
 
     assert main([*common, "--epochs", "1", "--probe-size", "0"]) == 2
     err = capsys.readouterr().err.strip()

@@ -362,3 +362,30 @@ def archs_from_args(space: Space, archs: str | None, sample: int | None, sample_
     if not picked:
         raise WsnasError(f"--archs {archs!r} names no architecture; give 'all' or a list")
     return list(dict.fromkeys(picked))
+
+
+#: What ``--tensorboard DIR`` writes for a command that trains supernets (wsnas.training.monitor).
+TENSORBOARD_CURVES = ("live training curves as TensorBoard event files into DIR/<run id>: loss and accuracy per "
+                      "step, loss, accuracy and learning rate per epoch, the children's mean accuracy and, with a "
+                      "ground truth, GT-Tau after each evaluation, the architecture weights' entropy, PA&DA's "
+                      "probabilities and the gradient variance when the run records them; a resumed run continues "
+                      "its curves")
+
+
+def add_tensorboard_option(g, what: str = TENSORBOARD_CURVES) -> None:
+    """``--tensorboard DIR``: live TensorBoard scalars of a training command (``what``: what it writes)."""
+    g.add_argument("--tensorboard", default=None, metavar="DIR",
+                   help=f"write {what}; view them with `tensorboard --logdir DIR`. Needs pip install "
+                        "'wsnas[tensorboard]'")
+
+
+def tensorboard_from_args(args: argparse.Namespace) -> Path | None:
+    """``--tensorboard DIR`` as a Path (None when not given), refused in one line when the tensorboard
+    package is missing or DIR is a file."""
+    if getattr(args, "tensorboard", None) is None:
+        return None
+    from wsnas.training.monitor import check_tensorboard
+
+    path = check_run_dir(args.tensorboard, "--tensorboard")
+    check_tensorboard(f"--tensorboard {shown(args.tensorboard)}")
+    return path

@@ -8,6 +8,7 @@ Examples:
   wsnas groundtruth --space tiny64 --data digits --seeds 2
   wsnas groundtruth --data cifar10 --data-dir ~/data/cifar-10-batches-py --archs 434,111
   wsnas groundtruth --epochs 5 --store quick.db
+  wsnas groundtruth --seeds 2 --tensorboard tb          # then: tensorboard --logdir tb
   wsnas groundtruth --executor ray                     # every core of this machine, via Ray
   wsnas groundtruth --executor ray --ray-address auto  # the cluster `ray start` joined
   wsnas groundtruth --space darts --archs "$(cat genotype.txt)" --recipe darts-eval \
@@ -26,6 +27,7 @@ from wsnas.commands.common import (
     add_executor_options,
     add_runtime_options,
     add_space_options,
+    add_tensorboard_option,
     add_training_options,
     archs_from_args,
     check_seeds,
@@ -35,6 +37,7 @@ from wsnas.commands.common import (
     executor_from_args,
     seed_arg,
     space_from_args,
+    tensorboard_from_args,
     training_overrides,
 )
 from wsnas.core.errors import WsnasError
@@ -68,6 +71,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--drop-path", dest="drop_path_prob", type=float,
                    help="final drop-path probability (0: off); only for networks with drop-path (darts)")
     add_runtime_options(p)
+    add_tensorboard_option(p, "each finished training's accuracies and loss as TensorBoard scalars into "
+                              "DIR/groundtruth/<config hash> as it finishes (tags groundtruth/test_acc, valid_acc, "
+                              "train_acc, train_loss, ...; the step counts the trainings of that config finished "
+                              "so far; the mean seed-to-seed tau at the end)")
     add_executor_options(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -95,6 +102,7 @@ def check_fits(args: argparse.Namespace, space, cfg, data) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    tensorboard = tensorboard_from_args(args)  # a missing tensorboard package: refused before anything else
     if args.seeds < 1:
         raise WsnasError(f"--seeds must be at least 1, got {args.seeds}")
     seeds = check_seeds(args.first_seed, args.seeds)
@@ -111,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     with Store(args.store) as store:
         result = run_groundtruth_with_best(space, data, cfg, seeds=seeds, archs=archs, store=store,
                                            progress=not args.no_progress, executor=executor,
-                                           log=None if args.json else print)
+                                           log=None if args.json else print, tensorboard=tensorboard)
     summary, seconds = result["summary"], result["seconds"]
     out = {
         "store": str(args.store), "space": space.name, "dataset": data.name,

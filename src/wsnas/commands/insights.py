@@ -38,6 +38,7 @@ Examples:
   wsnas insights --strategy all              # PA&DA, its halves, SPOS and FairNAS, 3 seeds each
   wsnas insights --strategy pada,spos --seeds 5 --quick
   wsnas insights --strategy pada,pada:credit=path,spos   # PA&DA's two credit rules side by side
+  wsnas insights --quick --tensorboard tb    # live curves of every instance: tensorboard --logdir tb
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ from wsnas.commands.common import (
     add_runtime_options,
     add_sharing_options,
     add_space_options,
+    add_tensorboard_option,
     check_run_dir,
     check_store_path,
     data_from_args,
@@ -61,6 +63,7 @@ from wsnas.commands.common import (
     executor_from_args,
     run_id_arg,
     space_from_args,
+    tensorboard_from_args,
 )
 from wsnas.core.errors import WsnasError
 from wsnas.core.runtime import PRECISIONS
@@ -127,6 +130,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="record the supernet's gradient variance over windows of this many steps "
                         f"(default {COMPARE_GRAD_WINDOW} with --strategy, otherwise off)")
     add_runtime_options(p, store_in_run_dir=True)
+    add_tensorboard_option(p, "live curves as TensorBoard event files: every supernet instance's into DIR/<run id> "
+                              "(loss and accuracy per step, loss, accuracy and learning rate per epoch, the "
+                              "children's mean accuracy and GT-Tau against the study's ground truth after each "
+                              "evaluation, PA&DA's probabilities and the gradient variance when recorded), the ground "
+                              "truth's accuracies into DIR/groundtruth/<config hash>; a resumed study continues them")
     add_executor_options(p, what="the ground-truth trainings and the supernet instances")
     p.add_argument("--no-report", action="store_true", help="skip writing the report")
 
@@ -200,6 +208,7 @@ def config_from_args(args: argparse.Namespace) -> InsightsConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    tensorboard = tensorboard_from_args(args)  # a missing tensorboard package: refused before anything else
     space = space_from_args(args)
     if space.name != "tiny64":
         raise WsnasError(f"the insights study runs on the tiny64 space, not {space.name!r}")
@@ -216,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
     data = data_from_args(args, device)
     result = insights_study(space, data, cfg, run_dir=args.run_dir, store_path=args.store,
                             experiment=args.experiment, truth=args.truth, progress=not args.no_progress,
-                            executor=executor, report=not args.no_report)
+                            executor=executor, report=not args.no_report, tensorboard=tensorboard)
     paths = result["report"]
     if paths is not None:
         print(f"report: {paths['html']} and {paths['md']}")

@@ -18,6 +18,7 @@ Examples:
   wsnas interference                                   # digits, about 2 minutes on 2 CPU cores
   wsnas interference --epochs 12 --probe-from-epoch 4 --probe-size 128 --run rr-long
   wsnas interference --strategy shuffle --grad-window 17 --run shuffle
+  wsnas interference --tensorboard tb                  # then: tensorboard --logdir tb
   wsnas store export interference --run interference/round_robin/0 --out rows.csv
 """
 
@@ -32,6 +33,7 @@ from wsnas.commands.common import (
     add_data_options,
     add_runtime_options,
     add_space_options,
+    add_tensorboard_option,
     add_training_options,
     check_store_path,
     data_from_args,
@@ -40,6 +42,7 @@ from wsnas.commands.common import (
     run_id_arg,
     seed_arg,
     space_from_args,
+    tensorboard_from_args,
     training_overrides,
 )
 from wsnas.core.errors import WsnasError
@@ -69,6 +72,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training (defaults per dataset: digits 8 epochs at batch 64)")
     add_training_options(g)
     add_runtime_options(p)
+    add_tensorboard_option(p, "live training curves as TensorBoard event files into DIR/<run id>: loss and accuracy "
+                              "per step, loss, accuracy and learning rate per epoch, the children's mean accuracy "
+                              "after each epoch, the gradient-variance windows as they close; a resumed run "
+                              "continues its curves")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from wsnas.store import Store
     from wsnas.training.trainer import SupernetConfig
 
+    tensorboard = tensorboard_from_args(args)  # a missing tensorboard package: refused before anything else
     if args.probe_size is not None and args.probe_size < 1:
         raise WsnasError(f"--probe-size must be a positive number of images, got {args.probe_size}")
     if args.grad_window < 1:
@@ -104,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         grad_window=args.grad_window)
     with Store(args.store) as store:
         result = interference_study(space, data, cfg, seed=args.seed, run_id=run_id, run_dir=run_dir, store=store,
-                                    progress=not args.no_progress)
+                                    progress=not args.no_progress, tensorboard=tensorboard)
     n = len(space)
     s, gv = result["interference"], result["grad_variance"]
     print(f"run {run_id}: {result['epochs']} epochs{' (resumed)' if result['resumed'] else ''}, "

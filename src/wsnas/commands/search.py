@@ -30,6 +30,7 @@ GAEA's NAS-Bench-201 search (gaea-nb201) trains 25 epochs of a cosine schedule s
 Examples:
   wsnas search --space tiny64 --strategy darts --select magnitude,pt --truth store
   wsnas search --space tiny64 --strategy gdas --param gaea --truth store
+  wsnas search --strategy darts --tensorboard tb        # then: tensorboard --logdir tb
   wsnas search --space nb201 --strategy gdas --param gaea --warmup-epochs 50 --epochs E ...
       # GAEA-GDAS with the authors' 50-epoch warm-up (their configs leave the epoch count E to the run)
   wsnas search --preset gaea-nb201 --data cifar10 --data-dir ~/data/cifar-10-batches-py \\
@@ -60,6 +61,7 @@ from wsnas.commands.common import (
     add_executor_options,
     add_runtime_options,
     add_space_options,
+    add_tensorboard_option,
     add_training_options,
     check_run_dir,
     check_store_path,
@@ -70,6 +72,7 @@ from wsnas.commands.common import (
     run_id_arg,
     seed_arg,
     space_from_args,
+    tensorboard_from_args,
     training_overrides,
 )
 from wsnas.core.errors import WsnasError
@@ -149,6 +152,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                              f"{base.momentum}, weight decay {base.weight_decay:g}, clip {base.grad_clip:g})")
     add_training_options(g)
     add_runtime_options(p)
+    add_tensorboard_option(p, "live search curves as TensorBoard event files into DIR/<run id>: loss and accuracy "
+                              "per step; loss, accuracy and learning rate per epoch; after every epoch the entropy "
+                              "of the architecture weights (mean and per edge) and the argmax's parameter-free ops "
+                              "and index; a resumed search continues its curves (with --study: every search into "
+                              "DIR/<run id>, the ground truth's accuracies into DIR/groundtruth/<config hash>)")
     add_executor_options(p, what="--retrain trainings, and with --study the ground truth and every search")
     p.set_defaults(space=None)  # unset: the preset's space, else tiny64
     p.epilog = recipe_table()
@@ -244,9 +252,10 @@ def _train_config(args: argparse.Namespace, preset: SearchPreset | None):
 
 
 def run(args: argparse.Namespace) -> int:
+    tensorboard = tensorboard_from_args(args)  # a missing tensorboard package: refused before anything else
     preset = _apply_preset(args)
     if args.study:
-        return _study(args)
+        return _study(args, tensorboard)
     space = space_from_args(args)
     select = tuple(s.strip() for s in args.select.split(",") if s.strip())
     exclude = tuple(s.strip() for s in args.exclude.split(",") if s.strip())
@@ -283,7 +292,7 @@ def run(args: argparse.Namespace) -> int:
             retrain = retrain.with_overrides(epochs=args.retrain_epochs)
     out = search(space, data, strategy, cfg, seed=args.seed, run_id=run_id, run_dir=run_dir, store_path=args.store,
                  truth=args.truth, retrain=retrain, executor=executor_from_args(args) if args.retrain else None,
-                 progress=not args.no_progress)
+                 progress=not args.no_progress, tensorboard=tensorboard)
     for r in out.rows:
         truth_text = "no ground truth" if r["truth"] is None else (
             f"ground truth {r['truth']:.4f}" + (f" (rank {r['truth_rank']})" if r.get("truth_rank") else "")
@@ -294,7 +303,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _study(args: argparse.Namespace) -> int:
+def _study(args: argparse.Namespace, tensorboard) -> int:
     from wsnas.experiments.search_study import SearchStudyConfig, search_study
 
     space = space_from_args(args)
@@ -311,7 +320,7 @@ def _study(args: argparse.Namespace) -> int:
     device = device_from_args(args)
     data = data_from_args(args, device)
     paths = search_study(space, data, cfg, study_dir=args.study_dir, progress=not args.no_progress,
-                         executor=executor_from_args(args))
+                         executor=executor_from_args(args), tensorboard=tensorboard)
     print(f"report: {paths['html']} and {paths['md']}")
     for line in paths["findings"]:
         print(f"  {line}")

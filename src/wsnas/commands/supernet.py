@@ -22,6 +22,7 @@ Examples:
   wsnas supernet --strategy round_robin --bn-mode recal --run my-rr --run-dir runs/rr
   wsnas store export predictions --run my-rr --wide --out rr.csv
   wsnas supernet --strategy round_robin --sharing group:16:random --truth store
+  wsnas supernet --strategy pada --truth store --tensorboard tb   # then: tensorboard --logdir tb
 
 Data-parallel under torchrun (the batch size is the global batch, split across the ranks;
 rank 0 writes the store and the checkpoint, all ranks resume from it):
@@ -43,6 +44,7 @@ from wsnas.commands.common import (
     add_runtime_options,
     add_sharing_options,
     add_space_options,
+    add_tensorboard_option,
     add_training_options,
     archs_from_args,
     check_store_path,
@@ -53,6 +55,7 @@ from wsnas.commands.common import (
     run_id_arg,
     seed_arg,
     space_from_args,
+    tensorboard_from_args,
     training_overrides,
 )
 from wsnas.core import distributed
@@ -99,17 +102,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--truth-config", default=None,
                    help="with --truth store: the ground truth's config hash, where the store holds several")
     add_runtime_options(p)
+    add_tensorboard_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    tensorboard = tensorboard_from_args(args)  # a missing tensorboard package: refused before anything else
     device = device_from_args(args)
     if distributed.launched_by_torchrun() and device.type == "cuda":
         device = torch.device("cuda", distributed.local_rank())  # one GPU per process
     with distributed.process_group(device=device) as replica:
-        return _run(args, device, replica)
+        return _run(args, device, replica, tensorboard)
 
 
-def _run(args: argparse.Namespace, device, replica: distributed.Replica | None) -> int:
+def _run(args: argparse.Namespace, device, replica: distributed.Replica | None, tensorboard) -> int:
     space = space_from_args(args)
     sharing = parse_sharing(args.sharing, budget=args.sharing_budget)
     check_sharing(space, sharing)
@@ -136,7 +141,8 @@ def _run(args: argparse.Namespace, device, replica: distributed.Replica | None) 
     data = data_from_args(args, device)
     out = train_supernet(space, data, strategy, cfg, seed=args.seed, run_id=run_id, run_dir=run_dir,
                          store_path=args.store, archs=archs, sharing=sharing, truth=args.truth,
-                         truth_config=args.truth_config, replica=replica, progress=not args.no_progress)
+                         truth_config=args.truth_config, replica=replica, progress=not args.no_progress,
+                         tensorboard=tensorboard)
     if out is None:  # a data-parallel rank other than 0
         return 0
     ranks = f" on {out.world_size} ranks" if out.world_size is not None else ""

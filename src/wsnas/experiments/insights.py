@@ -50,6 +50,7 @@ from wsnas.evaluator import EvalConfig
 from wsnas.execution.executor import Executor
 from wsnas.experiments.instances import Instance, load_final, run_instances
 from wsnas.groundtruth.run import groundtruth_config, run_groundtruth
+from wsnas.groundtruth.truth import resolve_truth
 from wsnas.report import write_insights_report
 from wsnas.runs import open_run, running
 from wsnas.spaces import Space
@@ -348,11 +349,14 @@ def instance_runs(experiment: str, cfg: InsightsConfig) -> dict[str, list[str]]:
 
 def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: str | Path,
                  store: Store, experiment: str = "insights", truth: str = "store",
-                 progress: bool = True, log=print, executor: Executor | None = None) -> str:
+                 progress: bool = True, log=print, executor: Executor | None = None,
+                 tensorboard: str | Path | None = None) -> str:
     """Run (or continue) the whole study; returns the experiment's run id.
 
     ``executor`` runs the ground-truth trainings and the supernet instances (default: in this
-    process).
+    process). ``tensorboard``: a folder for live curves, every supernet instance's in
+    ``<folder>/<run_id>`` (with its GT-Tau against the study's ground truth after every
+    evaluation) and the ground truth's accuracies (:func:`wsnas.groundtruth.run.run_groundtruth`).
     """
     cfg.validate()
     run_dir = Path(run_dir)
@@ -396,7 +400,7 @@ def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: s
             f"{cfg.groundtruth.epochs} epochs each")
         gt = run_groundtruth(space, data, cfg.groundtruth, seeds=list(range(cfg.gt_seeds)),
                              archs=list(space.enumerate()), store=store, progress=progress,
-                             executor=executor)
+                             executor=executor, tensorboard=tensorboard)
         if gt.seed_taus:
             log(f"      seed-to-seed tau of the ground truth: {gt.mean_seed_tau:.3f}")
 
@@ -408,8 +412,13 @@ def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: s
             log(f"      {inst.run_id}: train acc {last.get('train_acc', float('nan')):.3f}, mean child valid "
                 f"acc {last.get('mean_child_acc', float('nan')):.3f} ({result['seconds']:.0f} s)")
 
+        live_truth = None  # the ground truth the analysis ranks against, for the live GT-Tau
+        if tensorboard is not None:
+            table, _ = resolve_truth(truth, store=store, space=space.name, dataset=data.name,
+                                     config_hash=config_hash(gt_cfg))
+            live_truth = table.accuracy_of([space.format(a) for a in space.enumerate()])
         run_instances(space, data, sn_cfg, instances, store=store, executor=executor, progress=progress,
-                      on_done=report)
+                      on_done=report, tensorboard=tensorboard, truth=live_truth)
 
         if finetune_run:
             log(f"[3/3] fine-tuning every child from the final snapshot of {first}, "
@@ -441,7 +450,7 @@ def default_experiment(cfg: InsightsConfig) -> str:
 def insights_study(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: str | Path,
                    store_path: str | Path | None = None, experiment: str | None = None, truth: str = "store",
                    progress: bool = True, executor: Executor | None = None, report: bool = True,
-                   log=print) -> dict:
+                   log=print, tensorboard: str | Path | None = None) -> dict:
     """``wsnas insights``: run (or continue) the study in ``run_dir``, then write its report.
 
     Creates ``run_dir``, opens the store at ``store_path`` (default ``run_dir/results.db``),
@@ -461,7 +470,8 @@ def insights_study(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir:
     experiment = experiment or default_experiment(cfg)
     with Store(store_path) as store:
         experiment = run_insights(space, data, cfg, run_dir=run_dir, store=store, experiment=experiment,
-                                  truth=truth, progress=progress, log=log, executor=executor)
+                                  truth=truth, progress=progress, log=log, executor=executor,
+                                  tensorboard=tensorboard)
         seconds = time.perf_counter() - start
         log(f"study finished in {seconds:.0f} s; results in {store_path}")
         paths = write_insights_report(store, experiment, report_dir(run_dir, experiment)) if report else None

@@ -8,13 +8,18 @@ child each step trained) travel in its checkpoint and back to the driver, which 
 the store. A job whose worker dies is retried and resumes from the instance's last checkpoint
 (``<run_dir>`` must be reachable by the workers: the same machine, or a shared file system);
 an instance the store marks ``done`` is not run again.
+
+With ``tensorboard`` (a folder) each job writes its instance's live curves into
+``<folder>/<run_id>`` itself, as it trains (:class:`~wsnas.training.monitor.TensorBoardMonitor`;
+with Ray the folder, like the run directory, must be reachable by the workers), GT-Tau after every
+evaluation included when the driver passes the ground truth (``truth``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +34,7 @@ from wsnas.spaces import Space
 from wsnas.store import Store
 from wsnas.strategies import get_strategy
 from wsnas.supernet.sharing import Sharing
+from wsnas.training.monitor import tensorboard_monitor
 from wsnas.training.trainer import RowCollector, SupernetConfig, SupernetTrainer, trainer_config
 
 
@@ -71,6 +77,8 @@ class SupernetJob:
     data_describe: dict = field(repr=False)
     config: dict = field(repr=False)  # SupernetConfig.to_dict(execution=True)
     progress: bool = False
+    tensorboard: str | None = None  # the folder of the instance's live curves (None: none)
+    truth: tuple[tuple[str, float], ...] | None = field(default=None, repr=False)  # (child, accuracy): GT-Tau
 
     def __str__(self) -> str:
         return self.instance.run_id
@@ -95,7 +103,8 @@ def supernet_job(job: SupernetJob) -> dict:
     trainer = build_trainer(job.instance, space, data, SupernetConfig.from_dict(job.config),
                             store=collector, progress=job.progress)
     trainer.try_resume()
-    trainer.train()
+    with tensorboard_monitor(job.tensorboard, truth=None if job.truth is None else dict(job.truth)) as monitor:
+        trainer.train(monitor=monitor)
     return {"predictions": collector.predictions, "train_steps": collector.train_steps,
             "run_metrics": collector.run_metrics,
             "history": list(trainer.history), "seconds": time.perf_counter() - start,
@@ -104,10 +113,13 @@ def supernet_job(job: SupernetJob) -> dict:
 
 def run_instances(space: Space, data: Dataset, cfg: SupernetConfig, instances: Sequence[Instance], *,
                   store: Store, executor: Executor | None = None, progress: bool = True,
-                  on_done: Callable[[Instance, dict], None] | None = None) -> None:
+                  on_done: Callable[[Instance, dict], None] | None = None,
+                  tensorboard: str | Path | None = None, truth: Mapping[str, float] | None = None) -> None:
     """Train every instance not yet ``done`` in ``store`` on ``executor``; write their rows here.
 
     ``on_done(instance, result)`` is called in the driver after an instance's rows are stored.
+    ``tensorboard``: a folder for the instances' live curves, ``truth`` the children's ground-truth
+    accuracies by name for their GT-Tau (the module docstring).
     """
     executor = executor or LocalExecutor()
     todo: dict[str, Run] = {}
@@ -123,7 +135,9 @@ def run_instances(space: Space, data: Dataset, cfg: SupernetConfig, instances: S
     space_desc, data_desc = space.describe(), data.describe()
     local = isinstance(executor, LocalExecutor)
     jobs = [SupernetJob(instance=inst, space=space_desc, data=spec, data_describe=data_desc,
-                        config=cfg.to_dict(execution=True), progress=progress and local)
+                        config=cfg.to_dict(execution=True), progress=progress and local,
+                        tensorboard=None if tensorboard is None else str(Path(tensorboard) / inst.run_id),
+                        truth=None if truth is None else tuple(truth.items()))
             for inst in instances if inst.run_id in todo]
     bar = tqdm(total=len(instances), initial=len(instances) - len(todo), desc="supernet instances",
                unit="run", disable=not progress, dynamic_ncols=True)

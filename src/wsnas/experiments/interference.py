@@ -60,6 +60,7 @@ from wsnas.runs import train_run
 from wsnas.spaces import Arch, Space
 from wsnas.strategies.base import SinglePathStrategy, StepResult, Strategy, StrategyContext, train_path
 from wsnas.training.gradvar import METRIC_NAMES, GradVarianceMonitor
+from wsnas.training.monitor import tensorboard_monitor
 from wsnas.training.standalone import TrainConfig
 from wsnas.training.trainer import SupernetConfig, SupernetTrainer
 
@@ -449,13 +450,16 @@ class InterferenceConfig:
 
 
 def run_interference(space: Space, data: Dataset, cfg: InterferenceConfig, *, seed: int, store=None,
-                     run_id: str | None = None, run_dir: str | Path, progress: bool = True) -> dict:
+                     run_id: str | None = None, run_dir: str | Path, progress: bool = True,
+                     tensorboard: str | Path | None = None) -> dict:
     """Train a supernet with an :class:`InterferenceProbe` and a :class:`GradVarianceMonitor`.
 
     The run resumes from ``run_dir``'s checkpoint when one exists (per-epoch checkpoints; rows
     of a repeated epoch are rewritten identically). With a store, the run is recorded with
     kind ``interference``, its rows in the ``interference`` table and the gradient-variance
-    windows in ``run_metrics`` (names in :data:`GRAD_METRICS`).
+    windows in ``run_metrics`` (names in :data:`GRAD_METRICS`). ``tensorboard``: a folder, the
+    run's live curves (the trainer's, and the gradient-variance windows as they close) go to
+    ``<folder>/<run_id>`` (``<folder>`` itself without a run id).
 
     Returns a dict: ``run_id``, ``resumed``, ``epochs``, ``summary`` (the trainer's last epoch),
     ``matrix`` (:func:`interference_matrix`), ``interference`` (:func:`summarize_interference`),
@@ -475,12 +479,20 @@ def run_interference(space: Space, data: Dataset, cfg: InterferenceConfig, *, se
     monitor = GradVarianceMonitor(trainer.supernet.parameters(), cfg.grad_window)
     probe.attach_monitor(monitor)
     start = time.perf_counter()
-    if store is not None:
-        summary, resumed = train_run(store, run_id, "interference", trainer, seed=seed,
-                                     on_step=lambda step, result: monitor.update())
-    else:
-        resumed = trainer.try_resume()
-        summary = trainer.train(on_step=lambda step, result: monitor.update())
+    folder = None if tensorboard is None else Path(tensorboard) / (run_id or "")
+    with tensorboard_monitor(folder) as live:
+
+        def on_step(step: int, result) -> None:
+            window = monitor.update()
+            if window is not None:
+                live.on_metrics("gradient", {name: window[k] for k, name in GRAD_METRICS.items()}, step)
+
+        if store is not None:
+            summary, resumed = train_run(store, run_id, "interference", trainer, seed=seed, on_step=on_step,
+                                         monitor=live)
+        else:
+            resumed = trainer.try_resume()
+            summary = trainer.train(on_step=on_step, monitor=live)
     seconds = time.perf_counter() - start
     if store is not None:
         rows = store.interference(run_id)
@@ -502,7 +514,8 @@ def run_interference(space: Space, data: Dataset, cfg: InterferenceConfig, *, se
 
 
 def interference_study(space: Space, data: Dataset, cfg: InterferenceConfig, *, seed: int, run_id: str,
-                       run_dir: str | Path, store=None, progress: bool = True) -> dict:
+                       run_dir: str | Path, store=None, progress: bool = True,
+                       tensorboard: str | Path | None = None) -> dict:
     """``wsnas interference``: :func:`run_interference`, then the matrix written into ``run_dir``.
 
     Writes ``run_dir/interference.png`` (the d_loss and cosine heat maps,
@@ -518,7 +531,7 @@ def interference_study(space: Space, data: Dataset, cfg: InterferenceConfig, *, 
 
     run_dir = Path(run_dir)
     result = run_interference(space, data, cfg, seed=seed, store=store, run_id=run_id, run_dir=run_dir,
-                              progress=progress)
+                              progress=progress, tensorboard=tensorboard)
     matrix = result["matrix"]
     names = space.arch_names()
     png = interference_figure(matrix, run_dir / "interference.png", names=names,

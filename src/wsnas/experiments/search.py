@@ -21,6 +21,7 @@ from wsnas.selection.search import SearchConfig, run_search
 from wsnas.spaces import Arch, Space
 from wsnas.store import Store
 from wsnas.strategies import Strategy
+from wsnas.training.monitor import tensorboard_monitor
 from wsnas.training.standalone import TrainConfig
 
 
@@ -52,8 +53,9 @@ def retrainer(space: Space, data: Dataset, cfg: TrainConfig, *, store: Store, ex
 def search(space: Space, data: Dataset, strategy: Strategy, cfg: SearchConfig, *, seed: int, run_id: str,
            run_dir: str | Path, store_path: str | Path, truth: str | None = None,
            retrain: TrainConfig | None = None, executor: Executor | None = None,
-           progress: bool = True) -> SearchOutcome:
-    """Search (or resume), select, and look up or train each selection's ground truth."""
+           progress: bool = True, tensorboard: str | Path | None = None) -> SearchOutcome:
+    """Search (or resume), select, and look up or train each selection's ground truth; ``tensorboard``:
+    a folder, the search's live curves go to ``<folder>/<run_id>``."""
     # as train_supernet: a bad ground truth is refused before the store is opened or created
     table, source = (None, None) if truth == STORE_TRUTH else resolve_truth(truth, space=space.name)
     if truth == STORE_TRUTH:
@@ -63,8 +65,9 @@ def search(space: Space, data: Dataset, strategy: Strategy, cfg: SearchConfig, *
             table, source = resolve_truth(truth, store=store, space=space.name, dataset=data.name)
         train = None if retrain is None else retrainer(space, data, retrain, store=store, executor=executor,
                                                        progress=progress)
-        rows = run_search(space, data, strategy, cfg, seed=seed, store=store, run_id=run_id, run_dir=run_dir,
-                          truth=table, truth_source=source, retrain=train, progress=progress)
+        with tensorboard_monitor(None if tensorboard is None else Path(tensorboard) / run_id) as monitor:
+            rows = run_search(space, data, strategy, cfg, seed=seed, store=store, run_id=run_id, run_dir=run_dir,
+                              truth=table, truth_source=source, retrain=train, progress=progress, monitor=monitor)
         seconds = sum(m["value"] or 0.0 for m in store.run_metrics(run_id, name="epoch_seconds"))
     return SearchOutcome(rows=rows, seconds=seconds)
 

@@ -27,6 +27,7 @@ from wsnas.selection.search import SEARCH_DEFAULTS, search_supernet_config, sele
 from wsnas.spaces import Space
 from wsnas.store import Store, config_hash
 from wsnas.strategies import get_strategy, strategy_names
+from wsnas.training.monitor import tensorboard_monitor
 from wsnas.training.standalone import TrainConfig, default_config
 from wsnas.training.trainer import RowCollector, SupernetTrainer, trainer_config
 
@@ -76,8 +77,10 @@ def study_runs(experiment: str, cfg: SearchStudyConfig) -> list[dict]:
 
 def run_search_study(space: Space, data: Dataset, cfg: SearchStudyConfig, *, store: Store, run_dir: str | Path,
                      experiment: str = "search", progress: bool = True, log=print,
-                     executor: Executor | None = None) -> str:
-    """Ground truth (reused when stored), then every search and its selections; resumable."""
+                     executor: Executor | None = None, tensorboard: str | Path | None = None) -> str:
+    """Ground truth (reused when stored), then every search and its selections; resumable. ``tensorboard``:
+    a folder for live curves (each search's in ``<folder>/<run_id>``, the ground truth's as
+    :func:`wsnas.groundtruth.run.run_groundtruth` writes them)."""
     if space.name != "tiny64":
         raise WsnasError(f"the search study needs a space whose every child has ground truth (tiny64), "
                          f"not {space.name!r}")
@@ -89,16 +92,17 @@ def run_search_study(space: Space, data: Dataset, cfg: SearchStudyConfig, *, sto
         "groundtruth": {"config_hash": config_hash(gt_cfg), "seeds": list(range(cfg.gt_seeds))}})
     with running(study):
         _run_study(space, data, cfg, runs, store=store, run_dir=run_dir, progress=progress, log=log,
-                   executor=executor)
+                   executor=executor, tensorboard=tensorboard)
     return experiment
 
 
 def _run_study(space: Space, data: Dataset, cfg: SearchStudyConfig, runs: list[dict], *, store: Store,
-               run_dir: Path, progress: bool, log, executor: Executor | None) -> None:
+               run_dir: Path, progress: bool, log, executor: Executor | None,
+               tensorboard: str | Path | None = None) -> None:
     """Ground truth, then every search not yet done (jobs on ``executor``) and its selections."""
     log(f"[1/2] ground truth: {len(space)} children x {cfg.gt_seeds} seeds")
     gt = run_groundtruth(space, data, cfg.groundtruth, seeds=list(range(cfg.gt_seeds)), archs=list(space.enumerate()),
-                         store=store, progress=progress, executor=executor)
+                         store=store, progress=progress, executor=executor, tensorboard=tensorboard)
     truth = truth_from_store(store, space=space.name, dataset=data.name, config_hash=gt.config_hash)
     methods = ordered({m for r in runs for m in r["select"]})
     log(f"[2/2] searches: {len(runs)} ({cfg.search.epochs} epochs each), selections "
@@ -120,7 +124,8 @@ def _run_study(space: Space, data: Dataset, cfg: SearchStudyConfig, runs: list[d
                               strategy=r["strategy"], options=dict(r["options"]), seed=r["seed"], space=space_desc,
                               data=spec, data_describe=data_desc, train=cfg.search.to_dict(),
                               select=tuple(r["select"]), pt=cfg.pt.to_dict(),
-                              progress=progress and isinstance(executor, LocalExecutor)))
+                              progress=progress and isinstance(executor, LocalExecutor),
+                              tensorboard=None if tensorboard is None else str(Path(tensorboard) / r["run_id"])))
 
     def on_result(job: SearchJob, result: dict) -> None:
         store.add_run_metrics(job.run_id, result["run_metrics"])
@@ -138,14 +143,15 @@ def _run_study(space: Space, data: Dataset, cfg: SearchStudyConfig, runs: list[d
 
 
 def search_study(space: Space, data: Dataset, cfg: SearchStudyConfig, *, study_dir: str | Path,
-                 progress: bool = True, log=print, executor: Executor | None = None) -> dict:
+                 progress: bool = True, log=print, executor: Executor | None = None,
+                 tensorboard: str | Path | None = None) -> dict:
     """The whole study in ``study_dir`` (its store ``results.db``, runs under ``search/``), then its
     report; returns the report's paths (``html``, ``md``) and its ``findings`` lines."""
     study_dir = Path(study_dir)
     study_dir.mkdir(parents=True, exist_ok=True)
     with Store(study_dir / "results.db") as store:
         experiment = run_search_study(space, data, cfg, store=store, run_dir=study_dir / "search",
-                                      progress=progress, log=log, executor=executor)
+                                      progress=progress, log=log, executor=executor, tensorboard=tensorboard)
         return write_search_report(store, experiment, study_dir / "search")
 
 
@@ -165,6 +171,7 @@ class SearchJob:
     select: tuple = field(default_factory=selection_names)
     pt: dict = field(default_factory=dict, repr=False)
     progress: bool = False
+    tensorboard: str | None = None  # the folder of the search's live curves (None: none)
 
     def __str__(self) -> str:
         return self.run_id
@@ -179,7 +186,8 @@ def search_job(job: SearchJob) -> dict:
                               search_supernet_config(TrainConfig(**job.train)), seed=job.seed, run_dir=job.run_dir,
                               store=collector, run_id=job.run_id, archs=[], progress=job.progress)
     trainer.try_resume()
-    trainer.train()
+    with tensorboard_monitor(job.tensorboard) as monitor:
+        trainer.train(monitor=monitor)
     picks = select_all(trainer, data, get_selectors(job.select, {"pt": job.pt}), progress=job.progress)
     return {"run_metrics": collector.run_metrics,
             "selections": [{"method": m, "arch": space.format(a), "arch_index": space.index(a), "seconds": sec}

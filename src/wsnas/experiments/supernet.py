@@ -25,6 +25,7 @@ from wsnas.spaces import Arch, Space
 from wsnas.store import Store
 from wsnas.strategies import Strategy
 from wsnas.supernet.sharing import Sharing
+from wsnas.training.monitor import tensorboard_monitor
 from wsnas.training.trainer import SupernetConfig, SupernetTrainer
 
 
@@ -61,8 +62,14 @@ class SupernetOutcome:
 def train_supernet(space: Space, data: Dataset, strategy: Strategy, cfg: SupernetConfig, *, seed: int,
                    run_id: str, run_dir: str | Path, store_path: str | Path, archs: Sequence[Arch] | None = None,
                    sharing: Sharing | None = None, truth: str | None = None, truth_config: str | None = None,
-                   replica: distributed.Replica | None = None, progress: bool = True) -> SupernetOutcome | None:
-    """Train (or resume) one supernet and rank its children; ``None`` on the ranks other than 0."""
+                   replica: distributed.Replica | None = None, progress: bool = True,
+                   tensorboard: str | Path | None = None) -> SupernetOutcome | None:
+    """Train (or resume) one supernet and rank its children; ``None`` on the ranks other than 0.
+
+    ``tensorboard``: a folder; rank 0 writes the run's live curves into ``<folder>/<run_id>``
+    (:class:`~wsnas.training.monitor.TensorBoardMonitor`), GT-Tau after every evaluation included
+    when there is a ground truth.
+    """
     run_dir = Path(run_dir)
     sharing = sharing if sharing is not None else Sharing()
     if replica is not None and not replica.is_main:
@@ -85,7 +92,9 @@ def train_supernet(space: Space, data: Dataset, strategy: Strategy, cfg: Superne
             check_truth_covers(table, space, list(archs) if archs is not None else list(space.enumerate()))
         trainer = SupernetTrainer(space, data, strategy, cfg, seed=seed, run_dir=run_dir, store=store,
                                   run_id=run_id, archs=archs, progress=progress, replica=replica, sharing=sharing)
-        summary, resumed = train_run(store, run_id, "supernet", trainer, seed=seed)
+        with tensorboard_monitor(None if tensorboard is None else Path(tensorboard) / run_id,
+                                 truth=None if table is None else table.accuracy_of(trainer.names)) as monitor:
+            summary, resumed = train_run(store, run_id, "supernet", trainer, seed=seed, monitor=monitor)
         labels, names, matrix = store.prediction_matrix(run_id)
     final = [i for i, lab in enumerate(labels) if lab.startswith("epoch:")][-1]
     outcome = SupernetOutcome(run_id=run_id, run_dir=run_dir, epochs=trainer.epoch, resumed=resumed,

@@ -9,6 +9,11 @@ is small (the space's settings, a dataset spec, the training config, the archite
 seed); a worker rebuilds the space and loads the dataset once per process (:func:`train_job`),
 and only the driver writes the store.
 
+With ``tensorboard`` (a folder), the driver also writes each finished training's accuracies and
+loss as TensorBoard scalars into ``<folder>/groundtruth/<config hash>`` (:func:`tensorboard_run`),
+tags ``groundtruth/<column>``, the step counting the trainings of that config finished so far
+(a rerun continues the count); the seed-to-seed tau follows at the end.
+
 :func:`run_groundtruth` runs the jobs; :func:`run_groundtruth_with_best` (``wsnas groundtruth``)
 also times them and reads back the best of the trained architectures (mean over seeds).
 """
@@ -20,6 +25,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,12 +39,21 @@ from wsnas.groundtruth.truth import truth_from_store
 from wsnas.metrics import kendall_tau
 from wsnas.spaces import Arch, Space
 from wsnas.store import Store, code_version, config_hash
+from wsnas.training.monitor import tensorboard_monitor
 from wsnas.training.standalone import TrainConfig, train_from_scratch
+
+#: The columns of a finished training written as TensorBoard scalars (``groundtruth/<column>``).
+TENSORBOARD_COLUMNS = ("test_acc", "valid_acc", "train_acc", "train_loss", "test_loss", "valid_loss", "seconds")
 
 
 def groundtruth_config(space: Space, data: Dataset, cfg: TrainConfig) -> dict:
     """Everything that defines a ground-truth training except the architecture and seed."""
     return {"space": space.describe(), "data": data.describe(), "train": cfg.to_dict()}
+
+
+def tensorboard_run(chash: str) -> str:
+    """The folder, under ``--tensorboard DIR``, of the ground truth with config hash ``chash``."""
+    return f"groundtruth/{chash}"
 
 
 def train_one(space: Space, arch: Arch, data: Dataset, cfg: TrainConfig, seed: int) -> dict:
@@ -101,13 +116,15 @@ class GroundTruthSummary:
 def run_groundtruth(space: Space, data: Dataset, cfg: TrainConfig, *, seeds: Sequence[int],
                     archs: Sequence[Arch], store: Store, progress: bool = True,
                     metric: str = "test_acc", executor: Executor | None = None,
-                    log: Callable[[str], None] | None = None) -> GroundTruthSummary:
+                    log: Callable[[str], None] | None = None,
+                    tensorboard: str | Path | None = None) -> GroundTruthSummary:
     """Train every architecture for every seed (seed-major), skipping jobs already stored.
 
     The jobs run on ``executor`` (default: in this process, in order); each result is written
     to ``store`` here, in the driver, as soon as it arrives. A job whose loss becomes NaN or
     infinite is stored as ``diverged`` (no accuracy; a rerun skips it, no ground truth reads
     it), listed in the summary's ``diverged`` and, with ``log``, reported as it arrives.
+    ``tensorboard``: a folder for live scalars (the module docstring).
     """
     executor = executor or LocalExecutor()
     config = groundtruth_config(space, data, cfg)
@@ -125,6 +142,8 @@ def run_groundtruth(space: Space, data: Dataset, cfg: TrainConfig, *, seeds: Seq
                            arch=arch, name=space.format(arch), seed=seed) for seed, arch in jobs]
     trained = 0
     diverged: list[dict] = []
+    folder = None if tensorboard is None or not work else Path(tensorboard) / tensorboard_run(chash)
+    monitor = tensorboard_monitor(folder)
 
     def on_result(job: GroundTruthJob, result: dict) -> None:
         nonlocal trained
@@ -142,18 +161,23 @@ def run_groundtruth(space: Space, data: Dataset, cfg: TrainConfig, *, seeds: Seq
             "code_version": version, **result,
         })
         trained += 1
+        monitor.on_metrics("groundtruth", {k: result[k] for k in TENSORBOARD_COLUMNS if result.get(k) is not None},
+                           total - len(jobs) + trained)  # the trainings of this config finished so far
         bar.set_postfix_str(f"seed {job.seed} arch {job.name}")
         bar.update(1)
 
     try:
-        with Preloaded(space, space_desc, data, spec):
+        with monitor, Preloaded(space, space_desc, data, spec):
             executor.run(train_job, work, on_result=on_result)
+            summary = GroundTruthSummary(
+                config_hash=chash, total=total, trained=trained, skipped=total - len(jobs), diverged=diverged,
+                **seed_stability(store, space, data.name, chash, [space.format(a) for a in archs], metric),
+            )
+            if summary.seed_taus:
+                monitor.on_metrics("groundtruth", {"mean_seed_tau": summary.mean_seed_tau}, total)
     finally:
         bar.close()
-    return GroundTruthSummary(
-        config_hash=chash, total=total, trained=trained, skipped=total - len(jobs), diverged=diverged,
-        **seed_stability(store, space, data.name, chash, [space.format(a) for a in archs], metric),
-    )
+    return summary
 
 
 def diverged_line(job: dict) -> str:
@@ -179,7 +203,8 @@ def seed_stability(store: Store, space: Space, dataset: str, chash: str, names: 
 def run_groundtruth_with_best(space: Space, data: Dataset, cfg: TrainConfig, *, seeds: Sequence[int],
                               archs: Sequence[Arch], store: Store, progress: bool = True,
                               executor: Executor | None = None, best: int = 5,
-                              log: Callable[[str], None] | None = None) -> dict:
+                              log: Callable[[str], None] | None = None,
+                              tensorboard: str | Path | None = None) -> dict:
     """:func:`run_groundtruth`, timed, and the best architectures of ``archs`` read back from ``store``.
 
     Returns ``{"summary": GroundTruthSummary, "seconds": wall time, "best": [(arch, accuracy)]}``:
@@ -189,7 +214,7 @@ def run_groundtruth_with_best(space: Space, data: Dataset, cfg: TrainConfig, *, 
     """
     start = time.perf_counter()
     summary = run_groundtruth(space, data, cfg, seeds=seeds, archs=archs, store=store, progress=progress,
-                              executor=executor, log=log)
+                              executor=executor, log=log, tensorboard=tensorboard)
     if not store.groundtruth_values("test_acc", space=space.name, dataset=data.name,
                                     config_hash=summary.config_hash):
         return {"summary": summary, "seconds": time.perf_counter() - start, "best": []}

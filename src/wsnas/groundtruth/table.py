@@ -6,6 +6,8 @@ CSV file, or from a built-in published benchmark table. Metrics only ever see th
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,6 +46,17 @@ class TruthTable:
 
     def __len__(self) -> int:
         return len(self.archs)
+
+    def accuracy_of(self, names: Sequence[str]) -> dict[str, float]:
+        """Each of ``names`` (as :meth:`position` reads them) -> its accuracy; NaN for one the table
+        lacks."""
+        out = {}
+        for name in names:
+            try:
+                out[name] = float(self.accuracy[self.position(name)])
+            except (KeyError, WsnasError):
+                out[name] = math.nan
+        return out
 
     def position(self, key: str | int) -> int:
         """Row of an architecture given by canonical string or integer index (as int or str)."""

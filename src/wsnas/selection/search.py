@@ -35,6 +35,7 @@ from wsnas.spaces import Arch, Space, space_from_description
 from wsnas.store import Store
 from wsnas.strategies import Strategy, get_strategy, strategy_class, strategy_names
 from wsnas.strategies.archparams import PARAMS
+from wsnas.training.monitor import RunMonitor
 from wsnas.training.standalone import TrainConfig
 from wsnas.training.trainer import SupernetConfig, SupernetTrainer
 
@@ -162,8 +163,10 @@ def truth_of(truth: TruthTable | None, space: Space, arch: Arch) -> tuple[float 
 def run_search(space: Space, data: Dataset, strategy: Strategy, cfg: SearchConfig, *, seed: int, store: Store,
                run_id: str, run_dir: str | Path, truth: TruthTable | None = None, truth_source: str | None = None,
                retrain: Callable[[Arch], float] | None = None, progress: bool = True,
-               log: Callable[[str], None] = print) -> list[dict]:
-    """Search (or resume), then select with every method of ``cfg.select``; returns the selections."""
+               log: Callable[[str], None] = print, monitor: RunMonitor | None = None) -> list[dict]:
+    """Search (or resume), then select with every method of ``cfg.select``; returns the selections.
+
+    ``monitor`` watches the search's training (:meth:`SupernetTrainer.train`)."""
     sn_cfg = search_supernet_config(cfg.train)
     trainer = SupernetTrainer(space, data, strategy, sn_cfg, seed=seed, run_dir=run_dir, store=store,
                               run_id=run_id, archs=[], progress=progress)
@@ -175,7 +178,7 @@ def run_search(space: Space, data: Dataset, strategy: Strategy, cfg: SearchConfi
     resumed = trainer.try_resume()
     with running(run):
         start = time.perf_counter()
-        trainer.train()
+        trainer.train(monitor=monitor)
         if trainer.epoch and not resumed:
             log(f"search {run_id}: {trainer.epoch} epochs in {time.perf_counter() - start:.0f} s, "
                 f"entropy {strategy.arch.entropy():.3f}")

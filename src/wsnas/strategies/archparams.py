@@ -178,12 +178,16 @@ class ArchParams(nn.Module):
         return w
 
     @torch.no_grad()
-    def entropy(self) -> float:
-        """Mean Shannon entropy (nats) of the edges' op distributions (GAEA's sparsity measure)."""
+    def edge_entropy(self) -> np.ndarray:
+        """Shannon entropy (nats) of each edge's op distribution, one value per edge."""
         p = self.probabilities()
         with np.errstate(divide="ignore", invalid="ignore"):
-            h = -np.where(p > 0, p * np.log(p), 0.0).sum(1)
-        return float(h.mean())
+            return -np.where(p > 0, p * np.log(p), 0.0).sum(1)
+
+    @torch.no_grad()
+    def entropy(self) -> float:
+        """Mean Shannon entropy (nats) of the edges' op distributions (GAEA's sparsity measure)."""
+        return float(self.edge_entropy().mean())
 
     # ------------------------------------------------------------------ optimiser
     def make_optimizer(self, *, lr: float | None = None) -> torch.optim.Optimizer:

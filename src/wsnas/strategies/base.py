@@ -28,7 +28,8 @@ Optional hooks, each with a default that suits a plain single-path strategy:
   while passing no architecture batches (a fixed-alpha supernet trains its weights on the same
   half as a bilevel search, keeping the architecture split for PT to score on);
 * ``epoch_indices(n, generator) -> None`` — the next epoch's sample order (None: a shuffle);
-* ``epoch_metrics() -> {}`` — named scalars stored after every epoch;
+* ``epoch_metrics() -> {}`` — named scalars stored after every epoch (``run_metrics``; the trainer
+  also hands them to its monitor, so ``--tensorboard`` draws them as ``strategy/<name>``);
 * ``with_sharing(sharing) -> self`` — the strategy that trains a supernet with partial sharing
   (the single-path samplers order the children inside the groups of group sharing; any other
   strategy refuses group sharing).

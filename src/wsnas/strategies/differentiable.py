@@ -261,13 +261,18 @@ class _Differentiable(Strategy):
         self.epoch = epoch + 1
 
     def epoch_metrics(self) -> dict:
-        """Diagnostics stored after every epoch (entropy of the op distributions, the argmax)."""
+        """Diagnostics stored after every epoch: ``entropy``, the mean entropy of the edges' op
+        distributions, and ``entropy/<edge>`` each edge's; ``param_free_ops`` and ``argmax_index``,
+        of the architecture magnitude selection picks now."""
         arch = self.selected()
         rows = self.relaxation.arch_rows(arch)
         free = {"none", "skip_connect", "max_pool_3x3", "avg_pool_3x3", "skip"}
         options = self.relaxation.options
         param_free = sum(1 for r in rows if r is not None and options[r] in free)
-        out = {"entropy": self.arch.entropy(), "param_free_ops": float(param_free)}
+        per_edge = self.arch.edge_entropy()
+        out = {"entropy": float(per_edge.mean()),
+               **{f"entropy/{edge.name}": float(h) for edge, h in zip(self.relaxation.edges, per_edge)},
+               "param_free_ops": float(param_free)}
         if len(self.space) <= 10**7:
             out["argmax_index"] = float(self.space.index(arch))
         return out

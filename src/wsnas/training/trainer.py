@@ -31,6 +31,9 @@ checkpoint. Fine-tuning from the trained supernet takes the same bank (``bank=``
 
 Results go to ``store``: a :class:`~wsnas.store.Store`, or a :class:`RowCollector` that keeps
 them in memory (and in the checkpoint) for a job running away from the store's process.
+Whoever watches a run as it trains (TensorBoard's live curves) passes a
+:class:`~wsnas.training.monitor.RunMonitor` to :meth:`SupernetTrainer.train`: the trainer tells it of
+every step, evaluation, epoch and named scalar as they happen (rank 0 only).
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ from wsnas.strategies import Strategy, StrategyContext
 from wsnas.supernet.bank import WeightBank
 from wsnas.supernet.sharing import Sharing, make_bank
 from wsnas.training.gradvar import METRIC_NAMES, GradVarianceMonitor
+from wsnas.training.monitor import RunMonitor
 from wsnas.training.standalone import TrainConfig, cosine_lr
 
 CHECKPOINT = "checkpoint.pt"
@@ -234,6 +238,11 @@ class SupernetTrainer:
         if cfg.eval.bn_mode == "recal":
             self._recal = recalibration_batches(data.train, cfg.eval, seed)
 
+    @property
+    def names(self) -> list[str]:
+        """The canonical names of the children the trainer evaluates, in evaluation order."""
+        return [self.space.format(a) for a in self.archs]
+
     # ------------------------------------------------------------------ state
     def config(self) -> dict:
         return trainer_config(self.space, self.data, self.strategy, self.cfg, self.seed, self.sharing, self.archs)
@@ -329,8 +338,13 @@ class SupernetTrainer:
     def lr(self, epoch: int) -> float:
         return cosine_lr(self.cfg.train, epoch)
 
-    def train(self, *, on_step: Callable[[int, object], None] | None = None) -> dict:
+    def train(self, *, on_step: Callable[[int, object], None] | None = None,
+              monitor: RunMonitor | None = None) -> dict:
         """Train the remaining epochs; returns the last epoch's summary.
+
+        ``monitor`` (:class:`~wsnas.training.monitor.RunMonitor`, on rank 0 only) is told of every
+        step, epoch, evaluation and named scalar as they happen (live TensorBoard curves); the
+        caller opens and closes it.
 
         Raises:
             Diverged: the training loss became NaN or infinite (checked after every epoch and
@@ -338,6 +352,10 @@ class SupernetTrainer:
         """
         t = self.cfg.train
         dense_from = self.total_steps - self.cfg.dense_last if self.cfg.dense_last else None
+        monitor = monitor if monitor is not None and self.is_main else RunMonitor()
+        names = self.names
+        if self.epoch < t.epochs:
+            monitor.on_start(self.epoch * self.steps_per_epoch)
         bar = tqdm(total=self.total_steps, initial=self.epoch * self.steps_per_epoch,
                    desc=f"supernet {self.run_id or self.strategy.name}", unit="step",
                    disable=not self.progress, dynamic_ncols=True, leave=False)
@@ -367,17 +385,21 @@ class SupernetTrainer:
                     if self.gradvar is not None:
                         window = self.gradvar.update()  # the gradient of this step (the last path's)
                         if window is not None:
-                            self._log_metrics({name: window[k] for k, name in METRIC_NAMES.items()}, step + 1)
+                            values = {name: window[k] for k, name in METRIC_NAMES.items()}
+                            self._log_metrics(values, step + 1)
+                            monitor.on_metrics("gradient", values, step + 1)
                     loss_sum += result.loss * result.count
                     correct += result.correct
                     seen += result.count
                     step += 1
                     log.append((step, result))
+                    monitor.on_step(step, self.epoch, result)
                     if on_step is not None:
                         on_step(step, result)
                     if dense_from is not None and step > dense_from:
                         self._check_finite(loss_sum, seen)  # no predictions of a diverged supernet
-                        self.evaluate(f"step:{step}", step=step)
+                        accs = self.evaluate(f"step:{step}", step=step)
+                        monitor.on_evaluation(step, names, accs, dense=True)
                     bar.update(1)
                 self._check_finite(loss_sum, seen)  # before anything of this epoch is stored
                 self.strategy.end_epoch(self.epoch)
@@ -385,6 +407,7 @@ class SupernetTrainer:
                 epoch_metrics = self.strategy.epoch_metrics()
                 if epoch_metrics:
                     self._log_metrics(epoch_metrics, step)
+                    monitor.on_metrics("strategy", epoch_metrics, step)
                 self.epoch += 1
                 summary = {"epoch": self.epoch, "lr": self.lr(self.epoch - 1),
                            "train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen,
@@ -392,11 +415,13 @@ class SupernetTrainer:
                 if self.cfg.eval_every_epoch:
                     accs = self.evaluate(f"epoch:{self.epoch}", step=step)
                     summary["mean_child_acc"] = sum(accs) / len(accs)
+                    monitor.on_evaluation(step, names, accs)
                 self.history.append(summary)
                 self._log_metrics({"epoch_seconds": summary["seconds"], "train_loss": summary["train_loss"],
                                    "train_acc": summary["train_acc"],
                                    **({"mean_child_acc": summary["mean_child_acc"]}
                                       if "mean_child_acc" in summary else {})}, step)
+                monitor.on_epoch(step, summary)
                 self.save()
         finally:
             bar.close()
