@@ -1,5 +1,6 @@
 """`wsnas search`: search, selection and the selected architectures' ground truth, from the command line."""
 
+import json
 import math
 
 import pytest
@@ -82,6 +83,12 @@ def test_search_study_writes_its_report(tmp_path, capsys):
     with Store(tmp_path / "results.db") as store:
         assert len(store.list_runs("search")) == 7 and store.get_run("search")["status"] == "done"
         assert len(store.groundtruth()) == 64 * 2
+    # `wsnas report STUDY_DIR/search` writes the same report again, from the store alone
+    assert json.loads((tmp_path / "search" / "experiment.json").read_text())["experiment"] == "search"
+    (tmp_path / "search" / "report.md").unlink()
+    assert main(["report", str(tmp_path / "search")]) == 0
+    assert f"report: {tmp_path / 'search' / 'report.html'}" in capsys.readouterr().out
+    assert (tmp_path / "search" / "report.md").read_text() == md
 
 
 def test_pt_selects_from_a_search_whose_architecture_batches_come_from_the_valid_split(tmp_path, capsys):

@@ -20,6 +20,7 @@ from wsnas import metrics
 from wsnas.core import distributed
 from wsnas.data import Dataset
 from wsnas.groundtruth.truth import STORE_TRUTH, check_store_truth, check_truth_covers, resolve_truth
+from wsnas.report.rundir import record_run_dir
 from wsnas.runs import train_run
 from wsnas.spaces import Arch, Space
 from wsnas.store import Store
@@ -85,6 +86,8 @@ def train_supernet(space: Space, data: Dataset, strategy: Strategy, cfg: Superne
             check_truth_covers(table, space, list(archs) if archs is not None else list(space.enumerate()))
         trainer = SupernetTrainer(space, data, strategy, cfg, seed=seed, run_dir=run_dir, store=store,
                                   run_id=run_id, archs=archs, progress=progress, replica=replica, sharing=sharing)
+        # for `wsnas report RUN_DIR`, also of a run still training or stopped
+        record_run_dir(run_dir, store.path, run_id, truth=truth, truth_config=truth_config)
         summary, resumed = train_run(store, run_id, "supernet", trainer, seed=seed)
         labels, names, matrix = store.prediction_matrix(run_id)
     final = [i for i, lab in enumerate(labels) if lab.startswith("epoch:")][-1]
