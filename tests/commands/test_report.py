@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -243,6 +244,7 @@ def test_user_templates_replace_the_shipped_ones(wsnas_main, run_dir, tmp_path, 
     (mine / "insights.html").write_text("<h1>{{ report.title }</h1>")
     for name in ("report.md", "report.html"):
         (study / name).unlink()
+    shutil.rmtree(study / "figures")
     assert wsnas_main(["report", str(study), "--template", str(mine)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"template {mine / 'insights.html'}, line 1: " in err

@@ -51,7 +51,7 @@ def analyse_supernet(store: Store, run_id: str, *, truth: str | None = None, tru
                          f"{', '.join(r['run_id'] for r in store.list_runs('supernet')) or 'none'}")
     cfg = run["config"]
     table, source = run_truth(store, cfg, truth, truth_config)
-    labels, archs, matrix = store.prediction_matrix(run_id)
+    labels, archs, matrix = store.prediction_matrix(run_id) if store.checkpoints(run_id) else ([], [], None)
     epoch_rows = sorted((i for i, lab in enumerate(labels) if lab.startswith("epoch:")),
                         key=lambda i: int(labels[i].split(":")[1]))
     curve: dict[str, dict[int, float | None]] = {name: {} for name in CURVE_METRICS}

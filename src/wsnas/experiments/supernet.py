@@ -86,9 +86,11 @@ def train_supernet(space: Space, data: Dataset, strategy: Strategy, cfg: Superne
             check_truth_covers(table, space, list(archs) if archs is not None else list(space.enumerate()))
         trainer = SupernetTrainer(space, data, strategy, cfg, seed=seed, run_dir=run_dir, store=store,
                                   run_id=run_id, archs=archs, progress=progress, replica=replica, sharing=sharing)
-        # for `wsnas report RUN_DIR`, also of a run still training or stopped
-        record_run_dir(run_dir, store.path, run_id, truth=truth, truth_config=truth_config)
-        summary, resumed = train_run(store, run_id, "supernet", trainer, seed=seed)
+        try:
+            summary, resumed = train_run(store, run_id, "supernet", trainer, seed=seed)
+        finally:
+            if trainer.epoch:  # an epoch is stored: `wsnas report RUN_DIR` describes it, also of a stopped run
+                record_run_dir(run_dir, store.path, run_id, truth=truth, truth_config=truth_config)
         labels, names, matrix = store.prediction_matrix(run_id)
     final = [i for i, lab in enumerate(labels) if lab.startswith("epoch:")][-1]
     outcome = SupernetOutcome(run_id=run_id, run_dir=run_dir, epochs=trainer.epoch, resumed=resumed,

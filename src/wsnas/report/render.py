@@ -20,6 +20,10 @@ base64 PNG, every piece of text escaped (autoescaping). It carries exactly one s
 number of images the browser has decoded (and ``data-images-total`` is written with the page);
 the tests load the page in a headless browser and compare the two. The script changes nothing
 that is displayed.
+
+The report of one run (a supernet run, a search of one, a validation) is a :class:`RunReport`,
+written by :func:`write_run_report` with the templates of its kind, which extend ``run.html`` and
+``run.md``.
 """
 
 from __future__ import annotations
