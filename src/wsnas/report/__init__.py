@@ -143,14 +143,14 @@ def write_study_report(run_dir: str | Path, *, store_path: str | Path | None = N
         from wsnas.report.evolve import write_evolve_report, write_validation_report
         from wsnas.report.search import write_search_report
         from wsnas.report.supernet import write_supernet_report
-        from wsnas.report.templating import Templates
+        from wsnas.report.templating import templates_from
     except ImportError as exc:
         raise WsnasError(f"writing the report needs matplotlib ({exc}); install it with "
                          "`pip install matplotlib`") from None
 
     run_dir = Path(run_dir)
     recorded = read_record(run_dir)
-    engine = Templates(templates)  # a bad folder or template: before any work
+    engine = templates_from(templates)  # a bad folder or template: before any work
     with Store(_store_of(run_dir, recorded, store_path), read_only=True) as store:
         if experiment is None:
             experiment = recorded.get("experiment")

@@ -29,6 +29,7 @@ Example::
 from __future__ import annotations
 
 import base64
+import functools
 from importlib import resources
 from pathlib import Path
 
@@ -140,6 +141,15 @@ def _failing_file(exc: BaseException, template: jinja2.Template) -> str:
     return where
 
 
+@functools.lru_cache(maxsize=1)
+def _shipped() -> Templates:
+    """The shipped templates alone, compiled once per process."""
+    return Templates()
+
+
 def templates_from(templates: Templates | str | Path | None) -> Templates:
-    """``templates`` if it is a :class:`Templates`, else the templates of that folder (None: shipped only)."""
-    return templates if isinstance(templates, Templates) else Templates(templates)
+    """``templates`` if it is a :class:`Templates`, else the templates of that folder (None: the shipped
+    ones only)."""
+    if isinstance(templates, Templates):
+        return templates
+    return _shipped() if templates is None else Templates(templates)
