@@ -37,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "select": ("wsnas.commands.select", "select an architecture from a finished search (magnitude or PT)"),
     "evolve": ("wsnas.commands.evolve", "evolutionary or random search on a trained supernet, with constraints"),
     "insights": ("wsnas.commands.insights", "the 64-child weight-sharing study, end to end, with its report"),
-    "report": ("wsnas.commands.report", "write the HTML/Markdown report of a study from its store"),
+    "report": ("wsnas.commands.report", "write the HTML/Markdown report of a study or run directory from its store"),
     "benchmark": ("wsnas.commands.benchmark", "convert and query NAS-Bench-201 / NATS-Bench results"),
     "cost": ("wsnas.commands.cost", "parameters and FLOPs of an architecture"),
     "interference": ("wsnas.commands.interference", "measure interference between children and gradient variance"),

@@ -1,5 +1,6 @@
 """`wsnas search`: search, selection and the selected architectures' ground truth, from the command line."""
 
+import json
 import math
 
 import numpy as np
@@ -95,6 +96,12 @@ def test_search_study_writes_its_report(tmp_path, capsys):
             (r["step"], float(np.float32(r["value"]))) for r in rows]
     assert [s for s, _ in tensorboard_scalars(tmp_path / "tb" / "groundtruth" / chash)["groundtruth/test_acc"]] \
         == list(range(1, 64 * 2 + 1))
+    # `wsnas report STUDY_DIR/search` writes the same report again, from the store alone
+    assert json.loads((tmp_path / "search" / "experiment.json").read_text())["experiment"] == "search"
+    (tmp_path / "search" / "report.md").unlink()
+    assert main(["report", str(tmp_path / "search")]) == 0
+    assert f"report: {tmp_path / 'search' / 'report.html'}" in capsys.readouterr().out
+    assert (tmp_path / "search" / "report.md").read_text() == md
 
 
 def test_tensorboard_curves_of_a_search(tmp_path, capsys):

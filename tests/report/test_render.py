@@ -140,7 +140,7 @@ def test_html_escapes_every_text(tiny_analysis, tmp_path):
     html_path, md_path = write_report(a, {}, tmp_path)
     page = html_path.read_text(encoding="utf-8")
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt; &amp; &#x27;y&#x27;" in page
+    assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt; &amp; &#39;y&#39;" in page
     assert "x &lt; y &amp; z &gt; w" in page
     assert page.count("<script") == 1
     assert "HOLDS:** a \\<script\\>alert(1)\\</script\\> claim" in md_path.read_text()

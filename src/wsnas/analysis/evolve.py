@@ -10,7 +10,11 @@ what an unlimited budget finds. Beside it, the true rank of the truly best candi
 the first n (what a perfect scorer would pick from the same candidates) separates how well
 a search explores from how well the shared weights rank.
 
-Everything is read from the candidates the store holds (``Store.candidates``), never recomputed.
+Everything is read from the candidates the store holds (``Store.candidates``), never recomputed:
+:func:`analyse_validation` gathers a validation's searches (``PREFIX/<method>/<seed>`` and
+``PREFIX/exhaustive``) from the store, and :func:`analyse_search` describes one search (its
+settings, candidates, front, best, and per generation the draws it redrew or skipped) for its
+report.
 """
 
 from __future__ import annotations
@@ -19,8 +23,12 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from wsnas.analysis.supernet import run_truth
 from wsnas.core.errors import WsnasError
 from wsnas.groundtruth.table import TruthTable
+from wsnas.groundtruth.truth import resolve_truth
+from wsnas.selection.evolution import METHODS
+from wsnas.store import Store
 
 
 def _truth_rows(candidates: Sequence[Mapping], truth: TruthTable) -> np.ndarray:
@@ -109,4 +117,91 @@ def validation(runs: Mapping[str, Mapping[int, Sequence[Mapping]]], truth: Truth
             "seeds": {m: sorted(runs[m]) for m in methods}, "curves": curves, "rows": rows, "exhaustive": reference}
 
 
-__all__ = ["found_ranks", "validation"]
+def best_candidate(candidates: Sequence[Mapping]) -> Mapping | None:
+    """The candidate a search returns: the best score, the earliest of equal scores."""
+    return max(candidates, key=lambda c: (c["score"], -c["position"]), default=None)
+
+
+def search_truth(store: Store, search: Mapping, truth: str | None, truth_config: str | None = None
+                 ) -> tuple[TruthTable | None, str | None]:
+    """The ground truth ``truth`` (a ``--truth`` spec) for the supernet that ``search`` (a stored
+    ``evolve`` run) searched."""
+    supernet = store.get_run(search["config"]["supernet_run"])
+    if supernet is None:  # the supernet's run is gone: only a truth that does not come from its settings
+        return resolve_truth(truth)
+    return run_truth(store, supernet["config"], truth, truth_config)
+
+
+def _truth_of(table: TruthTable | None, arch: str) -> dict:
+    if table is None:
+        return {"truth": None, "truth_rank": None}
+    try:
+        pos = table.position(arch)
+    except WsnasError:
+        return {"truth": None, "truth_rank": None}
+    return {"truth": float(table.accuracy[pos]), "truth_rank": int(table.ranks()[pos])}
+
+
+def analyse_search(store: Store, run_id: str, *, truth: str | None = None, truth_config: str | None = None) -> dict:
+    """One ``evolve`` search: ``config`` (supernet run, method, seed, budget, constraints, objectives,
+    scoring), ``candidates`` in evaluation order, ``front`` (best score first), ``best``, per
+    ``generations`` the stored counts (``evaluations``, ``redraws``, ``duplicates``, ``best_score``,
+    ``made_<origin>``) and their totals ``redraws`` and ``duplicates``; with ``truth``, the true
+    accuracy and rank of the best and of the front's architectures (None where the truth lacks one)."""
+    run = store.get_run(run_id)
+    if run is None or run["kind"] != "evolve":
+        raise WsnasError(f"no evolve search {run_id!r} in {store.path}; found: "
+                         f"{', '.join(r['run_id'] for r in store.list_runs('evolve')) or 'none'}")
+    table, source = search_truth(store, run, truth, truth_config)
+    candidates = store.candidates(run_id)
+    front = sorted((c for c in candidates if c["on_front"]), key=lambda c: (-c["score"], c["position"]))
+    best = best_candidate(candidates)
+    generations: dict[int, dict] = {}
+    for row in store.run_metrics(run_id):
+        generations.setdefault(int(row["step"]), {"generation": int(row["step"])})[row["name"]] = row["value"]
+    per_generation = [generations[g] for g in sorted(generations)]
+    return {
+        "run_id": run_id, "status": run["status"], "config": run["config"], "candidates": candidates,
+        "front": [{**c, **_truth_of(table, c["arch"])} for c in front],
+        "best": None if best is None else {**best, **_truth_of(table, best["arch"])},
+        "generations": per_generation,
+        "redraws": int(sum(g.get("redraws") or 0 for g in per_generation)),
+        "duplicates": int(sum(g.get("duplicates") or 0 for g in per_generation)),
+        "truth": None if table is None else {"source": source, "n": len(table)},
+    }
+
+
+def validation_runs(store: Store, prefix: str) -> dict[str, list[int]]:
+    """The seeds of every method's searches ``PREFIX/<method>/<seed>`` in the store (sorted)."""
+    seeds: dict[str, list[int]] = {m: [] for m in METHODS}
+    for r in store.list_runs("evolve"):
+        head, _, seed = r["run_id"].rpartition("/")
+        method = head.removeprefix(prefix + "/")
+        if method in seeds and head == f"{prefix}/{method}" and seed.isdigit():
+            seeds[method].append(int(seed))
+    return {m: sorted(s) for m, s in seeds.items()}
+
+
+def analyse_validation(store: Store, prefix: str, truth: TruthTable, *, seeds: Sequence[int] | None = None,
+                       exhaustive: bool | None = None) -> dict:
+    """:func:`validation` of the searches ``PREFIX/<method>/<seed>`` of ``store`` for ``seeds``
+    (default: every seed stored), at every generation's number of evaluations, with the run
+    ``PREFIX/exhaustive`` as the reference when ``exhaustive`` (default: when it is stored)."""
+    stored = validation_runs(store, prefix)
+    runs = {m: {s: store.candidates(f"{prefix}/{m}/{s}") for s in (stored[m] if seeds is None else seeds)}
+            for m in METHODS}
+    if not any(runs.values()):
+        raise WsnasError(f"no searches {prefix}/<method>/<seed> in {store.path} to validate; run "
+                         "`wsnas evolve --validate-seeds N` first")
+    first = next(f"{prefix}/{m}/{s}" for m in METHODS for s in runs[m])
+    search = store.get_run(first)["config"]["search"]
+    checkpoints = [search["population"] * g for g in range(1, search["generations"] + 1)]
+    reference = f"{prefix}/exhaustive"
+    if exhaustive is None:
+        exhaustive = store.get_run(reference) is not None
+    return {**validation(runs, truth, checkpoints=checkpoints,
+                         exhaustive=store.candidates(reference) if exhaustive else None), "prefix": prefix}
+
+
+__all__ = ["analyse_search", "analyse_validation", "best_candidate", "found_ranks", "search_truth", "validation",
+           "validation_runs"]

@@ -58,7 +58,11 @@ def _aligned(truth: TruthTable, archs: list[str], matrix: np.ndarray) -> tuple[n
     return matrix, truth.accuracy[pos]
 
 
-def _instance(store: Store, run_id: str, truth: TruthTable, k: int) -> dict:
+def instance_metrics(store: Store, run_id: str, truth: TruthTable, k: int) -> dict:
+    """One supernet run against ``truth``: ``final`` (GT-Tau, Spearman, T1R, T3R and the accuracies
+    after the last epoch), ``epochs`` and ``epoch_gt_tau`` (after every epoch),
+    ``consecutive_epoch_tau``, and ``dense`` (GT-Tau over the last ``k`` mini-batches) when the run
+    has dense evaluations."""
     labels, archs, matrix = store.prediction_matrix(run_id)
     matrix, gt = _aligned(truth, archs, matrix)
     epoch_rows = [i for i, lab in enumerate(labels) if lab.startswith("epoch:")]
@@ -212,7 +216,7 @@ def analyse_insights(store: Store, experiment: str = "insights", *, k: int | Non
     truth = experiment_truth(store, run)
     groups = {}
     for group, run_ids in cfg["groups"].items():
-        instances = [_instance(store, r, truth, k) for r in run_ids
+        instances = [instance_metrics(store, r, truth, k) for r in run_ids
                      if store.get_run(r) is not None and store.checkpoints(r)]
         if not instances:
             continue
@@ -233,7 +237,7 @@ def analyse_insights(store: Store, experiment: str = "insights", *, k: int | Non
     if cfg.get("comparison"):
         from wsnas.analysis.comparison import analyse_comparison
 
-        comparison = analyse_comparison(store, cfg, truth, k, _instance, _run_metrics)
+        comparison = analyse_comparison(store, cfg, truth, k, instance_metrics, _run_metrics)
     if interference is None and sharing:
         for row in sharing["rows"]:
             if row["label"] == "full" and row.get("dense"):
@@ -271,7 +275,7 @@ def _sharing_sweep(store: Store, cfg: dict, truth: TruthTable, k: int) -> dict:
         if run is None or not store.checkpoints(run_id):
             continue
         sharing = parse_sharing(label)
-        inst = _instance(store, run_id, truth, k)
+        inst = instance_metrics(store, run_id, truth, k)
         dense, final = inst.get("dense") or {}, inst.get("final") or {}
         seconds = [r["value"] for r in _run_metrics(store, run_id, "epoch_seconds")]
         rows.append({

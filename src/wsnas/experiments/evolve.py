@@ -24,11 +24,12 @@ from pathlib import Path
 
 import torch
 
-from wsnas.analysis.evolve import validation
+from wsnas.analysis.evolve import analyse_validation
 from wsnas.core.errors import WsnasError
 from wsnas.core.files import atomic_write
 from wsnas.groundtruth.truth import resolve_truth
 from wsnas.report.evolve import candidates_figure, write_validation
+from wsnas.report.rundir import VALIDATION, record_run_dir
 from wsnas.selection.evolution import METHODS, EvolutionConfig
 from wsnas.selection.evolve import (
     Constraints,
@@ -114,14 +115,14 @@ def evolve(store_path: str | Path, run_id: str, *, run_dir: str | Path, method: 
             enumerable = len(space) <= MAX_ENUMERATE
             if exhaustive and not enumerable:
                 raise WsnasError(f"--exhaustive: {space.name} has {len(space):.3g} architectures, too many to score")
-            reference = None
-            if enumerable and (exhaustive or len(space) <= EXHAUSTIVE_AUTO):
+            scored_all = enumerable and (exhaustive or len(space) <= EXHAUSTIVE_AUTO)
+            if scored_all:
                 outcomes.append(one("exhaustive", 0))
-                reference = store.candidates(outcomes[-1].run_id)
-            runs = {m: {o.seed: store.candidates(o.run_id) for o in outcomes if o.method == m} for m in METHODS}
-            analysis = validation(runs, table, exhaustive=reference,
-                                  checkpoints=[cfg.population * g for g in range(1, cfg.generations + 1)])
+            seeds = list(range(seed, seed + validate_seeds))
+            analysis = analyse_validation(store, prefix, table, seeds=seeds, exhaustive=scored_all)
             paths = write_validation(analysis, out)
+            record_run_dir(out, store.path, prefix, kind=VALIDATION, truth=truth, truth_config=truth_config,
+                           seeds=seeds)
             return EvolveResult(space=space.name, outcomes=outcomes, out_dir=out, objectives=objectives,
                                 truth_source=source, validation=analysis, paths=paths, scored=weights.evaluations)
 
@@ -130,6 +131,7 @@ def evolve(store_path: str | Path, run_id: str, *, run_dir: str | Path, method: 
         rows = store.candidates(outcome.run_id)
     figure = candidates_figure(rows, objectives, out / "candidates.png",
                                title=f"{outcome.run_id}: {len(rows)} candidates, {len(outcome.front)} on the front")
+    record_run_dir(out, store_path, outcome.run_id, truth=truth, truth_config=truth_config)
     result = EvolveResult(space=space.name, outcomes=[outcome], out_dir=out, objectives=objectives,
                           figure=None if figure is None else str(figure), truth_source=source,
                           scored=weights.evaluations)

@@ -34,7 +34,6 @@ then writes its report (:func:`wsnas.report.write_insights_report`) into :func:`
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,7 +43,6 @@ import torch
 
 from wsnas.analysis.comparison import option_text
 from wsnas.core.errors import WsnasError
-from wsnas.core.files import atomic_write
 from wsnas.data import Dataset
 from wsnas.evaluator import EvalConfig
 from wsnas.execution.executor import Executor
@@ -52,6 +50,7 @@ from wsnas.experiments.instances import Instance, load_final, run_instances
 from wsnas.groundtruth.run import groundtruth_config, run_groundtruth
 from wsnas.groundtruth.truth import resolve_truth
 from wsnas.report import write_insights_report
+from wsnas.report.rundir import record_run_dir
 from wsnas.runs import open_run, running
 from wsnas.spaces import Space
 from wsnas.store import Store, config_hash
@@ -436,8 +435,7 @@ def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: s
                              progress=progress, bank=source.bank)
     out = report_dir(run_dir, experiment)
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_write(out / "experiment.json") as fh:
-        fh.write(json.dumps({"experiment": experiment, "store": str(Path(store.path).resolve())}, indent=2))
+    record_run_dir(out, store.path, experiment)
     return experiment
 
 

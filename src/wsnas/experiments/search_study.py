@@ -20,6 +20,7 @@ from wsnas.execution.executor import Executor, LocalExecutor
 from wsnas.execution.jobs import DataSpec, Preloaded, job_data, job_space, kill_hook
 from wsnas.groundtruth.run import groundtruth_config, run_groundtruth
 from wsnas.groundtruth.truth import truth_from_store
+from wsnas.report.rundir import record_run_dir
 from wsnas.report.search import write_search_report
 from wsnas.runs import open_run, running
 from wsnas.selection import PTConfig, get_selectors, ordered, selection_label, selection_names, selector_class
@@ -152,6 +153,7 @@ def search_study(space: Space, data: Dataset, cfg: SearchStudyConfig, *, study_d
     with Store(study_dir / "results.db") as store:
         experiment = run_search_study(space, data, cfg, store=store, run_dir=study_dir / "search",
                                       progress=progress, log=log, executor=executor, tensorboard=tensorboard)
+        record_run_dir(study_dir / "search", store.path, experiment)  # for `wsnas report STUDY_DIR/search`
         return write_search_report(store, experiment, study_dir / "search")
 
 

@@ -20,6 +20,7 @@ from wsnas import metrics
 from wsnas.core import distributed
 from wsnas.data import Dataset
 from wsnas.groundtruth.truth import STORE_TRUTH, check_store_truth, check_truth_covers, resolve_truth
+from wsnas.report.rundir import record_run_dir
 from wsnas.runs import train_run
 from wsnas.spaces import Arch, Space
 from wsnas.store import Store
@@ -92,9 +93,13 @@ def train_supernet(space: Space, data: Dataset, strategy: Strategy, cfg: Superne
             check_truth_covers(table, space, list(archs) if archs is not None else list(space.enumerate()))
         trainer = SupernetTrainer(space, data, strategy, cfg, seed=seed, run_dir=run_dir, store=store,
                                   run_id=run_id, archs=archs, progress=progress, replica=replica, sharing=sharing)
-        with tensorboard_monitor(None if tensorboard is None else Path(tensorboard) / run_id,
-                                 truth=None if table is None else table.accuracy_of(trainer.names)) as monitor:
-            summary, resumed = train_run(store, run_id, "supernet", trainer, seed=seed, monitor=monitor)
+        try:
+            with tensorboard_monitor(None if tensorboard is None else Path(tensorboard) / run_id,
+                                     truth=None if table is None else table.accuracy_of(trainer.names)) as monitor:
+                summary, resumed = train_run(store, run_id, "supernet", trainer, seed=seed, monitor=monitor)
+        finally:
+            if trainer.epoch:  # an epoch is stored: `wsnas report RUN_DIR` describes it, also of a stopped run
+                record_run_dir(run_dir, store.path, run_id, truth=truth, truth_config=truth_config)
         labels, names, matrix = store.prediction_matrix(run_id)
     final = [i for i, lab in enumerate(labels) if lab.startswith("epoch:")][-1]
     outcome = SupernetOutcome(run_id=run_id, run_dir=run_dir, epochs=trainer.epoch, resumed=resumed,

@@ -42,6 +42,7 @@ __all__ = [
     "GROUP_STYLES",
     "finetune",
     "fmt",
+    "pct",
     "gt_tau_dense",
     "gt_tau_epochs",
     "interference_matrix",
@@ -73,6 +74,12 @@ def fmt(value: object, digits: int = 3) -> str:
     except (TypeError, ValueError):
         return "–"
     return "–" if math.isnan(x) or math.isinf(x) else f"{x:.{digits}f}"
+
+
+def pct(value: object, digits: int = 2) -> str:
+    """A fraction as a percentage with ``digits`` decimals (``fmt`` of 100 x value), or an en dash."""
+    return fmt(None if value is None or isinstance(value, bool) or fmt(value) == "–" else 100 * float(value),
+               digits)
 
 
 def _instance_label(inst: dict) -> str:

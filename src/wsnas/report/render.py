@@ -12,17 +12,22 @@ Both documents are rendered from the same content, built from the dict of
 Missing values (no ceiling, no fine-tuning, one instance so no S-Tau, an undefined tau) are
 shown as an en dash.
 
-The HTML needs nothing outside itself: inline CSS, every figure embedded as a base64 PNG,
-every piece of text escaped. It carries exactly one script, a few inline lines that set
-``data-images-loaded`` on ``<body>`` to the number of images the browser has decoded (and
-``data-images-total`` is written with the page); the tests load the page in a headless
-browser and compare the two. The script changes nothing that is displayed.
+Both are rendered from templates (:mod:`wsnas.report.templating`: ``insights.md`` and
+``insights.html``, which extends ``base.html``), given the :class:`Report` as ``report``. The
+HTML needs nothing outside itself: inline CSS (``report.css``), every figure embedded as a
+base64 PNG, every piece of text escaped (autoescaping). It carries exactly one script
+(``images.js``), a few inline lines that set ``data-images-loaded`` on ``<body>`` to the
+number of images the browser has decoded (and ``data-images-total`` is written with the page);
+the tests load the page in a headless browser and compare the two. The script changes nothing
+that is displayed.
+
+The report of one run (a supernet run, a search of one, a validation) is a :class:`RunReport`,
+written by :func:`write_run_report` with the templates of its kind, which extend ``run.html`` and
+``run.md``.
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +38,10 @@ from wsnas import metrics
 from wsnas.core.files import atomic_write
 from wsnas.report.comparison import comparison_table
 from wsnas.report.figures import FIGURES, GROUP_ORDER, fmt
+from wsnas.report.templating import Templates, templates_from
 
-__all__ = ["FIGURE_TEXT", "Report", "build_report", "finding_line", "to_html", "to_markdown",
-           "write_report"]
+__all__ = ["FIGURE_TEXT", "Finding", "Report", "RunReport", "Table", "build_report", "finding_line", "to_html",
+           "to_markdown", "write_documents", "write_report", "write_run_report"]
 
 #: Figure file name -> (title, caption saying what to look for).
 FIGURE_TEXT: dict[str, tuple[str, str]] = {
@@ -87,45 +93,6 @@ FIGURE_TEXT: dict[str, tuple[str, str]] = {
 VERDICTS = {True: ("HOLDS", "holds"), False: ("DOES NOT HOLD", "fails"),
              None: ("UNDECIDED", "undecided")}
 
-CSS = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
-       max-width: 70em; padding: 0 1em; color: #1a1a1a; line-height: 1.45; }
-h1 { font-size: 1.6em; border-bottom: 2px solid #ddd; padding-bottom: .3em; }
-h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #eee; }
-h3 { font-size: 1.05em; margin-bottom: .3em; }
-dl.setup { display: grid; grid-template-columns: max-content auto; gap: .25em 1.2em; }
-dl.setup dt { font-weight: 600; }
-dl.setup dd { margin: 0; }
-ul.findings { list-style: none; padding-left: 0; }
-ul.findings li { margin: .5em 0; padding: .4em .7em; border-left: 4px solid #999;
-                 background: #fafafa; }
-ul.findings li.holds { border-color: #2e7d32; }
-ul.findings li.fails { border-color: #c62828; }
-.verdict { font-weight: 700; margin-right: .4em; }
-li.holds .verdict { color: #2e7d32; }
-li.fails .verdict { color: #c62828; }
-li.undecided .verdict { color: #6d6d6d; }
-.evidence { color: #444; }
-table { border-collapse: collapse; font-size: .88em; margin: 1em 0; }
-th, td { border: 1px solid #ccc; padding: .35em .6em; text-align: left; vertical-align: top; }
-th { background: #f2f2f2; }
-td.num { white-space: nowrap; }
-.paper { color: #777; }
-.warning { background: #fff4e5; border-left: 4px solid #ef6c00; padding: .5em .8em; }
-figure { margin: 1.5em 0; }
-figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
-figcaption { color: #444; font-size: .93em; }
-.notes { font-size: .88em; color: #444; }
-"""
-
-# sets data-images-loaded on <body> to the number of decoded images (see the module docstring)
-_SCRIPT = ("(function(){var b=document.body,m=document.images;function c(){var k=0;"
-           "for(var i=0;i<m.length;i++){if(m[i].complete&&m[i].naturalWidth>0)k++;}"
-           "b.setAttribute('data-images-loaded',String(k));}"
-           "for(var i=0;i<m.length;i++){m[i].addEventListener('load',c);}"
-           "window.addEventListener('load',c);c();})();")
-
-
 @dataclass
 class Finding:
     """One claim of the paper with its verdict on this data (None: cannot be decided)."""
@@ -137,6 +104,16 @@ class Finding:
     @property
     def verdict(self) -> str:
         return VERDICTS[self.holds][0]
+
+    @property
+    def css(self) -> str:
+        """The HTML class of its verdict: ``holds``, ``fails`` or ``undecided``."""
+        return VERDICTS[self.holds][1]
+
+    @classmethod
+    def of(cls, f: dict | Finding) -> Finding:
+        """A finding of an analysis (a dict with ``claim``, ``holds``, ``evidence``) as a Finding."""
+        return f if isinstance(f, Finding) else cls(f["claim"], f.get("holds"), f.get("evidence", ""))
 
 
 @dataclass
@@ -156,10 +133,41 @@ class Report:
     tables: list[tuple[str, list[str], list[list[tuple[str, str]]], list[str]]] = field(default_factory=list)
 
 
+#: One table of a report: (title, header, rows, notes); a cell is a string or an (ours, paper) pair.
+Table = tuple[str, list[str], list[list], list[str]]
+
+
+@dataclass
+class RunReport:
+    """What the report of one run shows (a supernet run, an ``evolve`` search or validation), as plain
+    text: rendered by the templates ``supernet``, ``evolve`` and ``evolve_validation`` (``.html``,
+    ``.md``), which extend ``run.html`` / ``run.md``."""
+
+    title: str
+    setup: list[tuple[str, str]]
+    summary: list[str]  # the results, one sentence each
+    tables: list[Table]
+    figures: list[tuple[str, str, str]] = field(default_factory=list)  # (file relative to the report, title, caption)
+    warnings: list[str] = field(default_factory=list)
+
+
+def write_run_report(report: RunReport, figures: dict[str, Path], out_dir: str | Path, template: str, *,
+                     templates: Templates | str | Path | None = None, analysis: dict | None = None) -> dict:
+    """Render ``report`` with ``template``.html and ``template``.md into ``out_dir`` (``figures``: file
+    -> PNG path, embedded in the HTML; ``analysis``: the numbers, for a user's template); returns
+    ``{"html": path, "md": path, "figures": [paths], "summary": [lines]}``."""
+    templates = templates_from(templates)
+    variables = {"report": report, "title": report.title, "figures": figures, "images": len(report.figures),
+                 "analysis": analysis or {}}
+    html_path, md_path = write_documents(out_dir, templates.render(f"{template}.html", **variables),
+                                         templates.render(f"{template}.md", **variables))
+    return {"html": str(html_path), "md": str(md_path), "figures": [str(figures[f]) for f, _, _ in report.figures],
+            "summary": list(report.summary)}
+
+
 def finding_line(f: dict | Finding) -> str:
     """``HOLDS: claim (evidence)`` / ``DOES NOT HOLD: ...`` / ``UNDECIDED: ...``."""
-    if isinstance(f, dict):
-        f = Finding(f["claim"], f.get("holds"), f.get("evidence", ""))
+    f = Finding.of(f)
     return f"{f.verdict}: {f.claim} ({f.evidence})"
 
 
@@ -426,142 +434,49 @@ def build_report(a: dict, figures: dict[str, Path] | None = None) -> Report:
         title=f"Weight sharing in NAS, the 64-child study: {a.get('experiment', '')}"
               + (f" on {dataset}" if dataset else ""),
         setup=setup, warnings=warnings,
-        findings=[Finding(f["claim"], f.get("holds"), f.get("evidence", ""))
-                  for f in a.get("findings") or []],
+        findings=[Finding.of(f) for f in a.get("findings") or []],
         not_checked=_not_checked(a), header=header, rows=rows, table_notes=notes, figures=shown,
         tables=[t for t in (_sharing_table(a), comparison_table(a)) if t is not None])
 
 
 # --------------------------------------------------------------------------------------------
-# Markdown
+# the documents
 
 
-def escape_markdown(text: str) -> str:
-    """Escape the characters Markdown would read as formatting or table syntax."""
-    for ch in "\\`*_[]<>|":
-        text = text.replace(ch, "\\" + ch)
-    return text
+def to_markdown(report: Report, figure_dir: str = "figures", *,
+                templates: Templates | str | Path | None = None) -> str:
+    """The report as Markdown (template ``insights.md``); figures are linked as ``figure_dir/<file>``."""
+    return templates_from(templates).render("insights.md", report=report, figure_dir=figure_dir)
 
 
-def _md_cell(ours: str, paper: str) -> str:
-    return escape_markdown(ours) + (f" (paper {escape_markdown(paper)})" if paper and paper != "–" else "")
+def to_html(report: Report, figures: dict[str, Path], *, templates: Templates | str | Path | None = None) -> str:
+    """The report as one self-contained HTML page (template ``insights.html``; figures embedded from
+    ``figures``)."""
+    return templates_from(templates).render("insights.html", report=report, figures=figures, title=report.title,
+                                            images=len(report.figures))
 
 
-def to_markdown(report: Report, figure_dir: str = "figures") -> str:
-    """The report as Markdown; figures are linked as ``figure_dir/<file>``."""
-    out = [f"# {escape_markdown(report.title)}", "", "## Setup", ""]
-    out += [f"- **{escape_markdown(k)}:** {escape_markdown(v)}" for k, v in report.setup]
-    for warning in report.warnings:
-        out += ["", f"> **Warning:** {escape_markdown(warning)}"]
-    out += ["", "## Findings on this data", "",
-            "Each finding of the paper, checked on this study's numbers: the verdict is about "
-            "this data, whatever the paper found.", ""]
-    if not report.findings:
-        out.append("- No finding could be checked on this data.")
-    for f in report.findings:
-        out.append(f"- **{f.verdict}:** {escape_markdown(f.claim)}. Evidence: {escape_markdown(f.evidence)}.")
-    if report.not_checked:
-        out += ["", "Not checked on this data:", ""]
-        out += [f"- {escape_markdown(n)}" for n in report.not_checked]
-    out += ["", "## Tables 1 and 2 of the paper, on this data", ""]
-    out.append("| " + " | ".join(escape_markdown(h) for h in report.header) + " |")
-    out.append("|" + "---|" * len(report.header))
-    for row in report.rows:
-        out.append("| " + " | ".join(_md_cell(o, p) for o, p in row) + " |")
-    out += [""] + [f"- {escape_markdown(n)}" for n in report.table_notes]
-    for title, header, rows, notes in report.tables:
-        out += ["", f"## {escape_markdown(title)}", "", "| " + " | ".join(escape_markdown(h) for h in header) + " |",
-                "|" + "---|" * len(header)]
-        out += ["| " + " | ".join(_md_cell(o, p) for o, p in row) + " |" for row in rows]
-        out += [""] + [f"- {escape_markdown(n)}" for n in notes]
-    out += ["", "## Figures", ""]
-    if not report.figures:
-        out += ["No figure could be drawn: the study has no data for any of them.", ""]
-    for name, title, caption in report.figures:
-        out += [f"### {escape_markdown(title)}", "", f"![{escape_markdown(title)}]({figure_dir}/{name})", "",
-                f"*{escape_markdown(caption)}*", ""]
-    return "\n".join(out).rstrip() + "\n"
-
-
-# --------------------------------------------------------------------------------------------
-# HTML
-
-
-def escape_html(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def png_data_uri(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
-
-
-def to_html(report: Report, figures: dict[str, Path]) -> str:
-    """The report as one self-contained HTML page (figures embedded from ``figures``)."""
-    n_images = len(report.figures)
-    out = ["<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
-           '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           f"<title>{escape_html(report.title)}</title>", f"<style>{CSS}</style>", "</head>",
-           f'<body data-images-total="{n_images}" data-images-loaded="0">',
-           f"<h1>{escape_html(report.title)}</h1>", "<h2>Setup</h2>", '<dl class="setup">']
-    out += [f"<dt>{escape_html(k)}</dt><dd>{escape_html(v)}</dd>" for k, v in report.setup]
-    out.append("</dl>")
-    out += [f'<p class="warning"><strong>Warning:</strong> {escape_html(w)}</p>' for w in report.warnings]
-    out += ["<h2>Findings on this data</h2>",
-            "<p>Each finding of the paper, checked on this study's numbers: the verdict is about "
-            "this data, whatever the paper found.</p>", '<ul class="findings">']
-    if not report.findings:
-        out.append('<li class="undecided">No finding could be checked on this data.</li>')
-    for f in report.findings:
-        css = VERDICTS[f.holds][1]
-        out.append(f'<li class="{css}"><span class="verdict">{escape_html(f.verdict)}</span>'
-                   f"{escape_html(f.claim)}.<br><span class=\"evidence\">Evidence: {escape_html(f.evidence)}."
-                   "</span></li>")
-    out.append("</ul>")
-    if report.not_checked:
-        out += ["<p>Not checked on this data:</p>", "<ul>"]
-        out += [f"<li>{escape_html(n)}</li>" for n in report.not_checked]
-        out.append("</ul>")
-    tables = [("Tables 1 and 2 of the paper, on this data", report.header, report.rows, report.table_notes),
-              *report.tables]
-    for title, header, rows, notes in tables:
-        out += [f"<h2>{escape_html(title)}</h2>", "<table>", "<thead><tr>"]
-        out += [f"<th>{escape_html(h)}</th>" for h in header]
-        out += ["</tr></thead>", "<tbody>"]
-        for row in rows:
-            cells = []
-            for j, (ours, paper) in enumerate(row):
-                extra = f'<br><span class="paper">(paper {escape_html(paper)})</span>' if paper and paper != "–" else ""
-                attr = "" if j == 0 else ' class="num"'
-                cells.append(f"<td{attr}>{escape_html(ours)}{extra}</td>")
-            out.append("<tr>" + "".join(cells) + "</tr>")
-        out += ["</tbody>", "</table>", '<ul class="notes">']
-        out += [f"<li>{escape_html(n)}</li>" for n in notes]
-        out.append("</ul>")
-    out.append("<h2>Figures</h2>")
-    if not report.figures:
-        out.append("<p>No figure could be drawn: the study has no data for any of them.</p>")
-    for name, title, caption in report.figures:
-        out += ["<figure>", f"<h3>{escape_html(title)}</h3>",
-                f'<img src="{png_data_uri(figures[name])}" alt="{escape_html(title)}" '
-                f'data-figure="{escape_html(name)}">',
-                f"<figcaption>{escape_html(caption)}</figcaption>", "</figure>"]
-    out += [f"<script>{_SCRIPT}</script>", "</body>", "</html>"]
-    return "\n".join(out) + "\n"
+def write_documents(out_dir: str | Path, html: str, md: str) -> tuple[Path, Path]:
+    """Write ``html`` and ``md`` as ``report.html`` and ``report.md`` into ``out_dir``; their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    html_path, md_path = out_dir / "report.html", out_dir / "report.md"
+    with atomic_write(html_path) as fh:
+        fh.write(html)
+    with atomic_write(md_path) as fh:
+        fh.write(md)
+    return html_path, md_path
 
 
 def write_report(analysis: dict, figures: dict[str, Path], out_dir: str | Path,
-                 figure_dir: str = "figures") -> tuple[Path, Path]:
+                 figure_dir: str = "figures", *, templates: Templates | str | Path | None = None) -> tuple[Path, Path]:
     """Write ``report.html`` and ``report.md`` into ``out_dir``; returns their paths.
 
     ``figures`` maps figure file names to the PNGs drawn (see :func:`write_figures`);
-    ``figure_dir`` is their folder relative to ``out_dir``, for the Markdown links.
+    ``figure_dir`` is their folder relative to ``out_dir``, for the Markdown links;
+    ``templates`` a :class:`~wsnas.report.templating.Templates` or a user's folder of templates.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    templates = templates_from(templates)
     report = build_report(analysis, figures)
-    html_path, md_path = out_dir / "report.html", out_dir / "report.md"
-    with atomic_write(html_path) as fh:
-        fh.write(to_html(report, figures))
-    with atomic_write(md_path) as fh:
-        fh.write(to_markdown(report, figure_dir))
-    return html_path, md_path
+    return write_documents(out_dir, to_html(report, figures, templates=templates),
+                           to_markdown(report, figure_dir, templates=templates))

@@ -1,6 +1,6 @@
-"""The report of a differentiable-search study: ``report.md``, a self-contained ``report.html``,
-``figures/entropy.png`` and ``figures/argmax_truth.png``, from
-:func:`wsnas.analysis.search.analyse_search_study`."""
+"""The report of a differentiable-search study: ``report.md``, a self-contained ``report.html``
+(templates ``search_study.md`` and ``search_study.html``), ``figures/entropy.png`` and
+``figures/argmax_truth.png``, from :func:`wsnas.analysis.search.analyse_search_study`."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from wsnas.core.files import atomic_write
 from wsnas.report.figures import fmt, new_figure, save_figure
-from wsnas.report.render import CSS, VERDICTS, escape_html, escape_markdown, finding_line, png_data_uri
+from wsnas.report.render import Finding, finding_line, write_documents
+from wsnas.report.templating import Templates, templates_from
 from wsnas.selection import selection_label
 from wsnas.store import Store
 
@@ -77,9 +77,14 @@ def _rows(a: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def write_search_report(store: Store, experiment: str, out_dir: str | Path) -> dict:
+def write_search_report(store: Store, experiment: str, out_dir: str | Path, *,
+                        templates: Templates | str | Path | None = None) -> dict:
+    """Write the report of search study ``experiment`` of ``store`` into ``out_dir`` (``templates``: a
+    :class:`~wsnas.report.templating.Templates` or a user's folder of templates); returns
+    ``{"html": path, "md": path, "figures": [paths], "findings": [lines]}``."""
     from wsnas.analysis.search import analyse_search_study
 
+    templates = templates_from(templates)
     a = analyse_search_study(store, experiment)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -107,40 +112,14 @@ def write_search_report(store: Store, experiment: str, out_dir: str | Path) -> d
     notes = ["Mean true rank: the ground-truth rank of the selected child, averaged over seeds (best in "
              "brackets). Final entropy: mean Shannon entropy of the edges' op distributions after the last epoch "
              f"(uniform: {a['truth']['max_entropy']:.3f}). Search time: training only, measured here."]
-    md = [f"# {escape_markdown(title)}", "", "## Setup", ""] + [f"- {escape_markdown(x)}" for x in setup]
-    md += ["", "## Findings on this data", ""]
-    md += [f"- {escape_markdown(finding_line(f))}" for f in a["findings"]] or ["- No finding could be checked."]
-    md += ["", "## Comparison", "", "| " + " | ".join(escape_markdown(h) for h in header) + " |",
-           "|" + "---|" * len(header)]
-    md += ["| " + " | ".join(escape_markdown(c) for c in r) + " |" for r in rows]
-    md += [""] + [f"- {escape_markdown(n)}" for n in notes]
-    if fig:
-        md += ["", "## Entropy during search", "", "![entropy](figures/entropy.png)"]
-    if fig2:
-        md += ["", "## The argmax's true accuracy during search", "", "![argmax](figures/argmax_truth.png)"]
-    html = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{escape_html(title)}</title>",
-            f"<style>{CSS}</style></head><body>", f"<h1>{escape_html(title)}</h1>", "<h2>Setup</h2><ul>"]
-    html += [f"<li>{escape_html(x)}</li>" for x in setup] + ["</ul>", "<h2>Findings on this data</h2>",
-                                                             '<ul class="findings">']
-    for f in a["findings"]:
-        verdict, css = VERDICTS[f.get("holds")]
-        html.append(f'<li class="{css}"><span class="verdict">{escape_html(verdict)}</span>'
-                    f'{escape_html(f["claim"])}.<br>'
-                    f'<span class="evidence">Evidence: {escape_html(f["evidence"])}.</span></li>')
-    html += ["</ul>", "<h2>Comparison</h2>", "<table><thead><tr>"] + [f"<th>{escape_html(h)}</th>" for h in header]
-    html += ["</tr></thead><tbody>"] + ["<tr>" + "".join(f"<td>{escape_html(c)}</td>" for c in r) + "</tr>"
-                                        for r in rows]
-    html += ["</tbody></table>", '<ul class="notes">'] + [f"<li>{escape_html(n)}</li>" for n in notes] + ["</ul>"]
-    if fig:
-        html += ["<h2>Entropy during search</h2>", f'<img src="{png_data_uri(fig)}" alt="entropy">']
-    if fig2:
-        html += ["<h2>The argmax's true accuracy during search</h2>", f'<img src="{png_data_uri(fig2)}" alt="argmax">']
-    html += ["</body></html>"]
-    with atomic_write(out_dir / "report.md") as fh:
-        fh.write("\n".join(md) + "\n")
-    with atomic_write(out_dir / "report.html") as fh:
-        fh.write("\n".join(html) + "\n")
-    return {"html": str(out_dir / "report.html"), "md": str(out_dir / "report.md"),
+    figures = [(p.name, t, p) for p, t in ((fig, "Entropy during search"),
+                                           (fig2, "The argmax's true accuracy during search")) if p]
+    variables = {"title": title, "setup": setup, "findings": [Finding.of(f) for f in a["findings"]],
+                 "header": header, "rows": rows, "notes": notes,
+                 "figures": figures, "images": len(figures)}
+    html_path, md_path = write_documents(out_dir, templates.render("search_study.html", **variables),
+                                         templates.render("search_study.md", **variables))
+    return {"html": str(html_path), "md": str(md_path), "figures": [str(p) for _, _, p in figures],
             "findings": [finding_line(f) for f in a["findings"]]}
 
 

@@ -1,0 +1,1 @@
+(function(){var b=document.body,m=document.images;function c(){var k=0;for(var i=0;i<m.length;i++){if(m[i].complete&&m[i].naturalWidth>0)k++;}b.setAttribute('data-images-loaded',String(k));}for(var i=0;i<m.length;i++){m[i].addEventListener('load',c);}window.addEventListener('load',c);c();})();
