@@ -89,7 +89,10 @@ def test_a_supernet_on_the_installed_space_and_dataset_ranks_every_child(install
     assert (space.name, len(space), space.index(space.parse("conv3,conv5,max"))) == ("demo", 18, 1 * 6 + 2 * 2 + 1)
     data = reload_described(config["data"])  # refuses data that differ from the description
     assert data.name == "shapes" and len(data.train) == 72
-    # TODO(report): another branch makes `wsnas report RUN_DIR` write the report of a single supernet
-    # run directory; once merged, drive it here on runs/demo, e.g.
-    #     out = wsnas_cli(installed, "report", "runs/demo", "--store", "demo.db")
-    # and check the report names the 18 children of the demo space.
+    # the report of the run directory, from the store alone: its best child by shared weights named
+    out = wsnas_cli(installed, "report", "runs/demo")
+    assert out.startswith(f"report: {Path('runs/demo/report.html')}")
+    md = (cwd / "runs" / "demo" / "report.md").read_text()
+    best = max(sorted(final), key=final.get)
+    assert "supernet/uniform/0" in md and best in md
+    assert (cwd / "runs" / "demo" / "report.html").read_text().count("<img") >= 1
