@@ -58,7 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample", type=int, default=None,
                    help="train a seeded uniform sample of N architectures (instead of --archs)")
     p.add_argument("--sample-seed", type=seed_arg, default=0, help="seed of --sample (default 0)")
-    g = p.add_argument_group("training (defaults per dataset; see README)")
+    g = p.add_argument_group("training (defaults per dataset; see docs/groundtruth.md)")
     g.add_argument("--recipe", default=None,
                    help="a published training recipe instead of the dataset's defaults: darts-eval "
                         "(the DARTS evaluation network: 600 epochs, batch 96, cutout 16, auxiliary 0.4, "

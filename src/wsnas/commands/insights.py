@@ -29,7 +29,7 @@ the store and the per-instance checkpoints, ending with the same numbers. Supern
 and ground-truth trainings are independent jobs: --executor ray runs them in parallel.
 
 Examples:
-  wsnas insights                       # digits, default budget (see README for the time)
+  wsnas insights                       # digits, default budget (docs/getting-started.md: the time)
   wsnas insights --quick               # a small budget, for trying it out
   wsnas insights --data cifar10 --data-dir ~/data/cifar-10-batches-py --truth tiny64-cifar10
   wsnas insights --sharing group:16:random --seeds 3 --orders 0 --shuffles 0
