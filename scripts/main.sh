@@ -4,7 +4,8 @@
 # report in wsnas-runs/insights/. Extra arguments go to the command, e.g. `--quick`.
 # Its jobs (ground-truth trainings, supernet instances) run in one worker process per core,
 # channels-last: on a small CPU that does more per second than one process with every thread
-# (benchmarks/EXECUTOR.md); `--executor local` after it runs them in this process instead.
+# (docs/scaling-out.md; benchmarks/executor_throughput.py); `--executor local` after it runs them
+# in this process instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
