@@ -108,3 +108,10 @@ def test_recal_of_many_children_computes_the_stem_once_with_the_numbers_of_each_
     assert len(stems) == len(recal) + -(-len(small_digits.valid) // cfg.batch_size)
     assert net.training and all(torch.equal(before[k], v) for k, v in _buffers(net).items())
     assert {k: v.data_ptr() for k, v in net.state_dict().items()} == tensors  # the supernet's own buffers
+    # a long list goes a chunk of children at a time (each child's statistics are held meanwhile)
+    import wsnas.evaluator as evaluator
+
+    monkeypatch.setattr(evaluator, "_SHARED_STEM_CHUNK", 3)
+    stems.clear()
+    assert evaluate_archs(net, archs, small_digits.valid, cfg, recal=recal) == alone
+    assert len(stems) == 2 * (len(recal) + -(-len(small_digits.valid) // cfg.batch_size))
