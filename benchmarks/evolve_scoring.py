@@ -152,7 +152,7 @@ Not measured yet. On a CUDA machine: `.venv/bin/python benchmarks/evolve_scoring
 def markdown_section(meta: dict, rows: list[dict]) -> str:
     """The device's section: what was measured where, and the table."""
     lines = [f"## {meta['device'].upper()}", "",
-             f"Measured {meta['date']} on {meta['machine']} ({meta['threads']} torch threads; load average "
+             f"Measured {meta['date']} on {meta['machine']} (torch threads: {meta['threads']}; load average "
              f"{meta['load_before']} before, {meta['load_after']} after), torch {meta['torch']}, Python "
              f"{meta['python']}; digits ({meta['sizes']}), {meta['candidates']} candidates, median of "
              f"{meta['rounds']} interleaved rounds; recal: {meta['recal']}.", "",

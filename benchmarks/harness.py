@@ -462,6 +462,10 @@ wsnas against xautodl and NNI 3.0 on the same NB201 workloads, written by
 `bash benchmarks/run.sh --markdown` (see the README's Benchmarks section). Each device's section is
 rewritten by a run on that device; the other is kept.
 
+wsnas's own measurements beside it: [EVOLVE_SCORING.md](EVOLVE_SCORING.md) (how `wsnas evolve`
+scores candidates: one at a time, batched, stacked; BN running or recal) and
+[PADA_OVERHEAD.md](PADA_OVERHEAD.md) (PA&DA's sampling overhead).
+
 <!-- BEGIN cpu -->
 ## CPU
 
