@@ -257,6 +257,18 @@ class Session:
                 "baseline_mb": self.baseline_mb, **usage}
 
 
+def replace_section(text: str, key: str, section: str) -> str:
+    """``text`` with the part between ``<!-- BEGIN key -->`` and ``<!-- END key -->`` replaced by
+    ``section`` (appended with its markers where they are missing): one device's results in a
+    Markdown file that keeps the other device's and the hand-written notes."""
+    begin, end = f"<!-- BEGIN {key} -->", f"<!-- END {key} -->"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        return f"{head}{begin}\n{section}\n{end}{tail}"
+    return text.rstrip() + f"\n\n{begin}\n{section}\n{end}\n"
+
+
 def load_tool(tool: str):
     """The module ``tool_<tool>`` next to this file."""
     import importlib

@@ -41,6 +41,7 @@ from benchlib import (  # noqa: E402 - after the path set-up above
     BenchConfig,
     Session,
     Unavailable,
+    replace_section,
     worker_env,
 )
 
@@ -461,6 +462,10 @@ wsnas against xautodl and NNI 3.0 on the same NB201 workloads, written by
 `bash benchmarks/run.sh --markdown` (see the README's Benchmarks section). Each device's section is
 rewritten by a run on that device; the other is kept.
 
+wsnas's own measurements beside it: [EVOLVE_SCORING.md](EVOLVE_SCORING.md) (how `wsnas evolve`
+scores candidates: one at a time, batched, stacked; BN running or recal) and
+[PADA_OVERHEAD.md](PADA_OVERHEAD.md) (PA&DA's sampling overhead).
+
 <!-- BEGIN cpu -->
 ## CPU
 
@@ -482,17 +487,10 @@ Not measured yet: no GPU has been lent to a run of the harness. On a CUDA machin
 def write_markdown(result: dict, path: Path = RESULTS_MD, note: str | None = None) -> None:
     key = "cuda" if result["device"].startswith("cuda") else "cpu"
     text = path.read_text() if path.exists() else MD_TEMPLATE.replace("{reference}", REFERENCE_GPU)
-    begin, end = f"<!-- BEGIN {key} -->", f"<!-- END {key} -->"
     section = format_markdown_section(result, note)
     if key == "cuda":
         section += "\n\n" + REFERENCE_GPU
-    if begin in text and end in text:
-        head, rest = text.split(begin, 1)
-        _, tail = rest.split(end, 1)
-        text = f"{head}{begin}\n{section}\n{end}{tail}"
-    else:
-        text = text.rstrip() + f"\n\n{begin}\n{section}\n{end}\n"
-    path.write_text(text)
+    path.write_text(replace_section(text, key, section))
 
 
 def write_json(result: dict, folder: Path = HERE / "results") -> Path:

@@ -78,3 +78,40 @@ def test_recal_mode_reestimates_statistics_per_child(small_space, small_digits):
         assert acc == pytest.approx(_acc(logits, small_digits.valid.y))
     with pytest.raises(WsnasError, match="unknown BN mode 'train'; accepted: running, batch, recal"):
         EvalConfig("train")
+
+
+@pytest.mark.parametrize("name, options", [
+    ("tiny64", {"channels": 4, "stem_channels": 8}),
+    ("nb201", {"channels": 4, "cells_per_stage": 1}),
+    ("nb201", {"channels": 4, "cells_per_stage": 1, "affine": False, "track_running_stats": False}),
+])
+def test_recal_of_many_children_computes_the_stem_once_with_the_numbers_of_each_alone(small_digits, name,
+                                                                                       options, monkeypatch):
+    from wsnas.spaces import get_space
+
+    space = get_space(name, **options)
+    torch.manual_seed(0)
+    net = space.build_supernet(num_classes=10, in_channels=1)
+    archs = [space.from_index(i) for i in (0, 7, 31, 63)]
+    cfg = EvalConfig("recal", recal_batches=3, recal_batch_size=32, batch_size=50)
+    recal = recalibration_batches(small_digits.train, cfg, seed=0)
+    alone = [evaluate_archs(net, [a], small_digits.valid, cfg, recal=recal)[0] for a in archs]
+    stems = []
+    real_stem = net.forward_stem
+    monkeypatch.setattr(net, "forward_stem", lambda x: stems.append(len(x)) or real_stem(x))
+    tensors = {k: v.data_ptr() for k, v in net.state_dict().items()}
+    before = _buffers(net)
+    net.train()
+    together = evaluate_archs(net, archs, small_digits.valid, cfg, recal=recal)
+    assert together == alone  # bit for bit: the same operations on the same inputs
+    # one stem pass per recalibration and scoring batch for all four children
+    assert len(stems) == len(recal) + -(-len(small_digits.valid) // cfg.batch_size)
+    assert net.training and all(torch.equal(before[k], v) for k, v in _buffers(net).items())
+    assert {k: v.data_ptr() for k, v in net.state_dict().items()} == tensors  # the supernet's own buffers
+    # a long list goes a chunk of children at a time (each child's statistics are held meanwhile)
+    import wsnas.evaluator as evaluator
+
+    monkeypatch.setattr(evaluator, "_SHARED_STEM_CHUNK", 3)
+    stems.clear()
+    assert evaluate_archs(net, archs, small_digits.valid, cfg, recal=recal) == alone
+    assert len(stems) == 2 * (len(recal) + -(-len(small_digits.valid) // cfg.batch_size))

@@ -132,22 +132,28 @@ def test_an_interrupted_search_resumes_without_evaluating_twice_and_ends_as_an_u
     assert sum(scored.values()) == 12
     scored.clear()
     counting = evolve_module.evaluate_archs
+    calls = []
 
-    def dying(model, archs, *a, **kw):  # a kill after 5 evaluations
-        if sum(scored.values()) == 5:
+    def dying(model, archs, *a, **kw):  # killed halfway through the second batch (generation 1's)
+        calls.append(len(archs))
+        if len(calls) == 2:
+            counting(model, archs[:3], *a, **kw)
             raise KeyboardInterrupt
         return counting(model, archs, *a, **kw)
 
     monkeypatch.setattr(evolve_module, "evaluate_archs", dying)
     assert main([*work.args("tiny"), *args, "--out-dir", str(tmp_path / "o2")]) == 130
     rows, _, run = rows_of(work.db, "evolve/tiny/evolution/3")
-    assert run["status"] == "interrupted" and len(rows) == 5
+    assert calls == [6, 6]  # one evaluator call per generation
+    assert run["status"] == "interrupted" and len(rows) == 6  # the batch in flight is lost, nothing before it
+    assert len({r["seconds"] for r in rows}) == 1 and rows[0]["seconds"] > 0  # the batch's time, shared evenly
     monkeypatch.setattr(evolve_module, "evaluate_archs", counting)
+    scored.clear()
     capsys.readouterr()
     assert main([*work.args("tiny"), *args, "--out-dir", str(tmp_path / "o2")]) == 0
     resumed_out = capsys.readouterr().out
-    assert max(scored.values()) == 1 and sum(scored.values()) == 12  # 5 before the kill, 7 after: none twice
-    assert "12 candidates (7 new, 5 read back from the store)" in resumed_out
+    assert max(scored.values()) == 1 and sum(scored.values()) == 6  # the lost batch again, the first not
+    assert "12 candidates (6 new, 6 read back from the store)" in resumed_out
     keys = ("arch", "arch_index", "generation", "position", "origin", "score", "loss", "params", "mflops", "on_front")
     got, metrics, run = rows_of(work.db, "evolve/tiny/evolution/3")
     want, want_metrics, _ = rows_of(reference / "r.db", "evolve/tiny/evolution/3")
@@ -157,7 +163,7 @@ def test_an_interrupted_search_resumes_without_evaluating_twice_and_ends_as_an_u
     assert strip(metrics) == strip(want_metrics)
     same = lambda text: [re.sub(r" \(\d+ architectures scored .*\)", "", line).replace("o1", "o2")  # noqa: E731
                          for line in text.splitlines()[1:]]
-    assert same(resumed_out) == same(expected_out) and "(7 architectures scored with the supernet now)" in resumed_out
+    assert same(resumed_out) == same(expected_out) and "(6 architectures scored with the supernet now)" in resumed_out
     # a finished search reruns from the store alone
     scored.clear()
     assert main([*work.args("tiny"), *args, "--out-dir", str(tmp_path / "o2")]) == 0
@@ -307,6 +313,7 @@ def _store_with_other_runs(db):
     (["--parents", "7"], "--parents 7 exceeds --population 6"),
     (["--max-params", "-5"], "--max-params must be a positive number, got -5"),
     (["--recal-batches", "0"], "--recal-batches must be a positive integer, got 0"),
+    (["--eval-arch-batch", "0"], "--eval-arch-batch must be a positive integer or auto, got '0'"),
     (["--validate-seeds", "-1"], "--validate-seeds must be non-negative, got -1"),
     (["--validate-seeds", "2"], "--validate-seeds compares the searches with a ground truth; give --truth"),
     (["--generations", "20"], "a budget of 120 evaluations (--population 6 x --generations 20) exceeds the 64"),
@@ -328,3 +335,27 @@ def test_a_missing_store_and_checkpoint_are_one_line_errors(work, tmp_path, caps
     assert "results store" in capsys.readouterr().err and not (tmp_path / "none.db").exists()
     assert main(["evolve", "--run", "tiny", "--store", str(work.db), "--run-dir", str(tmp_path / "gone"), *SMALL]) == 2
     assert "no checkpoint of supernet run 'tiny'" in capsys.readouterr().err
+
+
+def test_a_corrupt_foreign_or_unfinished_checkpoint_is_a_one_line_error(work, tmp_path, capsys):
+    import torch
+
+    checkpoint = work.db.parent / "tiny" / "checkpoint.pt"
+    good = checkpoint.read_bytes()
+    state = torch.load(checkpoint, weights_only=True)
+    cases = [
+        (lambda: checkpoint.write_bytes(b"garbage"), "cannot be read (UnpicklingError)"),
+        (lambda: checkpoint.write_bytes((work.db.parent / "nb" / "checkpoint.pt").read_bytes()),
+         "belongs to a run with other settings"),
+        (lambda: torch.save({**state, "epoch": 0}, checkpoint),
+         "is not the final checkpoint of supernet run 'tiny' (epoch 0 of 1); give the run's own --run-dir"),
+        (lambda: torch.save({k: v for k, v in state.items() if k != "optimizer"}, checkpoint), "it lacks 'optimizer'"),
+    ]
+    for spoil, fragment in cases:
+        spoil()
+        code = main([*work.args("tiny"), *SMALL, "--out-dir", str(tmp_path / "o")])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and fragment in err and "\n" not in err, err
+        assert "delete" not in err and str(checkpoint) in err
+    checkpoint.write_bytes(good)
+    assert main([*work.args("tiny"), *SMALL, "--out-dir", str(tmp_path / "o")]) == 0  # the same search resumes

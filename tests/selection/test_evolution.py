@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 from wsnas.core.errors import WsnasError
 from wsnas.selection.evolution import (
     EvolutionConfig,
+    Request,
     best_of,
+    evaluate_batch,
     evolution_search,
     exhaustive_search,
     front_of,
@@ -96,6 +98,57 @@ def test_evolution_follows_the_spos_rule_step_by_step():
     assert [e.position for e in got] == list(range(18))
     assert [q[2] for q in oracle.asked] == list(range(18))
     assert [g[0] for g in oracle.generations] == [0, 1, 2] and [g[4] for g in oracle.generations] == [6, 12, 18]
+
+
+class Batched(Oracle):
+    """The same answers, asked a batch at a time (``evaluate_many``)."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.batches = []
+
+    def evaluate_many(self, requests):
+        self.batches.append([(r.generation, r.position) for r in requests])
+        return [self.evaluate(r.arch, generation=r.generation, position=r.position, origin=r.origin)
+                for r in requests]
+
+
+def _trace(evaluated):
+    return [(e.arch, e.generation, e.position, e.origin, e.values, e.parents) for e in evaluated]
+
+
+@pytest.mark.parametrize("search", [evolution_search, random_search])
+def test_a_generation_is_scored_in_one_batch_with_the_results_of_one_at_a_time(search):
+    cfg = EvolutionConfig(population=8, generations=4, parents=3, mutations=3, crossovers=3, mutation_prob=0.3)
+    for objectives in (("acc",), ("acc", "params")):
+        single, batched = Oracle(max_params=800), Batched(max_params=800)
+        want = search(NB201, cfg, 11, single, objectives=objectives)
+        got = search(NB201, cfg, 11, batched, objectives=objectives)
+        assert _trace(got) == _trace(want) and batched.generations == single.generations
+        assert batched.batches == [[(g, p) for p in range(8 * g, 8 * (g + 1))] for g in range(4)]
+        assert [a for a, *_ in batched.asked] == [e.arch for e in got]
+
+
+def test_exhaustive_scores_in_batches_and_a_search_that_gives_up_scores_what_it_drew():
+    tiny = get_space("tiny64")
+    oracle = Batched(space=tiny, max_params=500)
+    got = exhaustive_search(tiny, oracle, batch=10)
+    sizes = [len(b) for b in oracle.batches]
+    assert sum(sizes) == len(got) and all(n == 10 for n in sizes[:-1]) and 0 < sizes[-1] <= 10
+    assert _trace(got) == _trace(exhaustive_search(tiny, Oracle(space=tiny, max_params=500)))
+
+    class Few(Batched):  # five feasible architectures, a population of eight
+        def feasible(self, arch):
+            return self.space.index(arch) < 5
+
+    few = Few(space=tiny)
+    with pytest.raises(WsnasError, match=r"in 2001 draws .* 5 evaluated so far"):
+        random_search(tiny, EvolutionConfig(population=8, generations=1, parents=1, mutations=0, crossovers=0,
+                                            max_redraws=2000), 0, few)
+    assert few.batches and sorted(p for b in few.batches for _, p in b) == list(range(5))  # stored before the error
+    with pytest.raises(ValueError, match="answered 0 of 1"):
+        evaluate_batch(type("Mute", (), {"evaluate_many": lambda self, rs: []})(),
+                       [Request(tiny.from_index(0), 0, 0, "random")])
 
 
 def test_parents_are_the_top_k_of_every_earlier_candidate():

@@ -13,10 +13,10 @@ import pytest
 from wsnas.core.errors import WsnasError
 from wsnas.evaluator import EvalConfig
 from wsnas.store import Store, config_hash
-from wsnas.strategies import STRATEGIES, get_strategy, strategy_names
+from wsnas.strategies import STRATEGIES, get_strategy, strategy_from_description, strategy_names
 from wsnas.supernet.sharing import parse_sharing
 from wsnas.training.standalone import TrainConfig
-from wsnas.training.trainer import SupernetConfig, SupernetTrainer, trainer_config
+from wsnas.training.trainer import SupernetConfig, SupernetTrainer, trainer_config, trainer_from_config
 
 SPACE = {"space": "tiny64", "dil": "5x5", "combine": "concat", "bn_momentum": 0.4, "channels": 4,
          "stem_channels": 8, "cells": 4}
@@ -79,6 +79,30 @@ def test_every_strategy_describes_itself_as_it_did():
         "pcdarts": {"strategy": "pcdarts", "param": "softmax", "single_level": False, "exclude": [],
                     "arch_lr": None, "edge_weights": True, "fixed_alpha": False, "order": 1, "k": 4},
     }
+
+
+def test_a_stored_description_rebuilds_its_strategy():
+    made = [get_strategy(k) for k in STRATEGIES]
+    made += [get_strategy("rr", order_seed=4), get_strategy("pada", per_edge=True, credit="path"),
+             get_strategy("pada-path", per_edge=True), get_strategy("gdas", tau_max=5.0, warmup_epochs=2),
+             get_strategy("pcdarts", k=2, param="gaea")]
+    for strategy in made:
+        rebuilt = strategy_from_description(json.loads(json.dumps(strategy.describe())))
+        assert type(rebuilt) is type(strategy) and rebuilt.describe() == strategy.describe()
+    grouped = get_strategy("shuffle", order_seed=5).with_sharing(parse_sharing("group:4:random@2", budget="equal"))
+    sampler = strategy_from_description(grouped.describe())  # the sampler; the trainer applies the sharing
+    assert sampler.describe() == {"strategy": "shuffle", "order_seed": 5}
+    with pytest.raises(WsnasError, match="unknown strategy 'nope'"):
+        strategy_from_description({"strategy": "nope"})
+
+
+@pytest.mark.parametrize("config", [GROUP, PREFIX], ids=["group", "prefix"])
+def test_a_stored_config_rebuilds_its_trainer(small_digits, tmp_path, config):
+    trainer = trainer_from_config(config, small_digits, tmp_path, progress=False)
+    assert json.loads(json.dumps(trainer.config())) == config and trainer.bank is not None
+    assert not trainer.try_resume()  # nothing read until asked, and nothing there
+    evaluated = {**PREFIX, "archs": [3, 17, 40]}
+    assert trainer_from_config(evaluated, small_digits, tmp_path).config()["archs"] == [3, 17, 40]
 
 
 def test_strategy_names_come_from_the_registry():

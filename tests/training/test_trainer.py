@@ -106,6 +106,19 @@ def test_resume_names_what_a_readable_checkpoint_lacks(small_space, small_digits
     assert "its strategy cannot be restored" in resume_with({**good, "strategy": [1]})
     torch.save(good, path)  # the whole checkpoint still resumes
     assert _trainer(small_space, small_digits, tmp_path, epochs=1, dense_last=0).try_resume()
+    # a reader of a finished run gives its own advice instead of deleting the checkpoint
+    remedy = "give the run's own directory"
+    for state in ({k: v for k, v in good.items() if k != "config"}, [1], {**good, "strategy": [1]}):
+        torch.save(state, path)
+        with pytest.raises(WsnasError) as info:
+            trainer.try_resume(remedy=remedy)
+        assert str(info.value).endswith(f"; {remedy}") and "delete" not in str(info.value)
+    path.write_bytes(b"garbage")
+    with pytest.raises(WsnasError, match=f"cannot be read .*; {remedy}$"):
+        trainer.try_resume(remedy=remedy)
+    torch.save(good, path)
+    with pytest.raises(WsnasError, match=f"belongs to a run with other settings; {remedy}$"):
+        _trainer(small_space, small_digits, tmp_path, epochs=2, dense_last=0).try_resume(remedy=remedy)
 
 
 def test_a_diverging_supernet_stops_marked_diverged_and_keeps_its_earlier_epochs(small_space, small_digits, tmp_path):

@@ -200,24 +200,34 @@ def add_eval_options(g) -> None:
     g.add_argument("--bn-mode", choices=BN_MODES, default="running",
                    help="BN statistics when scoring children (default running, as the 64-child paper)")
     g.add_argument("--recal-batches", type=int, default=10, help="batches for --bn-mode recal")
+    add_arch_batch_option(g, "--bn-mode recal recalibrates the N children together")
+
+
+def add_arch_batch_option(g, recal_note: str) -> None:
+    """``--eval-arch-batch``: children scored per stacked forward pass (``recal_note``: what it
+    does to recalibration)."""
     g.add_argument("--eval-arch-batch", default="auto", metavar="N",
                    help=f"score N children per forward pass; auto (default): {EVAL_ARCH_BATCH_CUDA} on CUDA, "
                         "1 on a CPU. The scores are the same up to floating-point rounding; N trades memory "
-                        "for speed (--bn-mode recal recalibrates the N children together)")
+                        f"for speed ({recal_note})")
+
+
+def arch_batch_from_args(args: argparse.Namespace) -> int:
+    """``--eval-arch-batch`` as a number (auto: by ``--device``)."""
+    value = str(args.eval_arch_batch).strip().lower()
+    if value == "auto":
+        device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        return EVAL_ARCH_BATCH_CUDA if str(device).startswith("cuda") else 1
+    arch_batch = int(value) if value.isdigit() else 0
+    if arch_batch < 1:
+        raise WsnasError(f"--eval-arch-batch must be a positive integer or auto, got {args.eval_arch_batch!r}")
+    return arch_batch
 
 
 def eval_config_from_args(args: argparse.Namespace):
     from wsnas.evaluator import EvalConfig
 
-    value = str(args.eval_arch_batch).strip().lower()
-    if value == "auto":
-        device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-        arch_batch = EVAL_ARCH_BATCH_CUDA if str(device).startswith("cuda") else 1
-    else:
-        arch_batch = int(value) if value.isdigit() else 0
-        if arch_batch < 1:
-            raise WsnasError(f"--eval-arch-batch must be a positive integer or auto, got {args.eval_arch_batch!r}")
-    return EvalConfig(bn_mode=args.bn_mode, recal_batches=args.recal_batches, arch_batch=arch_batch)
+    return EvalConfig(bn_mode=args.bn_mode, recal_batches=args.recal_batches, arch_batch=arch_batch_from_args(args))
 
 
 def training_overrides(args: argparse.Namespace) -> dict:

@@ -5,10 +5,14 @@ default wsnas-runs/<run id>). Every candidate is scored with the shared weights 
 validation split after batch-norm recalibration on --recal-batches training batches (SPOS: 200
 of 128) and stored in the store's candidates table with its generation, costs and whether it is
 on the Pareto front; per generation, the draws redrawn for breaking a constraint and those
-skipped as already evaluated are in run_metrics. The search is a run of the store
+skipped as already evaluated are in run_metrics. A generation's new candidates are scored in
+one batch (the stem computed once for all of them; --eval-arch-batch N recalibrates and scores
+N per stacked forward pass, auto: 16 on CUDA, 1 on a CPU, where stacking is slower), each
+stored with an equal share of its batch's seconds. The search is a run of the store
 (PREFIX/<method>/<seed>, PREFIX from --search-run, default evolve/<run id>): killed at any
-point, the same command continues it without evaluating anything twice and ends with the
-result of an uninterrupted run. Searches of one supernet share their scores.
+point, the same command continues it without evaluating anything twice (it loses at most the
+batch being scored) and ends with the result of an uninterrupted run. Searches of one supernet
+share their scores.
 
 Evolution (Guo et al., SPOS, ECCV 2020; megvii-model/SinglePathOneShot src/Search/search.py):
 a population of 50 drawn uniformly, then per generation the top 10 of every candidate so far as
@@ -51,7 +55,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from wsnas.commands.common import add_runtime_options, device_from_args
+from wsnas.commands.common import add_arch_batch_option, add_runtime_options, arch_batch_from_args, device_from_args
 from wsnas.core.errors import WsnasError
 from wsnas.core.files import check_output
 from wsnas.selection.evolution import METHODS, EvolutionConfig, parse_objectives
@@ -89,6 +93,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     s.add_argument("--recal-batches", type=int, default=200,
                    help="training batches of 128 that re-estimate the BN statistics of each candidate "
                         "(default 200, SPOS; at most one pass over the training split)")
+    add_arch_batch_option(s, "the N candidates are recalibrated together; a generation's candidates are scored "
+                             "in one batch either way, the stem computed once for all of them")
     s.add_argument("--data-dir", default=None, help="the dataset's directory, if the supernet used one elsewhere")
     p.add_argument("--export", default=None, metavar="FILE",
                    help="write the front (best first) as official architecture strings, one per line")
@@ -113,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
                           max_redraws=args.max_redraws)
     constraints = Constraints(max_params=args.max_params, max_mflops=args.max_mflops,
                               max_latency_ms=args.max_latency_ms)
-    scoring = ScoringConfig(recal_batches=args.recal_batches)
+    scoring = ScoringConfig(recal_batches=args.recal_batches, arch_batch=arch_batch_from_args(args))
     if args.validate_seeds < 0:
         raise WsnasError(f"--validate-seeds must be non-negative, got {args.validate_seeds}")
     if args.validate_seeds and args.truth is None:

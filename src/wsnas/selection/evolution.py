@@ -46,6 +46,13 @@ the order of evaluation), as NSGA-II ranks a population; with accuracy alone tha
 constraints: the same budget, the same oracle. **Exhaustive** scores every architecture of an
 enumerable space that meets the constraints, in index order (the reference of an unlimited budget).
 
+**Batches.** Feasibility is asked as each candidate is drawn, scores a batch at a time: a
+generation's candidates (random search: the same ``population`` per generation; exhaustive:
+:data:`EXHAUSTIVE_BATCH` at a time) go to the oracle together, through its ``evaluate_many``
+where it has one (:func:`evaluate_batch`). No decision within a generation depends on that
+generation's scores (parents are the top-k of the earlier generations; duplicates are known
+when drawn), so a search's candidates, positions and results are those of scoring one at a time.
+
 :func:`pareto_front` and :func:`pareto_ranks` treat ``score`` as maximised and every cost as
 minimised.
 """
@@ -70,6 +77,8 @@ OBJECTIVES: dict[str, tuple[str, bool]] = {
 }
 #: The search methods.
 METHODS = ("evolution", "random")
+#: Candidates per evaluation batch of an exhaustive search (SPOS's population).
+EXHAUSTIVE_BATCH = 50
 
 
 def parse_objectives(text: str | Sequence[str]) -> tuple[str, ...]:
@@ -142,6 +151,16 @@ class Evaluated:
         return float(self.values["score"])
 
 
+@dataclass(frozen=True)
+class Request:
+    """One candidate the search asks the oracle to evaluate."""
+
+    arch: Arch
+    generation: int
+    position: int  # evaluation order within the search, from 0
+    origin: str  # random, mutation, crossover or exhaustive
+
+
 @dataclass
 class GenerationStats:
     """What one generation cost besides its evaluations."""
@@ -152,7 +171,12 @@ class GenerationStats:
 
 
 class Oracle(Protocol):
-    """What a search asks about architectures."""
+    """What a search asks about architectures.
+
+    An oracle may also define ``evaluate_many(requests: Sequence[Request]) -> list[dict]``, the
+    answers of :meth:`evaluate` for several candidates at once (a generation's, in evaluation
+    order); the searches then ask for each batch in one call (:func:`evaluate_batch`).
+    """
 
     def feasible(self, arch: Arch) -> bool:
         """Whether ``arch`` meets the constraints (it is then evaluated)."""
@@ -162,6 +186,19 @@ class Oracle(Protocol):
 
     def end_generation(self, generation: int, stats: GenerationStats, evaluated: Sequence[Evaluated]) -> None:
         """Called after each generation with its counts and every candidate evaluated so far."""
+
+
+def evaluate_batch(oracle: Oracle, requests: Sequence[Request]) -> list[dict]:
+    """The oracle's answers for ``requests``: one ``evaluate_many`` call where the oracle has it,
+    else :meth:`Oracle.evaluate` for each in turn."""
+    many = getattr(oracle, "evaluate_many", None)
+    if many is not None:
+        values = list(many(requests))
+        if len(values) != len(requests):
+            raise ValueError(f"evaluate_many answered {len(values)} of {len(requests)} candidates")
+        return values
+    return [oracle.evaluate(r.arch, generation=r.generation, position=r.position, origin=r.origin)
+            for r in requests]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -250,7 +287,14 @@ def top_k(evaluated: Sequence[Evaluated], k: int, objectives: Sequence[str] = ("
 
 
 class _Search:
-    """Bookkeeping shared by the searches: the generator, what was evaluated, the counts."""
+    """Bookkeeping shared by the searches: the generator, what was evaluated, the counts.
+
+    A candidate offered and accepted is queued (``pending``) and counted as seen at once; the
+    queue goes to the oracle in one batch (:meth:`flush`) at the end of a generation, every
+    ``batch`` candidates of an exhaustive search, and before a search gives up. Nothing a search
+    decides within a generation depends on that generation's scores (its parents are the top-k of
+    the earlier ones), so the path is the one of evaluating each candidate as it is offered.
+    """
 
     def __init__(self, space: Space, cfg: EvolutionConfig, seed: int, oracle: Oracle,
                  objectives: Sequence[str], describe_constraints: Callable[[], str] | None):
@@ -259,23 +303,40 @@ class _Search:
         self.rng = np.random.default_rng(seed)
         self.seen: set[Arch] = set()
         self.evaluated: list[Evaluated] = []
+        self.pending: list[tuple[Request, tuple[int, ...]]] = []
         self.stats = GenerationStats()
         self.generation = 0
         self.describe_constraints = describe_constraints or (lambda: "the constraints")
 
     def offer(self, arch: Arch, origin: str, parents: tuple[int, ...] = ()) -> bool:
-        """Evaluate ``arch`` if it is new and feasible; count it as a duplicate or a redraw if not."""
+        """Queue ``arch`` for evaluation if it is new and feasible; count it as a duplicate or a
+        redraw if not."""
         if arch in self.seen:
             self.stats.duplicates += 1
             return False
         if not self.oracle.feasible(arch):
             self.stats.redraws += 1
             return False
-        values = self.oracle.evaluate(arch, generation=self.generation, position=len(self.evaluated), origin=origin)
+        position = self.offered
+        self.pending.append((Request(arch, self.generation, position, origin), parents))
         self.seen.add(arch)
-        self.evaluated.append(Evaluated(arch, self.generation, len(self.evaluated), origin, dict(values), parents))
         self.stats.made[origin] += 1
         return True
+
+    @property
+    def offered(self) -> int:
+        """Candidates accepted so far: evaluated or queued."""
+        return len(self.evaluated) + len(self.pending)
+
+    def flush(self) -> None:
+        """Evaluate the queued candidates in one batch."""
+        if not self.pending:
+            return
+        requests = [r for r, _ in self.pending]
+        values = evaluate_batch(self.oracle, requests)
+        self.evaluated += [Evaluated(r.arch, r.generation, r.position, r.origin, dict(v), parents)
+                           for (r, parents), v in zip(self.pending, values)]
+        self.pending = []
 
     def draw_random(self) -> None:
         """One new uniformly drawn candidate, redrawn at most ``max_redraws`` times."""
@@ -283,6 +344,7 @@ class _Search:
         for _ in range(self.cfg.max_redraws + 1):
             if self.offer(self.space.random_arch(self.rng), "random"):
                 return
+        self.flush()  # what was drawn before is evaluated and stored, as if the search had gone on
         raise WsnasError(
             f"no new architecture meeting {self.describe_constraints()} in {self.cfg.max_redraws + 1} draws "
             f"({self.stats.redraws - redraws} broke a constraint, {self.stats.duplicates - duplicates} were "
@@ -290,6 +352,7 @@ class _Search:
             "budget (--population, --generations) or raise --max-redraws")
 
     def end_generation(self) -> None:
+        self.flush()
         self.oracle.end_generation(self.generation, self.stats, self.evaluated)
         self.stats = GenerationStats()
         self.generation += 1
@@ -313,7 +376,7 @@ def evolution_search(space: Space, cfg: EvolutionConfig, seed: int, oracle: Orac
     s.end_generation()
     while s.generation < cfg.generations:
         parents = top_k(s.evaluated, cfg.parents, s.objectives)
-        start = len(s.evaluated)
+        start = s.offered
         made = tries = 0
         while made < cfg.mutations and tries < cfg.attempts * cfg.mutations:
             tries += 1
@@ -325,7 +388,7 @@ def evolution_search(space: Space, cfg: EvolutionConfig, seed: int, oracle: Orac
             p1 = parents[int(s.rng.integers(len(parents)))]
             p2 = parents[int(s.rng.integers(len(parents)))]
             made += s.offer(space.crossover(p1.arch, p2.arch, s.rng), "crossover", (p1.position, p2.position))
-        while len(s.evaluated) - start < cfg.population:
+        while s.offered - start < cfg.population:
             s.draw_random()
         s.end_generation()
     return s.evaluated
@@ -344,13 +407,17 @@ def random_search(space: Space, cfg: EvolutionConfig, seed: int, oracle: Oracle,
     return s.evaluated
 
 
-def exhaustive_search(space: Space, oracle: Oracle) -> list[Evaluated]:
+def exhaustive_search(space: Space, oracle: Oracle, *, batch: int = EXHAUSTIVE_BATCH) -> list[Evaluated]:
     """Every architecture of an enumerable space that meets the constraints, in index order
-    (generation 0; no budget, no randomness)."""
+    (generation 0; no budget, no randomness), evaluated ``batch`` at a time."""
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, got {batch}")
     s = _Search(space, EvolutionConfig(population=1, generations=1, parents=1, mutations=0, crossovers=0),
                 0, oracle, ("acc",), None)
     for arch in space.enumerate():
         s.offer(arch, "exhaustive")
+        if len(s.pending) >= batch:
+            s.flush()
     s.end_generation()
     return s.evaluated
 
@@ -358,6 +425,7 @@ def exhaustive_search(space: Space, oracle: Oracle) -> list[Evaluated]:
 SEARCHES: dict[str, Callable[..., list[Evaluated]]] = {"evolution": evolution_search, "random": random_search}
 
 
-__all__ = ["METHODS", "OBJECTIVES", "SEARCHES", "EvolutionConfig", "Evaluated", "GenerationStats", "Oracle",
-           "best_of", "check_budget", "evolution_search", "exhaustive_search", "front_of", "objective_matrix",
-           "parse_objectives", "pareto_front", "pareto_ranks", "random_search", "top_k"]
+__all__ = ["EXHAUSTIVE_BATCH", "METHODS", "OBJECTIVES", "SEARCHES", "EvolutionConfig", "Evaluated",
+           "GenerationStats", "Oracle", "Request", "best_of", "check_budget", "evaluate_batch", "evolution_search",
+           "exhaustive_search", "front_of", "objective_matrix", "parse_objectives", "pareto_front", "pareto_ranks",
+           "random_search", "top_k"]

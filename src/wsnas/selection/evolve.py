@@ -1,7 +1,8 @@
 """Evolutionary, random and exhaustive search on a trained single-path supernet (``wsnas evolve``).
 
 The supernet is a finished ``wsnas supernet`` run of the store (kind ``supernet``, status
-``done``, its final checkpoint in its run directory), opened by :func:`open_supernet_run`. A
+``done``, its final checkpoint in its run directory), opened by :func:`open_supernet_run` and
+loaded through the trainer's own resume (the same checks as resuming the run). A
 search (:func:`search_supernet`) is a run of its own in the store (kind ``evolve``), driven by an
 algorithm of :mod:`wsnas.selection.evolution` through :class:`SupernetOracle`:
 
@@ -20,16 +21,24 @@ algorithm of :mod:`wsnas.selection.evolution` through :class:`SupernetOracle`:
   ``train_batch_size``; at most one pass over the training split, the same batches for every
   candidate), here as a cumulative average (``momentum=None``) where SPOS keeps BN's default
   momentum, and the accuracy on the whole validation split (SPOS: 40 batches of 200);
+* **batches**: a generation's new, feasible candidates that no search of the store has scored
+  yet (random search: each ``population`` of draws; exhaustive: 50 at a time) are scored in one
+  :func:`~wsnas.evaluator.evaluate_archs` call (:meth:`SharedWeights.score_many`): the stem,
+  which no choice changes, is computed once per batch of images for all of them (recalibration
+  included), and with ``arch_batch`` > 1 that many are recalibrated and scored per stacked
+  forward pass (tiny64, NB201; the scores equal one-at-a-time scoring up to floating-point
+  rounding). A candidate's ``seconds`` is an equal share of its batch's time (0 for a score
+  taken from another search);
 * **storage**: every evaluated candidate is a row of ``candidates`` (its generation, evaluation
   position, origin, score, loss, costs, and whether it is on the Pareto front, updated after
-  every generation), written as soon as it is scored; each generation's redraws (draws that
-  broke a constraint), duplicates (draws evaluated before), best score and evaluations are
+  every generation), written as soon as its batch is scored; each generation's redraws (draws
+  that broke a constraint), duplicates (draws evaluated before), best score and evaluations are
   ``run_metrics`` rows (``step`` = generation);
 * **resumption**: a search is a deterministic function of its seed and of the answers it gets
   (:mod:`wsnas.selection.evolution`), so a rerun replays it from the start against the stored
   candidates (each must come back at the same position, generation and origin; a mismatch is an
   error) and evaluates only what is not stored yet. A kill at any moment loses at most the
-  candidate being scored;
+  batch being scored;
 * **shared scores**: a score depends only on the supernet run and the scoring settings, so
   searches of the same supernet with the same scoring (other seeds, other methods, other
   constraints) reuse each other's scores (:meth:`SharedWeights.reuse`) and no architecture is
@@ -38,7 +47,6 @@ algorithm of :mod:`wsnas.selection.evolution` through :class:`SupernetOracle`:
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from collections.abc import Sequence
@@ -49,7 +57,6 @@ import torch
 from tqdm.auto import tqdm
 
 from wsnas.core.errors import WsnasError
-from wsnas.core.runtime import prepare_model
 from wsnas.data import Dataset, reload_described
 from wsnas.evaluator import EvalConfig, evaluate_archs, recalibration_batches
 from wsnas.runs import open_run, running
@@ -59,6 +66,7 @@ from wsnas.selection.evolution import (
     Evaluated,
     EvolutionConfig,
     GenerationStats,
+    Request,
     best_of,
     check_budget,
     exhaustive_search,
@@ -67,8 +75,7 @@ from wsnas.selection.evolution import (
 from wsnas.spaces import Arch, Space, space_from_description
 from wsnas.spaces.cost import LATENCY_REPEATS, LATENCY_WARMUP, measure_latency, network_cost
 from wsnas.store import Store, config_hash
-from wsnas.supernet.sharing import Sharing, make_bank
-from wsnas.training.trainer import CHECKPOINT, SupernetConfig
+from wsnas.training.trainer import CHECKPOINT, trainer_from_config
 
 #: The store's kind of a search run.
 KIND = "evolve"
@@ -118,19 +125,26 @@ class ScoringConfig:
     recal_batch_size: int = 128
     recal_seed: int = 0
     batch_size: int = 512
+    # candidates recalibrated and scored together in one stacked forward pass (wsnas.nn.stacked;
+    # 1: one at a time): how the scores are computed, not what they are, so no part of the identity
+    arch_batch: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("recal_batches", "recal_batch_size", "batch_size"):
+        for name in ("recal_batches", "recal_batch_size", "batch_size", "arch_batch"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise WsnasError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
+                flag = "eval-arch-batch" if name == "arch_batch" else name.replace("_", "-")
+                raise WsnasError(f"--{flag} must be a positive integer, got {value!r}")
 
     def eval_config(self) -> EvalConfig:
         return EvalConfig(bn_mode="recal", recal_batches=self.recal_batches, batch_size=self.batch_size,
-                          recal_batch_size=self.recal_batch_size)
+                          recal_batch_size=self.recal_batch_size, arch_batch=self.arch_batch)
 
     def to_dict(self) -> dict:
-        return {"bn_mode": "recal", "split": "valid", **asdict(self)}
+        """What decides the scores (a search's ``scoring`` identity; ``arch_batch`` left out)."""
+        d = asdict(self)
+        del d["arch_batch"]
+        return {"bn_mode": "recal", "split": "valid", **d}
 
 
 def device_label(device: torch.device) -> str:
@@ -209,7 +223,13 @@ def load_run_data(run: SupernetRun, *, device: torch.device, data_dir: str | Pat
 
 
 class SharedWeights:
-    """Scores architectures with the supernet's shared weights (loaded on first use)."""
+    """Scores architectures with the supernet's shared weights (loaded on first use).
+
+    The supernet run's final checkpoint is loaded through the trainer's own resume
+    (:func:`~wsnas.training.trainer.trainer_from_config`, :meth:`~wsnas.training.trainer.SupernetTrainer.try_resume`),
+    which checks that it is this run's (its settings, its weight bank under partial sharing).
+    :meth:`score_many` scores a batch in one :func:`~wsnas.evaluator.evaluate_archs` call.
+    """
 
     def __init__(self, run: SupernetRun, scoring: ScoringConfig, *, device: torch.device | str = "cpu",
                  data_dir: str | Path | None = None):
@@ -237,42 +257,52 @@ class SharedWeights:
     def _load(self):
         if self._model is not None:
             return self._model
-        run, cfg = self.run, self.run.config
-        data = load_run_data(run, device=self.device, data_dir=self.data_dir)
-        train = SupernetConfig.from_dict(cfg["supernet"]).train
-        supernet = run.space.build_supernet(num_classes=data.num_classes, in_channels=data.in_channels)
-        supernet = prepare_model(supernet.to(self.device), train.precision)
-        sharing = Sharing(**cfg["sharing"]) if "sharing" in cfg else Sharing()
-        bank = make_bank(supernet, None, run.space, sharing)
+        run = self.run
         path = run.run_dir / CHECKPOINT
-        try:
-            state = torch.load(path, map_location=self.device, weights_only=True)
-        except Exception as exc:  # a corrupt file is a user-visible problem, not a traceback
-            raise WsnasError(f"checkpoint {str(path)!r} cannot be read ({type(exc).__name__})") from None
-        if json.loads(state["config"]) != json.loads(json.dumps(cfg)) or int(state["epoch"]) != train.epochs:
-            raise WsnasError(f"checkpoint {str(path)!r} is not the final checkpoint of supernet run {run.run_id!r}; "
-                             "give the run's own --run-dir")
-        supernet.load_state_dict(state["supernet"])
-        if bank is not None:
-            bank.load_state_dict(state["bank"])
+        data = load_run_data(run, device=self.device, data_dir=self.data_dir)
+        trainer = trainer_from_config(run.config, data, run.run_dir, progress=False)
+        if not trainer.try_resume(remedy=f"give the directory of supernet run {run.run_id!r} with --run-dir"):
+            raise WsnasError(f"no checkpoint of supernet run {run.run_id!r} in {str(run.run_dir)!r}; give its "
+                             "directory with --run-dir")
+        if trainer.epoch < trainer.cfg.train.epochs:
+            raise WsnasError(f"checkpoint {str(path)!r} is not the final checkpoint of supernet run {run.run_id!r} "
+                             f"(epoch {trainer.epoch} of {trainer.cfg.train.epochs}); give the run's own --run-dir")
         cfg_eval = self.scoring.eval_config()
         recal = recalibration_batches(data.train, cfg_eval, self.scoring.recal_seed)
-        self._model = (supernet, bank, data, cfg_eval, recal)
+        self._model = (trainer.supernet, trainer.bank, data, cfg_eval, recal)
         return self._model
+
+    def score_many(self, archs: Sequence[Arch]) -> list[tuple[float, float, float]]:
+        """(accuracy, loss, seconds) of each of ``archs`` on the validation split.
+
+        Those not in the cache are scored together in one :func:`~wsnas.evaluator.evaluate_archs`
+        call (the stem once per batch for all of them; ``arch_batch`` of them per stacked forward
+        pass where the supernet stacks); each is charged an equal share of that call's seconds,
+        and one taken from the cache 0 seconds.
+        """
+        names = [self.run.space.format(a) for a in archs]
+        todo: dict[str, Arch] = {}
+        for name, arch in zip(names, archs):
+            if name not in self.cache:
+                todo.setdefault(name, arch)
+        share = 0.0
+        if todo:
+            supernet, bank, data, cfg_eval, recal = self._load()
+            start = time.perf_counter()
+            results = evaluate_archs(supernet, list(todo.values()), data.valid, cfg_eval, recal=recal, bank=bank)
+            share = (time.perf_counter() - start) / len(todo)
+            for name, (acc, loss) in zip(todo, results):
+                self.cache[name] = (acc, loss)
+            self.evaluations += len(todo)
+        out = []
+        for name in names:
+            acc, loss = self.cache[name]
+            out.append((acc, loss, share if todo.pop(name, None) is not None else 0.0))
+        return out
 
     def score(self, arch: Arch) -> tuple[float, float, float]:
         """(accuracy, loss, seconds) of ``arch`` on the validation split (0 seconds from the cache)."""
-        name = self.run.space.format(arch)
-        if name in self.cache:
-            acc, loss = self.cache[name]
-            return acc, loss, 0.0
-        supernet, bank, data, cfg_eval, recal = self._load()
-        start = time.perf_counter()
-        (acc, loss), = evaluate_archs(supernet, [arch], data.valid, cfg_eval, recal=recal, bank=bank)
-        seconds = time.perf_counter() - start
-        self.evaluations += 1
-        self.cache[name] = (acc, loss)
-        return acc, loss, seconds
+        return self.score_many([arch])[0]
 
 
 class CostModel:
@@ -367,32 +397,46 @@ class SupernetOracle:
             return True
         return self.constraints.ok(self.costs.costs(arch, latency=self.constraints.needs_latency))
 
+    def _replay(self, request: Request) -> dict:
+        row, name = self.stored[request.position], self.space.format(request.arch)
+        if (row["arch"], row["generation"], row["origin"]) != (name, request.generation, request.origin):
+            raise WsnasError(
+                f"the stored candidates of search run {self.run_id!r} do not replay: position {request.position} "
+                f"holds {row['arch']!r} (generation {row['generation']}, {row['origin']}), the search now draws "
+                f"{name!r} (generation {request.generation}, {request.origin}); it was made by another wsnas "
+                "version, so give a new --search-run")
+        self.replayed += 1
+        return {k: row[k] for k in ("score", "loss", "params", "mflops", "latency_ms")}
+
+    def evaluate_many(self, requests: Sequence[Request]) -> list[dict]:
+        """The values of a batch of candidates: those stored at their positions read back (and
+        checked), the others costed, scored in one batch (:meth:`SharedWeights.score_many`) and
+        stored together once all are scored (a kill meanwhile loses this batch, no more)."""
+        out: list[dict | None] = [self._replay(r) if r.position < len(self.stored) else None for r in requests]
+        fresh = [i for i, v in enumerate(out) if v is None]
+        if fresh:
+            costs = [self.costs.costs(requests[i].arch, latency=self.latency) for i in fresh]
+            scores = self.weights.score_many([requests[i].arch for i in fresh])
+            rows = []
+            for i, c, (acc, loss, seconds) in zip(fresh, costs, scores):
+                r = requests[i]
+                values = {"score": acc, "loss": loss, "latency_ms": None, **c}
+                out[i] = values
+                index = self.space.index(r.arch)
+                rows.append({"arch": self.space.format(r.arch), "arch_index": index if index < 2**63 else None,
+                             "generation": r.generation, "position": r.position, "origin": r.origin,
+                             "seconds": seconds, **values})
+            self.store.add_candidates(self.run_id, rows)
+            self.new += len(fresh)
+        for values in out:
+            self.best = values["score"] if self.best is None else max(self.best, values["score"])
+        if self.bar is not None and requests:
+            self.bar.update(len(requests))
+            self.bar.set_postfix_str(f"best {self.best:.4f}")  # shown now: a batch is a while
+        return out
+
     def evaluate(self, arch: Arch, *, generation: int, position: int, origin: str) -> dict:
-        name = self.space.format(arch)
-        if position < len(self.stored):
-            row = self.stored[position]
-            if (row["arch"], row["generation"], row["origin"]) != (name, generation, origin):
-                raise WsnasError(
-                    f"the stored candidates of search run {self.run_id!r} do not replay: position {position} holds "
-                    f"{row['arch']!r} (generation {row['generation']}, {row['origin']}), the search now draws "
-                    f"{name!r} (generation {generation}, {origin}); it was made by another wsnas version, so "
-                    "give a new --search-run")
-            self.replayed += 1
-            values = {k: row[k] for k in ("score", "loss", "params", "mflops", "latency_ms")}
-        else:
-            costs = self.costs.costs(arch, latency=self.latency)
-            acc, loss, seconds = self.weights.score(arch)
-            values = {"score": acc, "loss": loss, "latency_ms": None, **costs}
-            index = self.space.index(arch)
-            self.store.add_candidates(self.run_id, [{
-                "arch": name, "arch_index": index if index < 2**63 else None, "generation": generation,
-                "position": position, "origin": origin, "seconds": seconds, **values}])
-            self.new += 1
-        self.best = values["score"] if self.best is None else max(self.best, values["score"])
-        if self.bar is not None:
-            self.bar.update(1)
-            self.bar.set_postfix_str(f"best {self.best:.4f}", refresh=False)
-        return values
+        return self.evaluate_many([Request(arch, generation, position, origin)])[0]
 
     def end_generation(self, generation: int, stats: GenerationStats, evaluated: Sequence[Evaluated]) -> None:
         self.redraws += stats.redraws
@@ -406,8 +450,7 @@ class SupernetOracle:
         self.store.add_run_metrics(self.run_id, rows)
         self.store.set_front(self.run_id, [self.space.format(e.arch) for e in front_of(evaluated, self.objectives)])
         if self.bar is not None and generation + 1 < self.generations:
-            self.bar.set_description_str(f"{self.run_id} generation {generation + 2}/{self.generations}",
-                                         refresh=False)
+            self.bar.set_description_str(f"{self.run_id} generation {generation + 2}/{self.generations}")
 
 
 def search_config(run: SupernetRun, method: str, seed: int, cfg: EvolutionConfig, constraints: Constraints,

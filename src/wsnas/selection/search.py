@@ -31,13 +31,13 @@ from wsnas.groundtruth.table import TruthTable
 from wsnas.groundtruth.truth import resolve_truth
 from wsnas.runs import open_run, running
 from wsnas.selection import PTConfig, Selector, check_selections, get_selectors, ordered
-from wsnas.spaces import Arch, Space, space_from_description
+from wsnas.spaces import Arch, Space
 from wsnas.store import Store
-from wsnas.strategies import Strategy, get_strategy, strategy_class, strategy_names
+from wsnas.strategies import Strategy, strategy_class, strategy_names
 from wsnas.strategies.archparams import PARAMS
 from wsnas.training.monitor import RunMonitor
 from wsnas.training.standalone import TrainConfig
-from wsnas.training.trainer import SupernetConfig, SupernetTrainer
+from wsnas.training.trainer import SupernetConfig, SupernetTrainer, trainer_from_config
 
 # The weight optimiser of the DARTS family (algorithms.md 3; quark0/darts cnn/train_search.py):
 # SGD lr 0.025 cosine to 0.001, momentum 0.9, weight decay 3e-4, gradient clipping at 5, batch 64;
@@ -243,13 +243,10 @@ def reselect(store_path: str | Path, run_id: str, selectors: Sequence[Selector],
             found = [r["run_id"] for r in store.list_runs("search")]
             raise WsnasError(f"no search run {run_id!r} in {store_path}; found: {', '.join(found) or 'none'}")
         cfg = run["config"]
-        space = space_from_description(cfg["space"])
         data = reload_described(cfg["data"], data_dir=data_dir, device=device, what=f"search run {run_id!r}")
-        strategy_opts = dict(cfg["strategy"])
-        strategy = get_strategy(strategy_opts.pop("strategy"), **strategy_opts)
         run_dir = Path(run_dir)
-        trainer = SupernetTrainer(space, data, strategy, SupernetConfig.from_dict(cfg["supernet"]), seed=cfg["seed"],
-                                  run_dir=run_dir, archs=[], progress=False)
+        trainer = trainer_from_config(cfg, data, run_dir, progress=False)
+        space = trainer.space
         if not trainer.try_resume() or trainer.epoch < trainer.cfg.train.epochs:
             raise WsnasError(f"no finished search checkpoint in {run_dir}; run `wsnas search` to finish it or give "
                              "--run-dir")

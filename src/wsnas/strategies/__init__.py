@@ -14,11 +14,13 @@ and whichever optional hooks it needs; see :mod:`wsnas.strategies.base`) and one
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from typing import Any
 
 from wsnas.core.errors import WsnasError
 from wsnas.strategies.base import Recipe, SinglePathStrategy, StepResult, Strategy, StrategyContext
 from wsnas.strategies.differentiable import DartsStrategy, GdasStrategy, PcDartsStrategy
+from wsnas.strategies.groups import GroupStrategy
 from wsnas.strategies.pada import FairNasStrategy, PadaDataStrategy, PadaPathStrategy, PadaStrategy
 from wsnas.strategies.uniform import (
     FixedOrderSampler,
@@ -80,5 +82,25 @@ def get_strategy(name: str, **options) -> Strategy:
         raise WsnasError(f"bad option for strategy {name!r}: {exc}") from None
 
 
+def strategy_from_description(description: Mapping[str, Any]) -> Strategy:
+    """The strategy a run's stored description (:meth:`Strategy.describe`) names, built with the
+    settings of the description that its class's constructor takes.
+
+    A run trained under group sharing describes its group schedule (``groups``); that gives the
+    sampler it orders the groups' children with (``order``, ``order_seed``), which the trainer
+    adapts to the run's sharing again. Settings a constructor does not take (set by a subclass,
+    such as ``pada-path``'s ``paths``) are left to the class; a checkpoint's resume compares the
+    rebuilt strategy's description with the stored one, so nothing is silently different.
+    """
+    d = dict(description)
+    if "strategy" not in d:
+        raise WsnasError(f"a stored strategy description {d!r} does not name its strategy")
+    name = d.pop("strategy")
+    if name == GroupStrategy.name:
+        return get_strategy(d.get("order", "round_robin"), order_seed=d.get("order_seed"))
+    taken = inspect.signature(strategy_class(name).__init__).parameters
+    return get_strategy(name, **{k: v for k, v in d.items() if k in taken and k != "self"})
+
+
 __all__ = ["ALIASES", "STRATEGIES", "Recipe", "SinglePathStrategy", "StepResult", "Strategy", "StrategyContext",
-           "get_strategy", "strategy_class", "strategy_names", "strategy_options"]
+           "get_strategy", "strategy_class", "strategy_from_description", "strategy_names", "strategy_options"]

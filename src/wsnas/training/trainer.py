@@ -55,9 +55,9 @@ from wsnas.core.files import atomic_write
 from wsnas.core.runtime import prepare_model
 from wsnas.data import Dataset, Split, epoch_order, iterate_batches, num_batches
 from wsnas.evaluator import EvalConfig, evaluate_archs, recalibration_batches
-from wsnas.spaces import Arch, Space
+from wsnas.spaces import Arch, Space, space_from_description
 from wsnas.store import Store
-from wsnas.strategies import Strategy, StrategyContext
+from wsnas.strategies import Strategy, StrategyContext, strategy_from_description
 from wsnas.supernet.bank import WeightBank
 from wsnas.supernet.sharing import Sharing, make_bank
 from wsnas.training.gradvar import METRIC_NAMES, GradVarianceMonitor
@@ -270,20 +270,25 @@ class SupernetTrainer:
         if self.replica is not None:
             self.replica.barrier()  # no rank runs ahead of a checkpoint it might resume from
 
-    def try_resume(self) -> bool:
-        """Load ``<run_dir>/checkpoint.pt`` if present; its config must equal this run's."""
+    def try_resume(self, *, remedy: str | None = None) -> bool:
+        """Load ``<run_dir>/checkpoint.pt`` if present; its config must equal this run's.
+
+        ``remedy``: what a refusal (an unreadable, incomplete or foreign checkpoint) tells the
+        user to do; by default to delete the checkpoint and restart the run, which a reader of a
+        finished run (``wsnas evolve``) replaces with its own advice.
+        """
         path = self.run_dir / CHECKPOINT
         if not path.exists():
             return False
+        fix = remedy or "delete it to restart this run"
         try:
             state = torch.load(path, map_location=self.data.train.x.device, weights_only=True)
         except Exception as exc:  # a corrupt file is a user-visible problem, not a traceback
-            raise WsnasError(f"checkpoint {path} cannot be read ({type(exc).__name__}); "
-                             "delete it to restart this run") from None
-        self._check_state(state, path)
+            raise WsnasError(f"checkpoint {path} cannot be read ({type(exc).__name__}); {fix}") from None
+        self._check_state(state, path, fix)
         if state["config"] != json.dumps(self.config(), sort_keys=True):
             raise WsnasError(f"checkpoint {path} belongs to a run with other settings; "
-                             "use another run directory or delete it")
+                             f"{remedy or 'use another run directory or delete it'}")
         part = "supernet"
         try:  # the parts in the order they are restored, so a failure names the one that did not fit
             self.supernet.load_state_dict(state["supernet"])
@@ -314,25 +319,25 @@ class SupernetTrainer:
             detail = " ".join(str(exc).split())
             detail = detail if len(detail) <= 200 else detail[:200] + " ..."
             raise WsnasError(f"checkpoint {path} does not fit this run: its {part} cannot be restored "
-                             f"({type(exc).__name__}: {detail}); delete it to restart this run") from None
+                             f"({type(exc).__name__}: {detail}); {fix}") from None
         return True
 
-    def _check_state(self, state, path: Path) -> None:
+    def _check_state(self, state, path: Path, fix: str) -> None:
         """Refuse a readable checkpoint that is not a whole checkpoint of this kind of run, naming
         what it lacks."""
         if not isinstance(state, dict):
             raise WsnasError(f"checkpoint {path} holds a {type(state).__name__}, not a wsnas supernet "
-                             "checkpoint; delete it to restart this run")
+                             f"checkpoint; {fix}")
         needed = ["config", "epoch", "supernet", "optimizer", "strategy", "torch_rng", "batch_rng", "history"]
         needed += ["bank"] * (self.bank is not None) + ["gradvar"] * (self.gradvar is not None)
         needed += ["collected"] * isinstance(self.store, RowCollector)
         missing = [k for k in needed if k not in state]
         if missing:
             raise WsnasError(f"checkpoint {path} is not a whole wsnas supernet checkpoint: it lacks "
-                             f"{', '.join(map(repr, missing))}; delete it to restart this run")
+                             f"{', '.join(map(repr, missing))}; {fix}")
         if not isinstance(state["config"], str):
             raise WsnasError(f"checkpoint {path} has a {type(state['config']).__name__} as its 'config', "
-                             "not a run's settings; delete it to restart this run")
+                             f"not a run's settings; {fix}")
 
     # ------------------------------------------------------------------ training
     def lr(self, epoch: int) -> float:
@@ -488,3 +493,18 @@ class SupernetTrainer:
                  "accuracy": acc, "loss": loss}
                 for a, (acc, loss) in zip(self.archs, results)])
         return [acc for acc, _ in results]
+
+
+def trainer_from_config(config: dict, data: Dataset, run_dir: str | os.PathLike, **options) -> SupernetTrainer:
+    """The trainer of a stored run, the inverse of :func:`trainer_config`: its space, strategy
+    (:func:`~wsnas.strategies.strategy_from_description`), sharing, evaluated children, supernet
+    settings and seed from ``config`` (the run's identity in the store), on ``data`` (the run's
+    data, reloaded by the caller). Nothing is read from ``run_dir`` yet: :meth:`SupernetTrainer.try_resume`
+    loads the checkpoint there and refuses one that is not this run's. ``options``: the
+    constructor's other keywords (``progress``, ``store``, ``run_id``)."""
+    space = space_from_description(config["space"])
+    sharing = Sharing(**config["sharing"]) if "sharing" in config else None
+    archs = [space.from_index(int(i)) for i in config.get("archs", ())]
+    return SupernetTrainer(space, data, strategy_from_description(config["strategy"]),
+                           SupernetConfig.from_dict(config["supernet"]), seed=config["seed"], run_dir=run_dir,
+                           archs=archs, sharing=sharing, **options)
