@@ -27,6 +27,7 @@ import datetime as dt
 import json
 import os
 import platform
+import random
 import re
 import shlex
 import shutil
@@ -156,7 +157,12 @@ def environment(device: str) -> dict:
         props = torch.cuda.get_device_properties(0)
         info.update(gpu=torch.cuda.get_device_name(0), gpu_memory_gib=round(props.total_memory / 2**30, 1),
                     multiprocessors=props.multi_processor_count, cuda=torch.version.cuda,
-                    cudnn=torch.backends.cudnn.version(), nccl=".".join(map(str, torch.cuda.nccl.version())))
+                    cudnn=torch.backends.cudnn.version())
+        try:
+            version = torch.cuda.nccl.version()
+            info["nccl"] = ".".join(map(str, version)) if isinstance(version, tuple) else str(version)
+        except Exception as exc:  # noqa: BLE001 - informative only
+            info["nccl"] = f"unknown ({type(exc).__name__})"
     if shutil.which("nvidia-smi"):
         smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.sm,"
                               "clocks.max.sm,temperature.gpu,utilization.gpu", "--format=csv"],
@@ -211,13 +217,11 @@ def cmd_torchrun(args) -> int:
     work.mkdir(parents=True)
     folder = cifar_folder(args.work, args.images * 2)
     cmd = [*torchrun_command(args.python), "--standalone", "--nproc_per_node", "1", "-m", "wsnas", "supernet",
-           *space_args(args.tiny), *data_args(folder, args.images), "--epochs", "1",
+           *network_args(args.tiny), *data_args(folder, args.images), "--epochs", "1",
            "--batch-size", str(args.batch_size), "--sample", str(args.sample), "--device", args.device,
            "--run-dir", str(work / "run"), "--store", str(work / "dp.db"), "--no-progress"]
     # no --run: torchrun's own parser takes `--run` for an abbreviation of its --run-path and stops
     # ("ambiguous option"), so the run keeps its default id
-    if args.device == "cpu":
-        cmd += ["--threads", "1"]
     env = {**os.environ, "NCCL_DEBUG": "INFO", "PYTHONUNBUFFERED": "1"}
     print("$ " + shlex.join(cmd), flush=True)
     start = time.perf_counter()
@@ -247,13 +251,15 @@ def cmd_torchrun(args) -> int:
 
 
 # --------------------------------------------------------------------------------- scoring
-def space_args(tiny: bool) -> list[str]:
-    """NB201's supernet; ``tiny`` (the CPU dry run): C=4, N=1, the same code at a fraction of the work."""
-    return SPACE_ARGS + (["--space-option", "channels=4", "--space-option", "cells_per_stage=1"] if tiny else [])
+def network_args(tiny: bool) -> list[str]:
+    """NB201's supernet; ``tiny`` (the CPU dry run): C=4, N=1, the same code at a fraction of the work
+    (and one torch thread: on a shared 2-core machine two threads per process wait on each other)."""
+    return SPACE_ARGS + (["--space-option", "channels=4", "--space-option", "cells_per_stage=1", "--threads", "1"]
+                         if tiny else [])
 
 
 def supernet_args(folder: Path, images: int, device: str, flags: str, tiny: bool = False) -> list[str]:
-    return ["supernet", *space_args(tiny), *data_args(folder, images), "--epochs", "1", "--batch-size", "256",
+    return ["supernet", *network_args(tiny), *data_args(folder, images), "--epochs", "1", "--batch-size", "256",
             "--device", device, *shlex.split(flags)]
 
 
@@ -294,7 +300,10 @@ def score_variant(flags: str, *, folder: Path, images: int, device: str, cap: fl
     from wsnas.evaluator import evaluate_archs
 
     net, space, data, ecfg = build_scorer(supernet_args(folder, images, device, flags, tiny), data)
+    # every cell in a seeded random order: enumeration order starts with the cheap cells (edges of
+    # 'none'), so timing its first chunks would project far too little for all of them
     archs = list(space.enumerate())
+    random.Random(0).shuffle(archs)
     ab = ecfg.arch_batch
     row = {"flags": flags or "(defaults)", "arch_batch": ab, "images": len(data.valid)}
     # warm-up: one pass of arch_batch children (cuDNN and cuBLAS set-up, allocator growth)
@@ -392,7 +401,7 @@ def cmd_score_command(args) -> int:
     if per_arch is None or per_arch * NB201_CELLS + overhead <= args.cap:
         select, count = ["--archs", "all"], NB201_CELLS
     else:  # all would not fit in the cap: a seeded sample the cap holds, timed the same way
-        count = max(16, int((args.cap - overhead) / per_arch * 0.7) // 16 * 16)
+        count = max(16, int((args.cap - overhead) / per_arch * 0.5) // 16 * 16)
         select = ["--sample", str(count)]
     cmd = [args.python, "-m", "wsnas", *supernet_args(folder, args.images, args.device, flags, args.tiny), *select,
            "--run", "score-all", "--run-dir", str(work / "run"), "--store", str(work / "score.db"), "--no-progress"]

@@ -34,7 +34,8 @@ options:
   --python PY         the interpreter (default .venv/bin/python when present, else python3)
   --budget SECONDS    wall-clock budget of all stages together (default 450; --quick 3600)
   --stages LIST       comma-separated stages to run, of: torchrun, harness_fp32, harness_fast,
-                      score_eval, score_command (default all; setup and report always run)
+                      score_eval, score_command; or all (default) or none (setup and report
+                      always run)
   --wheels DIR        a folder of wheels to install from, repeatable
                       (default benchmarks/device/wheels and, when present, benchmarks/device/wheels-local)
   --site DIR          where the wheels are installed (default ${TMPDIR:-/tmp}/wsnas-device-site)
@@ -69,10 +70,11 @@ while [ $# -gt 0 ]; do
 done
 case "$DEVICE" in cuda|cpu) ;; *) echo "run_gpu.sh: error: --device $DEVICE; accepted: cuda, cpu" >&2; exit 2 ;; esac
 ALL_STAGES="torchrun harness_fp32 harness_fast score_eval score_command"
-if [ "$STAGES" != all ]; then
+if [ "$STAGES" != all ] && [ "$STAGES" != none ]; then
     for s in ${STAGES//,/ }; do
         case " $ALL_STAGES " in *" $s "*) ;; *)
-            echo "run_gpu.sh: error: unknown stage $s; accepted: ${ALL_STAGES// /, }" >&2; exit 2 ;;
+            echo "run_gpu.sh: error: unknown stage $s; accepted: ${ALL_STAGES// /, } (comma-separated), all, none" >&2
+            exit 2 ;;
         esac
     done
 fi
@@ -95,7 +97,8 @@ COMMAND="bash benchmarks/device/run_gpu.sh${ARGS[*]:+ ${ARGS[*]}}"
 WORKLOADS="single_path_64 single_path_256 darts_64 gdas_64 eval"
 if [ "$QUICK" = 1 ]; then
     BUDGET=${BUDGET:-3600}
-    HARNESS_SIZE=(--quick --eval-archs 2 --channels 4 --cells-per-stage 1)
+    # one torch thread: on a shared 2-core machine two threads per process wait on each other
+    HARNESS_SIZE=(--quick --eval-archs 2 --channels 4 --cells-per-stage 1 --threads 1)
     TINY=(--tiny)
     IMAGES=256; TRAIN_IMAGES=64; DP_IMAGES=64; DP_SAMPLE=4; DP_BATCH=32
     EVAL_CAP=4; EVAL_CHECK=2; COMMAND_CAP=60; COMMAND_OVERHEAD=20
