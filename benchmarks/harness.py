@@ -198,7 +198,7 @@ class ProcessTool:
         self.tool = tool
         env = {k: v for k, v in os.environ.items() if k not in ("WSNAS_MALLOC", "BENCH_TUNE_MALLOC")}
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONWARNINGS="ignore",
-                   **worker_env(cfg or BenchConfig(), tool))
+                   BENCH_PRELOAD=tool, **worker_env(cfg or BenchConfig(), tool))
         self.stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen([python, str(HERE / "worker.py")], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env, bufsize=1)

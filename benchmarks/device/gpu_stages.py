@@ -565,6 +565,7 @@ def section_text(*, device: str, command: str, results: dict[str, dict | None], 
         flags = ("--channels-last " if fast["config"].get("channels_last") else "") + \
                 f"--precision {fast['config'].get('precision', 'fp32')}"
         lines += ["", f"### wsnas with `{flags}` (the peers in fp32, the same harness run)", "",
+                  "Sizes, timing and memory as above; only wsnas's options differ.", "",
                   "| " + " | ".join(harness.HEADER) + " |", "|" + "---|" * len(harness.HEADER)]
         lines += ["| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in harness.table_rows(fast)]
     if score_eval or score_cmd:
@@ -573,9 +574,15 @@ def section_text(*, device: str, command: str, results: dict[str, dict | None], 
             lines.append(f"- command: `{score_cmd['command']}`")
             state = "finished" if score_cmd.get("rc") == 0 else ("timed out" if score_cmd.get("timed_out")
                                                                  else f"failed (rc {score_cmd.get('rc')})")
-            lines.append(f"- {state}: {score_cmd['children']:,} children on {score_cmd['images']:,} images in "
-                         f"{score_cmd['wall_s']:.1f} s wall clock (its 1 training epoch "
-                         f"{score_cmd.get('train_epoch_s') or 0:.1f} s, start-up and data loading included)")
+            if score_cmd.get("rc") == 0:
+                lines.append(f"- {state}: {score_cmd['children']:,} children on {score_cmd['images']:,} images in "
+                             f"{score_cmd['wall_s']:.1f} s wall clock (its 1 training epoch "
+                             f"{score_cmd.get('train_epoch_s') or 0:.1f} s, start-up and data loading included)"
+                             + (f"; all {NB201_CELLS:,} about {score_cmd['projected_all_s']:.0f} s (projected)"
+                                if score_cmd.get("projected_all_s") else ""))
+            else:
+                lines.append(f"- {state} after {score_cmd['wall_s']:.1f} s, scoring {score_cmd['children']:,} "
+                             f"children on {score_cmd['images']:,} images")
         if score_eval:
             lines += ["", "| evaluator options | children per pass | cells/s | all 15,625 | warm-up | max "
                           "abs. acc. diff | peak |", "|---|---|---|---|---|---|---|"]

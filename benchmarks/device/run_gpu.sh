@@ -15,7 +15,7 @@
 #                  harness-fp32.json, harness-fast.json, logs.tar.gz: into --out ($OUT)
 #
 # Usage: bash benchmarks/device/run_gpu.sh [--device cuda|cpu] [--quick] [--out DIR] [--python PY]
-#            [--budget SECONDS] [--stages LIST] [--wheels DIR]... [--site DIR]
+#            [--budget SECONDS] [--stages LIST] [--command-limit SECONDS] [--wheels DIR]... [--site DIR]
 # The CPU dry run: bash benchmarks/device/run_gpu.sh --device cpu --quick --python .venv/bin/python
 set -uo pipefail
 
@@ -36,6 +36,8 @@ options:
   --stages LIST       comma-separated stages to run, of: torchrun, harness_fp32, harness_fast,
                       score_eval, score_command; or all (default) or none (setup and report
                       always run)
+  --command-limit S   time limit of score_command (default 80; --quick 150): with enough,
+                      `wsnas supernet --archs all` runs on all 15,625 cells instead of a sample
   --wheels DIR        a folder of wheels to install from, repeatable
                       (default benchmarks/device/wheels and, when present, benchmarks/device/wheels-local)
   --site DIR          where the wheels are installed (default ${TMPDIR:-/tmp}/wsnas-device-site)
@@ -53,6 +55,7 @@ BUDGET=
 STAGES=all
 WHEELS=()
 SITE=${TMPDIR:-/tmp}/wsnas-device-site
+COMMAND_LIMIT=
 ARGS=("$@")
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -62,6 +65,7 @@ while [ $# -gt 0 ]; do
         --python) PY=${2:?--python needs an interpreter}; shift 2 ;;
         --budget) BUDGET=${2:?--budget needs seconds}; shift 2 ;;
         --stages) STAGES=${2:?--stages needs a list}; shift 2 ;;
+        --command-limit) COMMAND_LIMIT=${2:?--command-limit needs seconds}; shift 2 ;;
         --wheels) WHEELS+=("${2:?--wheels needs a folder}"); shift 2 ;;
         --site) SITE=${2:?--site needs a folder}; shift 2 ;;
         -h|--help) usage; exit 0 ;;
@@ -78,9 +82,12 @@ if [ "$STAGES" != all ] && [ "$STAGES" != none ]; then
         esac
     done
 fi
-if [ -n "$BUDGET" ] && ! [[ "$BUDGET" =~ ^[0-9]+$ ]]; then
-    echo "run_gpu.sh: error: --budget $BUDGET; accepted: whole seconds" >&2; exit 2
-fi
+for pair in "--budget:$BUDGET" "--command-limit:$COMMAND_LIMIT"; do
+    value=${pair#*:}
+    if [ -n "$value" ] && ! [[ "$value" =~ ^[0-9]+$ ]]; then
+        echo "run_gpu.sh: error: ${pair%%:*} $value; accepted: whole seconds" >&2; exit 2
+    fi
+done
 if [ -z "$PY" ]; then
     if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi
 fi
@@ -101,16 +108,17 @@ if [ "$QUICK" = 1 ]; then
     HARNESS_SIZE=(--quick --eval-archs 2 --channels 4 --cells-per-stage 1 --threads 1)
     TINY=(--tiny)
     IMAGES=256; TRAIN_IMAGES=64; DP_IMAGES=64; DP_SAMPLE=4; DP_BATCH=32
-    EVAL_CAP=4; EVAL_CHECK=2; COMMAND_CAP=60; COMMAND_OVERHEAD=20
+    EVAL_CAP=4; EVAL_CHECK=2; COMMAND_OVERHEAD=20
     declare -A LIMIT=([setup]=300 [torchrun]=240 [harness]=400 [score_eval]=300 [score_command]=150 [report]=60)
 else
     BUDGET=${BUDGET:-450}
     HARNESS_SIZE=(--warmup 3 --rounds 4 --block 5 --eval-archs 5)
     TINY=()
     IMAGES=10000; TRAIN_IMAGES=2560; DP_IMAGES=512; DP_SAMPLE=16; DP_BATCH=256
-    EVAL_CAP=15; EVAL_CHECK=16; COMMAND_CAP=75; COMMAND_OVERHEAD=25
-    declare -A LIMIT=([setup]=60 [torchrun]=60 [harness]=45 [score_eval]=90 [score_command]=90 [report]=30)
+    EVAL_CAP=12; EVAL_CHECK=16; COMMAND_OVERHEAD=25
+    declare -A LIMIT=([setup]=60 [torchrun]=60 [harness]=40 [score_eval]=80 [score_command]=80 [report]=30)
 fi
+[ -n "$COMMAND_LIMIT" ] && LIMIT[score_command]=$COMMAND_LIMIT
 REPORT_RESERVE=${LIMIT[report]}
 START=$(date +%s)
 DEADLINE=$((START + BUDGET))

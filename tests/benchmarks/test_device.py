@@ -225,6 +225,7 @@ def test_run_gpu_refuses_bad_options_in_one_line():
     for args, message in ((["--stages", "harness"], "unknown stage harness; accepted: torchrun, harness_fp32"),
                           (["--device", "tpu"], "--device tpu; accepted: cuda, cpu"),
                           (["--budget", "5m"], "--budget 5m; accepted: whole seconds"),
+                          (["--command-limit", "-1"], "--command-limit -1; accepted: whole seconds"),
                           (["--frobnicate"], "unknown option --frobnicate")):
         proc = _run_gpu(*args)
         assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.splitlines()) == 1
