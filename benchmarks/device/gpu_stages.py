@@ -207,7 +207,7 @@ def cmd_setup(args) -> int:
 # ---------------------------------------------------------------------------------- torchrun
 def torchrun_command(python: str) -> list[str]:
     """``torchrun`` beside ``python`` when there is one, else its module (the same program)."""
-    beside = Path(python).parent / "torchrun"
+    beside = Path(shutil.which(python) or python).parent / "torchrun"
     return [str(beside)] if beside.exists() else [python, "-m", "torch.distributed.run"]
 
 
@@ -300,8 +300,8 @@ def score_variant(flags: str, *, folder: Path, images: int, device: str, cap: fl
     from wsnas.evaluator import evaluate_archs
 
     net, space, data, ecfg = build_scorer(supernet_args(folder, images, device, flags, tiny), data)
-    # every cell in a seeded random order: enumeration order starts with the cheap cells (edges of
-    # 'none'), so timing its first chunks would project far too little for all of them
+    # every cell, in a seeded random order: the timed chunks are a uniform sample whatever the order
+    # the space enumerates them in
     archs = list(space.enumerate())
     random.Random(0).shuffle(archs)
     ab = ecfg.arch_batch
