@@ -3,13 +3,16 @@
 ``bash benchmarks/run.sh [options]`` runs this file with the project's environment. It
 
 1. creates (or reuses) ``benchmarks/.peers-venv`` with torch 2.13.0, xautodl (``--no-deps``) and
-   NNI 3.0 — a peer that cannot install or import is reported unavailable with the reason;
+   NNI 3.0 — a peer that cannot install or import is reported unavailable with the reason; with
+   ``--peers-python PY`` the peers run with that interpreter as it is (an offline GPU machine whose
+   torch must stay: ``benchmarks/device/run_gpu.sh``);
 2. writes CIFAR-10-shaped data in the official python-pickle format into a temporary folder;
 3. runs every workload of :data:`benchlib.WORKLOADS` with every tool, each tool in its own
    process (wsnas in this environment, the peers in theirs; the same torch thread count), the
    tools' timed units interleaved round by round so that a disturbance hits all of them alike;
-4. prints the table, writes ``benchmarks/results/<date>-<device>.json`` and, with ``--markdown``,
-   the device's section of ``benchmarks/RESULTS.md``.
+4. prints the table, writes ``benchmarks/results/<date>-<device>.json`` (or ``--json PATH``) and,
+   with ``--markdown``, the device's section of ``benchmarks/RESULTS.md`` (or ``--results-md PATH``),
+   with the command that produced it (``--command``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import pickle
 import platform
 import random
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -112,14 +116,23 @@ def setup_peers(venv: Path = PEERS_VENV, *, tools=("xautodl", "nni"), torch_inde
         reasons.update(failed)
     else:
         reasons.update(done.get("failed", {}))
+    reasons.update(probe_peers(str(python), [t for t in tools if t not in reasons], beside=TORCH_PIN))
+    return str(python), reasons
+
+
+def probe_peers(python: str, tools, *, beside: str = "this torch") -> dict[str, str]:
+    """Per peer of ``tools`` that ``python`` cannot import, the one-line reason."""
+    reasons = {}
     for tool in tools:
-        if tool in reasons:
+        try:
+            probe = subprocess.run([python, "-W", "ignore", "-c", PEER_PROBES[tool]], capture_output=True, text=True)
+        except OSError as exc:
+            reasons[tool] = f"cannot run {python}: {exc}"
             continue
-        probe = subprocess.run([str(python), "-W", "ignore", "-c", PEER_PROBES[tool]], capture_output=True, text=True)
         if probe.returncode != 0:
             last = [ln for ln in probe.stderr.strip().splitlines() if ln.strip()] or ["import failed"]
-            reasons[tool] = f"cannot import beside {TORCH_PIN}: {last[-1][:300]}"
-    return str(python), reasons
+            reasons[tool] = f"cannot import beside {beside}: {last[-1][:300]}"
+    return reasons
 
 
 # ------------------------------------------------------------------------------------ data
@@ -186,7 +199,7 @@ class ProcessTool:
         self.tool = tool
         env = {k: v for k, v in os.environ.items() if k not in ("WSNAS_MALLOC", "BENCH_TUNE_MALLOC")}
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), PYTHONWARNINGS="ignore",
-                   **worker_env(cfg or BenchConfig(), tool))
+                   BENCH_PRELOAD=tool, **worker_env(cfg or BenchConfig(), tool))
         self.stderr = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen([python, str(HERE / "worker.py")], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env, bufsize=1)
@@ -430,6 +443,7 @@ def format_markdown_section(result: dict, note: str | None = None) -> str:
     lines = [f"## {'CUDA' if dev.startswith('cuda') else 'CPU'}", "",
              f"- date: {result['date']}",
              f"- machine: {what} ({m['platform']})",
+             *([f"- command: `{result['command']}`"] if result.get("command") else []),
              f"- versions: python {m['python']}, torch {m['torch']}; {versions}",
              f"- torch threads: {result['threads']} (every tool)",
              f"- timing: {result['timing']}",
@@ -477,7 +491,8 @@ Not measured yet.
 
 Not measured yet: no GPU has been lent to a run of the harness. On a CUDA machine run
 `bash benchmarks/run.sh --device cuda --torch-index-url https://download.pytorch.org/whl/cu126 --markdown`
-(the index that has a CUDA build of torch 2.13.0 for that machine).
+(the index that has a CUDA build of torch 2.13.0 for that machine); on the project's lent GPU
+machine (offline, its own torch) `bash benchmarks/device/run_gpu.sh` (benchmarks/device/README.md).
 
 {reference}
 <!-- END cuda -->
@@ -486,17 +501,25 @@ Not measured yet: no GPU has been lent to a run of the harness. On a CUDA machin
 
 def write_markdown(result: dict, path: Path = RESULTS_MD, note: str | None = None) -> None:
     key = "cuda" if result["device"].startswith("cuda") else "cpu"
-    text = path.read_text() if path.exists() else MD_TEMPLATE.replace("{reference}", REFERENCE_GPU)
     section = format_markdown_section(result, note)
     if key == "cuda":
         section += "\n\n" + REFERENCE_GPU
+    write_section(section, key, path)
+
+
+def write_section(section: str, key: str, path: Path = RESULTS_MD) -> None:
+    """Put ``section`` between the ``<!-- BEGIN key -->`` and ``<!-- END key -->`` marks of ``path``
+    (created from the template when missing; the marks appended when absent); the rest is kept."""
+    text = path.read_text() if path.exists() else MD_TEMPLATE.replace("{reference}", REFERENCE_GPU)
     path.write_text(replace_section(text, key, section))
 
 
-def write_json(result: dict, folder: Path = HERE / "results") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    day = result["date"].split()[0]
-    path = folder / f"{day}-{result['device'].split(':')[0]}.json"
+def write_json(result: dict, folder: Path = HERE / "results", path: Path | None = None) -> Path:
+    """The result as JSON: ``path``, or ``folder/<date>-<device>.json``."""
+    if path is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        day = result["date"].split()[0]
+        path = folder / f"{day}-{result['device'].split(':')[0]}.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
     return path
 
@@ -510,6 +533,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--workloads", default=",".join(WORKLOADS), help=f"comma-separated subset of {','.join(WORKLOADS)}")
     p.add_argument("--quick", action="store_true", help="a fast smoke run: few repeats, small sizes")
     p.add_argument("--markdown", action="store_true", help="write the table into benchmarks/RESULTS.md")
+    p.add_argument("--results-md", type=Path, default=RESULTS_MD,
+                   help="the Markdown file --markdown rewrites a section of (default benchmarks/RESULTS.md)")
+    p.add_argument("--json", type=Path, default=None,
+                   help="where the JSON goes (default benchmarks/results/<date>-<device>.json)")
+    p.add_argument("--command", default=None,
+                   help="the command recorded with the results (default: this run's benchmarks/run.sh line)")
     p.add_argument("--note", default=None, help="a line recorded with the results (e.g. 'machine shared')")
     p.add_argument("--rounds", type=int, default=None, help="interleaved turns per tool")
     p.add_argument("--block", type=int, default=None, help="timed steps per turn")
@@ -517,9 +546,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--eval-archs", type=int, default=None, help="N architectures evaluated (default 20)")
     p.add_argument("--eval-images", type=int, default=None, help="M images (default 1,000 on CPU, 10,000 on CUDA)")
     p.add_argument("--epoch-images", type=int, default=None, help="images of the end-to-end epoch (default 5,000)")
+    p.add_argument("--channels", type=int, default=None, help="the supernet's C (default 16, NB201's)")
+    p.add_argument("--cells-per-stage", type=int, default=None, help="the supernet's N (default 5, NB201's)")
     p.add_argument("--peers-venv", type=Path, default=PEERS_VENV, help="the peers' environment")
     p.add_argument("--torch-index-url", default=None, help="pip index for the peers' torch (e.g. a CUDA build)")
     p.add_argument("--no-install", action="store_true", help="use the peers' environment as it is")
+    p.add_argument("--peers-python", default=None, metavar="PY",
+                   help="run the peers with this interpreter as it is, no environment created or installed "
+                        "(an offline machine whose torch must stay; benchmarks/device/run_gpu.sh)")
     p.add_argument("--channels-last", action="store_true", help="wsnas runs channels-last (its --channels-last)")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="wsnas's --precision (default fp32; the peers always run fp32)")
@@ -544,7 +578,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     if args.quick:
         cfg.warmup, cfg.rounds, cfg.block = 1, 2, 2
         cfg.eval_archs, cfg.eval_images, cfg.epoch_images = 4, 250, 1000
-    for name in ("rounds", "block", "warmup", "eval_archs", "eval_images", "epoch_images"):
+    for name in ("rounds", "block", "warmup", "eval_archs", "eval_images", "epoch_images", "channels",
+                 "cells_per_stage"):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
     return cfg
@@ -563,21 +598,24 @@ def main(argv=None) -> int:
     cfg = config_from_args(args)
     peers = tuple(t for t in tools if t != "wsnas")
     python, reasons = (None, {})
-    if peers:
+    if peers and args.peers_python:
+        python, reasons = args.peers_python, probe_peers(args.peers_python, peers)
+    elif peers:
         python, reasons = setup_peers(args.peers_venv, tools=peers, torch_index_url=args.torch_index_url,
                                       install=not args.no_install)
-        for tool, why in reasons.items():
-            print(f"{tool}: unavailable: {why}")
+    for tool, why in reasons.items():
+        print(f"{tool}: unavailable: {why}")
     result = run_benchmark(cfg, tools=tools, workloads=workloads, peers_python=python, peer_reasons=reasons)
+    result["command"] = args.command or "bash benchmarks/run.sh " + shlex.join(sys.argv[1:] if argv is None else argv)
     if args.note:
         result["note"] = args.note
     print()
     print(format_table(result))
-    path = write_json(result)
+    path = write_json(result, path=args.json)
     print(f"\nJSON: {path}")
     if args.markdown:
-        write_markdown(result, note=args.note)
-        print(f"Markdown: {RESULTS_MD}")
+        write_markdown(result, args.results_md, note=args.note)
+        print(f"Markdown: {args.results_md}")
     return 0
 
 

@@ -6,7 +6,9 @@
 * ``{"cmd": "memory"}`` answers the peak memory; ``{"cmd": "quit"}`` ends the process.
 
 The answers go to the original stdout; anything the libraries print goes to stderr. The driver
-(:mod:`harness`) keeps one such process per tool and workload, and alternates between them.
+(:mod:`harness`) keeps one such process per tool and workload, and alternates between them; it
+names the tool in ``BENCH_PRELOAD``, so each process imports torch and its tool as soon as it
+starts, all tools' processes at once, instead of one after the other at their ``setup``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,15 @@ def main() -> int:
         from benchlib import tune_allocator_from_source
 
         tune_allocator_from_source()
+
+    preload = os.environ.get("BENCH_PRELOAD")
+    if preload:  # import torch and the tool now, while the driver starts the other tools' processes
+        try:
+            from benchlib import load_tool
+
+            load_tool(preload)
+        except Exception:  # noqa: BLE001 - setup imports it again and reports why it cannot
+            pass
 
     def answer(obj: dict) -> None:
         proto.write(json.dumps(obj) + "\n")

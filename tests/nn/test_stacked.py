@@ -57,6 +57,21 @@ def test_stacked_scores_equal_one_at_a_time(data, name, bn_mode):
         assert torch.equal(value, state[key]), key
 
 
+@pytest.mark.parametrize("name", ["nb201", "tiny64"])
+def test_stacked_scores_under_bf16_autocast(data, name):
+    """--precision bf16: ops of one edge return bf16 (convolutions) or fp32 (skip, none, pooling);
+    the stacked rows take the wider type, and the scores match one at a time in bf16's rounding."""
+    from wsnas.core.runtime import prepare_model
+
+    space, net = _trained(name, data)
+    prepare_model(net, "bf16")
+    archs = list(space.enumerate())[::97][:13] if len(space) > 64 else list(space.enumerate())[:13]
+    plain = evaluate_archs(net, archs, data.valid, EvalConfig(batch_size=200))
+    fast = evaluate_archs(net, archs, data.valid, EvalConfig(batch_size=200, arch_batch=5))
+    assert [loss for _, loss in fast] == pytest.approx([loss for _, loss in plain], rel=2e-2)
+    assert max(abs(a - b) for (a, _), (b, _) in zip(fast, plain)) <= 0.02
+
+
 def test_a_weight_bank_falls_back_to_one_at_a_time(data):
     space, net = _trained("tiny64", data)
     opt = torch.optim.SGD(net.parameters(), lr=0.05)

@@ -66,7 +66,12 @@ def run_stacked(candidates: nn.ModuleDict, options: Sequence[str], x: torch.Tens
             _ROWS.reset(token)
         if out is None:
             out = y.new_empty((x.shape[0], *y.shape[1:]))
-        out.index_copy_(0, rows, y)
+        # under bf16 autocast a convolution returns bf16 and skip, none and pooling fp32: the rows
+        # take the wider type, as the sum at the next node does for a single architecture
+        dtype = torch.promote_types(out.dtype, y.dtype)
+        if out.dtype != dtype:
+            out = out.to(dtype)
+        out.index_copy_(0, rows, y.to(dtype))
     return out
 
 
