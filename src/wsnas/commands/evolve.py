@@ -42,9 +42,9 @@ Examples:
   wsnas supernet --strategy uniform --epochs 30 --run spos
   wsnas evolve --run spos --population 10 --generations 3 --parents 3 --mutations 3 --crossovers 3 --truth store
   wsnas evolve --run spos --method random --population 10 --generations 3 --parents 3 --mutations 3 --crossovers 3
-  wsnas evolve --run spos --population 10 --generations 3 --parents 3 --mutations 3 --crossovers 3 \
+  wsnas evolve --run spos --population 10 --generations 3 --parents 3 --mutations 3 --crossovers 3 \\
       --max-mflops 2 --objectives acc,mflops --export best.txt
-  wsnas evolve --run spos --population 8 --generations 4 --parents 3 --mutations 3 --crossovers 3 \
+  wsnas evolve --run spos --population 8 --generations 4 --parents 3 --mutations 3 --crossovers 3 \\
       --validate-seeds 5 --truth store
   wsnas supernet --space nb201 --sample 100 --run nb --data cifar10 --data-dir DIR
   wsnas evolve --run nb --data-dir DIR --validate-seeds 5 --truth nb201-cifar10
