@@ -81,9 +81,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "convolutions by its own gradient norm, so parameter-free ops keep only the uniform "
                         "share (1 - tau) / |O|; 'path': every op of the sampled path by the step's whole "
                         "gradient norm, as the paper's derivation over paths suggests")
-    p.add_argument("--run", default=None, type=run_id_arg,
+    p.add_argument("--run", "--run-id", dest="run", default=None, type=run_id_arg,
                    help=f"run id in the store (default supernet/<strategy>/<seed>); {RUN_ID_RULE}. The children "
-                        "evaluated are part of the run's settings: a run id is resumed only with the same ones")
+                        "evaluated are part of the run's settings: a run id is resumed only with the same ones. "
+                        "Under torchrun spell it --run-id: torchrun takes --run for its own --run-path")
     p.add_argument("--run-dir", default=None, help="checkpoint directory (default wsnas-runs/<run id>)")
     p.add_argument("--archs", default=None,
                    help=f"children to evaluate: 'all' (default) or a list; {ARCH_RULE}")
