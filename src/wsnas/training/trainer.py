@@ -359,6 +359,9 @@ class SupernetTrainer:
         dense_from = self.total_steps - self.cfg.dense_last if self.cfg.dense_last else None
         monitor = monitor if monitor is not None and self.is_main else RunMonitor()
         names = self.names
+        # the scores of a dense evaluation after an epoch's last step, with the supernet's state
+        # then: the epoch's own evaluation reuses them when nothing changed in between
+        reusable: tuple[int, list, list] | None = None
         if self.epoch < t.epochs:
             monitor.on_start(self.epoch * self.steps_per_epoch)
         bar = tqdm(total=self.total_steps, initial=self.epoch * self.steps_per_epoch,
@@ -403,8 +406,11 @@ class SupernetTrainer:
                         on_step(step, result)
                     if dense_from is not None and step > dense_from:
                         self._check_finite(loss_sum, seen)  # no predictions of a diverged supernet
-                        accs = self.evaluate(f"step:{step}", step=step)
+                        results = self.score()
+                        accs = self.store_scores(f"step:{step}", results, step=step)
                         monitor.on_evaluation(step, names, accs, dense=True)
+                        if self.cfg.eval_every_epoch and step == (self.epoch + 1) * self.steps_per_epoch:
+                            reusable = (step, results, self._state_snapshot())
                     bar.update(1)
                 self._check_finite(loss_sum, seen)  # before anything of this epoch is stored
                 self.strategy.end_epoch(self.epoch)
@@ -418,7 +424,8 @@ class SupernetTrainer:
                            "train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen,
                            "seconds": time.perf_counter() - start}
                 if self.cfg.eval_every_epoch:
-                    accs = self.evaluate(f"epoch:{self.epoch}", step=step)
+                    same = reusable is not None and reusable[0] == step and self._state_unchanged(reusable[2])
+                    accs = self.store_scores(f"epoch:{self.epoch}", reusable[1] if same else self.score(), step=step)
                     summary["mean_child_acc"] = sum(accs) / len(accs)
                     monitor.on_evaluation(step, names, accs)
                 self.history.append(summary)
@@ -483,9 +490,30 @@ class SupernetTrainer:
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, label: str, *, step: int) -> list[float]:
         """Score every child on the validation split and store the predictions under ``label``."""
+        return self.store_scores(label, self.score(), step=step)
+
+    def score(self) -> list[tuple[float, float]]:
+        """(accuracy, loss) of every child on the validation split with the weights as they are."""
         results = evaluate_archs(self.supernet, self.archs, self.data.valid, self.cfg.eval,
                                  recal=self._recal, replica=self.replica, bank=self.bank)
         self.supernet.train()
+        return results
+
+    def _state_snapshot(self) -> list[torch.Tensor] | None:
+        """A copy of everything a score depends on (the supernet's weights and BN statistics);
+        None under partial sharing, whose private copies live in the bank."""
+        if self.bank is not None:
+            return None
+        return [t.detach().clone() for t in self.supernet.state_dict().values()]
+
+    def _state_unchanged(self, snapshot: list[torch.Tensor] | None) -> bool:
+        """Whether the supernet still holds ``snapshot`` exactly (a strategy's ``end_epoch`` may
+        change weights; the built-in ones do not)."""
+        return snapshot is not None and all(
+            torch.equal(a, b) for a, b in zip(snapshot, self.supernet.state_dict().values(), strict=True))
+
+    def store_scores(self, label: str, results: list[tuple[float, float]], *, step: int) -> list[float]:
+        """Store ``results`` (of :meth:`score`) as the predictions under ``label``; their accuracies."""
         if self.is_main and self.store is not None and self.run_id is not None:
             self.store.add_predictions(self.run_id, [
                 {"checkpoint": label, "epoch": self.epoch, "step": step,
