@@ -271,3 +271,40 @@ def test_a_full_disk_while_checkpointing_keeps_the_last_checkpoint(small_space, 
     assert info.value.errno == errno.ENOSPC and info.value.filename == str(path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT]
+
+
+def test_dense_every_evaluates_every_nth_step_of_the_window_back_from_the_last(small_space, small_digits, tmp_path):
+    """--dense-every 2 over the last 5 mini-batches: steps T, T-2, T-4; GT-Tau-Mean-5 is their mean;
+    the stride is part of the run's identity only when it is not 1."""
+    import numpy as np
+
+    from wsnas import metrics
+    from wsnas.analysis.insights import instance_metrics
+    from wsnas.groundtruth.truth import load_truth
+
+    cfg = SupernetConfig(train=TrainConfig(epochs=4, batch_size=16, lr=0.1), eval=EvalConfig(batch_size=64),
+                         dense_last=5, dense_every=2)
+    assert cfg.to_dict()["dense_every"] == 2 and "dense_every" not in _cfg().to_dict()
+    assert SupernetConfig.from_dict(cfg.to_dict()) == cfg
+    with Store(tmp_path / "r.db") as store:
+        trainer = SupernetTrainer(small_space, small_digits, get_strategy("round_robin"), cfg, seed=7,
+                                  run_dir=tmp_path / "run", store=store, run_id="sn", progress=False,
+                                  archs=list(small_space.enumerate()))
+        store.ensure_run("sn", "supernet", trainer.config(), seed=7)
+        trainer.train()
+        total = trainer.total_steps
+        dense = sorted(int(lab[5:]) for lab in store.checkpoints("sn") if lab.startswith("step:"))
+        assert dense == [total - 4, total - 2, total]
+        truth = load_truth("tiny64-cifar10")
+        got = instance_metrics(store, "sn", truth, k=5)["dense"]
+        rows = [np.array([r["accuracy"] for r in sorted(store.predictions("sn", f"step:{s}"),
+                                                       key=lambda r: r["arch_index"])]) for s in dense]
+        gt = np.array(list(truth.accuracy_of([small_space.format(a) for a in small_space.enumerate()]).values()))
+        assert got["k"] == 5 and got["every"] == 2 and got["steps"] == dense
+        assert got["mean"] == pytest.approx(np.mean([metrics.gt_tau(r, gt) for r in rows]))
+        # a window of 3 mini-batches holds the evaluations after T-2 and T only
+        narrow = instance_metrics(store, "sn", truth, k=3)["dense"]
+        assert narrow["first"] == 1 and narrow["mean"] == pytest.approx(np.mean([metrics.gt_tau(r, gt)
+                                                                                 for r in rows[1:]]))
+    with pytest.raises(WsnasError, match="dense_every must be a positive integer, got 0"):
+        SupernetConfig(dense_every=0)

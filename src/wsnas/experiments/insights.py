@@ -42,6 +42,7 @@ from typing import Any
 import torch
 
 from wsnas.analysis.comparison import option_text
+from wsnas.analysis.insights import dense_window
 from wsnas.core.errors import WsnasError
 from wsnas.data import Dataset
 from wsnas.evaluator import EvalConfig
@@ -119,6 +120,7 @@ class InsightsConfig:
     supernet: TrainConfig = field(default_factory=lambda: SUPERNET_DEFAULTS["digits"])
     instances: dict = field(default_factory=lambda: {"seeds": 3, "orders": 3, "shuffle": 3})
     dense_last: int = 64
+    dense_every: int = 1  # evaluate after every n-th of the last dense_last mini-batches
     finetune_steps: int = 10
     eval: EvalConfig = field(default_factory=EvalConfig)
     sharing: str = "full"  # the sharing of every instance of the groups above
@@ -162,6 +164,8 @@ class InsightsConfig:
             del d["grad_window"]
         if self.prefix_epochs is None:
             del d["prefix_epochs"]  # the identity of studies made before prefix budgets
+        if self.dense_every == 1:
+            del d["dense_every"]  # the identity of studies made before the stride
         return d
 
     def validate(self) -> InsightsConfig:
@@ -176,6 +180,8 @@ class InsightsConfig:
             raise WsnasError(f"prefix epochs must be at least 1, got {self.prefix_epochs}")
         if self.dense_last < 0 or self.finetune_steps < 0:
             raise WsnasError("dense_last and finetune_steps must be non-negative")
+        if isinstance(self.dense_every, bool) or not isinstance(self.dense_every, int) or self.dense_every < 1:
+            raise WsnasError(f"dense_every must be a positive integer, got {self.dense_every!r}")
         if self.budget not in BUDGETS:
             raise WsnasError(f"unknown sharing budget {self.budget!r}; accepted: {', '.join(BUDGETS)}")
         for spec in (self.sharing, *self.sweep):
@@ -365,7 +371,7 @@ def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: s
         check_sharing(space, sharing)  # before any training
     gt_cfg = groundtruth_config(space, data, cfg.groundtruth)
     sn_cfg = SupernetConfig(train=cfg.supernet, eval=cfg.eval, dense_last=cfg.dense_last,
-                            grad_window=cfg.grad_window)
+                            dense_every=cfg.dense_every, grad_window=cfg.grad_window)
     first = runs.get("seeds", [None])[0] or next(iter(runs.values()), [None])[0]
     finetune_run = f"{experiment}/finetune" if cfg.finetune_steps and first else None
     sweep = sweep_runs(experiment, cfg)
@@ -404,7 +410,7 @@ def run_insights(space: Space, data: Dataset, cfg: InsightsConfig, *, run_dir: s
             log(f"      seed-to-seed tau of the ground truth: {gt.mean_seed_tau:.3f}")
 
         log(f"[2/3] supernets: {len(instances)} instances, {cfg.supernet.epochs} epochs each, dense evaluation "
-            f"over the last {cfg.dense_last} mini-batches")
+            f"after {dense_window(cfg.dense_last, cfg.dense_every)}")
 
         def report(inst: Instance, result: dict) -> None:
             last = result["history"][-1] if result["history"] else {}

@@ -11,7 +11,8 @@ Checkpoints (``<run_dir>/checkpoint.pt``, written atomically) hold the supernet'
 optimiser, the strategy's state and every random generator, so a run interrupted at any point
 and resumed produces the same weights as one that never stopped. Evaluation results go to the
 store as predictions keyed by run and checkpoint label (``epoch:E`` after every epoch,
-``step:S`` after each of the last ``dense_last`` mini-batches), so re-evaluating after a
+``step:S`` after each of the last ``dense_last`` mini-batches, or after every ``dense_every``-th
+of them counted back from the last), so re-evaluating after a
 resume overwrites with identical numbers instead of duplicating.
 
 Data-parallel (``torchrun``; see :mod:`wsnas.core.distributed`): when a process group with more
@@ -75,11 +76,15 @@ class SupernetConfig:
     eval: EvalConfig = EvalConfig()
     eval_every_epoch: bool = True
     dense_last: int = 64  # evaluate every child after each of the last k mini-batches (0: off)
+    # ... after every n-th of them, counted back from the last (1: each; the window stays k)
+    dense_every: int = 1
     grad_window: int = 0  # record the gradient variance over windows of this many steps (0: off)
 
     def __post_init__(self) -> None:
         if self.dense_last < 0:
             raise WsnasError(f"dense_last must be non-negative, got {self.dense_last}")
+        if isinstance(self.dense_every, bool) or not isinstance(self.dense_every, int) or self.dense_every < 1:
+            raise WsnasError(f"dense_every must be a positive integer, got {self.dense_every!r}")
         if self.grad_window < 0:
             raise WsnasError(f"the gradient-variance window must be non-negative, got {self.grad_window}")
 
@@ -88,6 +93,8 @@ class SupernetConfig:
         (for a job that must rebuild the config elsewhere)."""
         d = {"train": self.train.to_dict(), "eval": self.eval.to_dict(execution=execution),
              "eval_every_epoch": self.eval_every_epoch, "dense_last": self.dense_last}
+        if self.dense_every != 1:  # runs made before the stride keep their identity
+            d["dense_every"] = self.dense_every
         if self.grad_window:
             d["grad_window"] = self.grad_window
         return d
@@ -96,7 +103,7 @@ class SupernetConfig:
     def from_dict(cls, d: dict) -> SupernetConfig:
         return cls(train=TrainConfig(**d["train"]), eval=EvalConfig(**d["eval"]),
                    eval_every_epoch=d["eval_every_epoch"], dense_last=d["dense_last"],
-                   grad_window=d.get("grad_window", 0))
+                   dense_every=d.get("dense_every", 1), grad_window=d.get("grad_window", 0))
 
     def with_train(self, **overrides) -> SupernetConfig:
         return replace(self, train=self.train.with_overrides(**overrides))
@@ -404,7 +411,8 @@ class SupernetTrainer:
                     monitor.on_step(step, self.epoch, result)
                     if on_step is not None:
                         on_step(step, result)
-                    if dense_from is not None and step > dense_from:
+                    if dense_from is not None and step > dense_from and \
+                            (self.total_steps - step) % self.cfg.dense_every == 0:
                         self._check_finite(loss_sum, seen)  # no predictions of a diverged supernet
                         results = self.score()
                         accs = self.store_scores(f"step:{step}", results, step=step)
