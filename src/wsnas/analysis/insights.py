@@ -203,7 +203,8 @@ def _interference(store: Store, run_id: str, dense: dict) -> dict | None:
             "z": float((expected - np.mean(ranks)) / sd),
             "top_quarter_share": float(np.mean([r <= n / 4 for r in ranks])),
             "rank_matrix": rank_matrix.tolist(), "archs": archs,
-            "delta_matrix": np.where(np.isnan(delta), None, delta).tolist(),
+            # consecutive evaluations only (none with --dense-every above 1)
+            "delta_matrix": np.where(np.isnan(delta), None, delta).tolist() if delta_count.any() else None,
             "delta_self": float(np.mean(diag)) if diag.size else None,
             "delta_others": float(np.mean(off)) if off.size else None}
 
