@@ -115,3 +115,29 @@ def test_recal_of_many_children_computes_the_stem_once_with_the_numbers_of_each_
     stems.clear()
     assert evaluate_archs(net, archs, small_digits.valid, cfg, recal=recal) == alone
     assert len(stems) == 2 * (len(recal) + -(-len(small_digits.valid) // cfg.batch_size))
+
+
+@pytest.mark.parametrize("bn_mode", ["running", "batch"])
+@pytest.mark.parametrize("combine", ["concat", "sum"])
+def test_tiny64_children_share_their_first_cell_with_the_scores_of_each_alone(small_digits, bn_mode, combine):
+    """Scoring all 64 children together computes the first cell's preprocessing once, each of its
+    edges 0->1 and 0->2 once per option and 1->2 once per pair: 1 + 4 + 4 + 16 calls instead of
+    64 each, and every later cell once per child; the scores are bit for bit each child's alone."""
+    from wsnas.spaces import get_space
+
+    space = get_space("tiny64", channels=4, stem_channels=8, combine=combine)
+    net = _trained_supernet(space, small_digits)
+    archs = list(space.enumerate())
+    cfg = EvalConfig(bn_mode, batch_size=200)
+    alone = [evaluate_archs(net, [a], small_digits.valid, cfg)[0] for a in archs]
+    calls = {}
+    first, second = net.cells[0], net.cells[1]
+    modules = {"preprocess": first.preprocess, "0->1": first.edges[0], "0->2": first.edges[1],
+               "1->2": first.edges[2], "cell 2 preprocess": second.preprocess}
+    for name, module in modules.items():
+        module.register_forward_hook(lambda *_, name=name: calls.__setitem__(name, calls.get(name, 0) + 1))
+    together = evaluate_archs(net, archs, small_digits.valid, cfg)
+    assert together == alone
+    batches = -(-len(small_digits.valid) // cfg.batch_size)
+    assert calls == {"preprocess": batches, "0->1": 4 * batches, "0->2": 4 * batches, "1->2": 16 * batches,
+                     "cell 2 preprocess": 64 * batches}

@@ -149,8 +149,9 @@ def _score(model: nn.Module, archs: Sequence[Arch | None], split: Split,
     """(accuracy, loss) of each architecture, batches outside and architectures inside.
 
     A supernet with ``forward_stem`` (the part no choice affects) computes it once per batch
-    for all architectures, unless the stem has private copies (group sharing); the result is
-    identical to running each architecture alone. ``arch_batch`` > 1 scores that many
+    for all architectures, unless the stem has private copies (group sharing), and one that
+    ``supports_memo`` shares more of it among the children of one batch (tiny64's first cell);
+    the result is identical to running each architecture alone. ``arch_batch`` > 1 scores that many
     architectures per forward pass (:func:`_score_stacked`).
     """
     if arch_batch > 1 and _can_stack(model, archs, bank):
@@ -161,11 +162,17 @@ def _score(model: nn.Module, archs: Sequence[Arch | None], split: Split,
     shared_stem = getattr(model, "forward_stem", None) if all(a is not None for a in archs) else None
     if bank is not None and not bank.is_shared("stem"):
         shared_stem = None
+    # children scored on one stem share what only the stem and their options decide (tiny64's
+    # first cell); not under partial sharing, where a child's cells may be its own copies
+    memoise = shared_stem is not None and bank is None and getattr(model, "supports_memo", False)
     for x, y in iterate_batches(split, batch_size, shuffle=False):
         stem = shared_stem(x) if shared_stem is not None else None
+        memo = {} if memoise else None
         for i, arch in enumerate(archs):
             if arch is None:
                 logits = model(x)
+            elif memo is not None:
+                logits = model(x, arch, stem=stem, memo=memo)
             elif stem is not None:
                 logits = model(x, arch, stem=stem)
             else:

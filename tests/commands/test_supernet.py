@@ -120,3 +120,18 @@ def test_tensorboard_curves_follow_the_run_and_its_gt_tau(tmp_path, capsys):
     assert got["gradient/grad_variance"] == [(r["step"], float(np.float32(r["value"]))) for r in windows]
     assert main(args) == 0  # finished: the rerun trains nothing and adds no point
     assert tensorboard_scalars(tb / run_id) == got
+
+
+def test_run_id_passes_through_torchrun_to_wsnas_supernet():
+    """torchrun's parser takes ``--run`` for its ``--run-path``; ``--run-id`` reaches wsnas."""
+    from torch.distributed.run import get_args_parser
+
+    from wsnas.cli import build_parser
+
+    tail = ["supernet", "--epochs", "1", "--run-id", "dp-uniform"]
+    with pytest.raises(SystemExit):  # what the docs avoid: 'ambiguous option: --run'
+        get_args_parser().parse_args(["--nproc_per_node", "2", "-m", "wsnas",
+                                      "supernet", "--run", "dp-uniform"])
+    launched = get_args_parser().parse_args(["--standalone", "--nproc_per_node", "2", "-m", "wsnas", *tail])
+    assert launched.training_script == "wsnas" and launched.training_script_args == tail
+    assert build_parser().parse_args(launched.training_script_args).run == "dp-uniform"

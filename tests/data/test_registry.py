@@ -15,16 +15,16 @@ from wsnas.execution.jobs import DataSpec
 
 PLUGIN = textwrap.dedent('''
     import numpy as np
-    from wsnas.data import Dataset, make_splits
+    from wsnas.data import build_dataset
 
     def load(*, data_dir, device, split_seed, classes=3):
         rng = np.random.default_rng(split_seed)
         images = {s: rng.integers(0, 256, size=(n, 1, 6, 6), dtype=np.uint8)
                   for s, n in (("train", 12), ("valid", 6), ("test", 6))}
         labels = {s: np.arange(len(x)) % classes for s, x in images.items()}
-        splits, mean, std = make_splits(images, labels, max_value=255, device=device)
-        return Dataset(name="whatever", num_classes=classes, in_channels=1, image_size=6, augment=None,
-                       mean=mean, std=std, device=device, split_seed=split_seed, **splits)
+        return build_dataset(images, labels, max_value=255, device=device, name="whatever",
+                             num_classes=classes, in_channels=1, image_size=6, augment=None,
+                             split_seed=split_seed)
 
     def too_few_classes(*, data_dir, device, split_seed):
         data = load(data_dir=data_dir, device=device, split_seed=split_seed, classes=3)

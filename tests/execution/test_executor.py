@@ -186,3 +186,27 @@ def test_processes_give_up_on_a_job_that_kills_its_worker_every_time():
 def test_bad_worker_counts_are_user_errors():  # the command line's --workers 0: tests/commands/test_bad_input.py
     with pytest.raises(WsnasError, match="--workers must be at least 1, got 0"):
         ProcessExecutor(workers=0)
+
+
+@pytest.mark.parametrize("jobs, cores, workers", [
+    (9, 2, 3),     # 3 rounds of 3 sharing 2 cores: 4.5 job-lengths; 2 workers: 5 (one core idles for the last)
+    (128, 2, 2),   # even: one per core
+    (4, 2, 2),
+    (1, 2, 1),     # one job: one worker with both cores' threads
+    (3, 2, 3),     # 1.5 job-lengths against 2
+    (5, 2, 2),     # 3 rounds either way with 2 or 3 workers: the fewer
+    (9, 16, 9),    # fewer jobs than cores: one each
+    (0, 2, 1),
+])
+def test_balanced_workers_finish_equal_jobs_soonest(jobs, cores, workers):
+    from wsnas.execution.executor import balanced_workers
+
+    assert balanced_workers(jobs, cores) == workers
+
+
+def test_default_process_executor_sizes_each_call_by_its_jobs():
+    executor = ProcessExecutor()
+    executor.cores = 2
+    assert executor.sizes(9) == (3, 1) and executor.sizes(128) == (2, 1) and executor.sizes(1) == (1, 2)
+    fixed = ProcessExecutor(workers=2, threads=1)
+    assert fixed.sizes(9) == (2, 1) and fixed.sizes(1) == (1, 1)

@@ -8,6 +8,7 @@ from wsnas.core.errors import Diverged, WsnasError
 from wsnas.evaluator import EvalConfig
 from wsnas.store import Store
 from wsnas.strategies import get_strategy
+from wsnas.training import trainer as trainer_module
 from wsnas.training.standalone import TrainConfig
 from wsnas.training.trainer import CHECKPOINT, SupernetConfig, SupernetTrainer
 
@@ -66,6 +67,47 @@ def test_predictions_and_steps_are_stored(small_space, small_digits, tmp_path):
         steps = store.train_steps("sn")
         assert [r["step"] for r in steps] == list(range(1, total + 1))
         assert [r["arch_index"] for r in steps] == [i % 64 for i in range(total)]
+
+
+def _scored_by_checkpoint(store, run_id):
+    return {label: [(r["accuracy"], r["loss"]) for r in store.predictions(run_id, label)]
+            for label in store.checkpoints(run_id)}
+
+
+@pytest.mark.parametrize("nudge", [False, True])
+def test_an_epoch_ending_in_the_dense_window_reuses_the_dense_scores_of_its_last_step(
+        small_space, small_digits, tmp_path, monkeypatch, nudge):
+    """The evaluation after an epoch whose last step was densely evaluated is not computed again
+    (the same weights): its stored scores are that step's. A strategy whose ``end_epoch`` changes
+    a weight gets a fresh evaluation."""
+    calls = []
+    real = trainer_module.evaluate_archs
+    monkeypatch.setattr(trainer_module, "evaluate_archs", lambda *a, **k: calls.append(1) or real(*a, **k))
+    strategy = get_strategy("round_robin")
+
+    class Nudging(type(strategy)):
+        def end_epoch(self, epoch):
+            super().end_epoch(epoch)
+            with torch.no_grad():
+                self.supernet.classifier.bias.add_(0.5)
+
+    if nudge:
+        strategy = Nudging()
+    with Store(tmp_path / "r.db") as store:
+        probe = _trainer(small_space, small_digits, tmp_path / "probe", dense_last=0)
+        spe = probe.steps_per_epoch
+        trainer = SupernetTrainer(small_space, small_digits, strategy, _cfg(epochs=3, dense_last=spe + 1), seed=7,
+                                  run_dir=tmp_path / "run", store=store, run_id="sn", progress=False,
+                                  archs=list(small_space.enumerate())[:8])
+        store.ensure_run("sn", "supernet", trainer.config(), seed=7)
+        trainer.train()
+        scores = _scored_by_checkpoint(store, "sn")
+    # dense after steps 2*spe .. 3*spe (spe + 1 of them), then epochs 1, 2, 3: two of them end in the window
+    assert len(calls) == (spe + 1) + (3 if nudge else 1)
+    for epoch in (2, 3):
+        same = scores[f"epoch:{epoch}"] == scores[f"step:{epoch * spe}"]
+        assert same != nudge  # the nudged bias moves every child's loss
+    assert scores["epoch:1"] != scores["epoch:2"]
 
 
 def test_resume_refuses_a_checkpoint_of_other_settings(small_space, small_digits, tmp_path):
@@ -229,3 +271,40 @@ def test_a_full_disk_while_checkpointing_keeps_the_last_checkpoint(small_space, 
     assert info.value.errno == errno.ENOSPC and info.value.filename == str(path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == [CHECKPOINT]
+
+
+def test_dense_every_evaluates_every_nth_step_of_the_window_back_from_the_last(small_space, small_digits, tmp_path):
+    """--dense-every 2 over the last 5 mini-batches: steps T, T-2, T-4; GT-Tau-Mean-5 is their mean;
+    the stride is part of the run's identity only when it is not 1."""
+    import numpy as np
+
+    from wsnas import metrics
+    from wsnas.analysis.insights import instance_metrics
+    from wsnas.groundtruth.truth import load_truth
+
+    cfg = SupernetConfig(train=TrainConfig(epochs=4, batch_size=16, lr=0.1), eval=EvalConfig(batch_size=64),
+                         dense_last=5, dense_every=2)
+    assert cfg.to_dict()["dense_every"] == 2 and "dense_every" not in _cfg().to_dict()
+    assert SupernetConfig.from_dict(cfg.to_dict()) == cfg
+    with Store(tmp_path / "r.db") as store:
+        trainer = SupernetTrainer(small_space, small_digits, get_strategy("round_robin"), cfg, seed=7,
+                                  run_dir=tmp_path / "run", store=store, run_id="sn", progress=False,
+                                  archs=list(small_space.enumerate()))
+        store.ensure_run("sn", "supernet", trainer.config(), seed=7)
+        trainer.train()
+        total = trainer.total_steps
+        dense = sorted(int(lab[5:]) for lab in store.checkpoints("sn") if lab.startswith("step:"))
+        assert dense == [total - 4, total - 2, total]
+        truth = load_truth("tiny64-cifar10")
+        got = instance_metrics(store, "sn", truth, k=5)["dense"]
+        rows = [np.array([r["accuracy"] for r in sorted(store.predictions("sn", f"step:{s}"),
+                                                       key=lambda r: r["arch_index"])]) for s in dense]
+        gt = np.array(list(truth.accuracy_of([small_space.format(a) for a in small_space.enumerate()]).values()))
+        assert got["k"] == 5 and got["every"] == 2 and got["steps"] == dense
+        assert got["mean"] == pytest.approx(np.mean([metrics.gt_tau(r, gt) for r in rows]))
+        # a window of 3 mini-batches holds the evaluations after T-2 and T only
+        narrow = instance_metrics(store, "sn", truth, k=3)["dense"]
+        assert narrow["first"] == 1 and narrow["mean"] == pytest.approx(np.mean([metrics.gt_tau(r, gt)
+                                                                                 for r in rows[1:]]))
+    with pytest.raises(WsnasError, match="dense_every must be a positive integer, got 0"):
+        SupernetConfig(dense_every=0)

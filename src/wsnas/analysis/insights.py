@@ -58,6 +58,20 @@ def _aligned(truth: TruthTable, archs: list[str], matrix: np.ndarray) -> tuple[n
     return matrix, truth.accuracy[pos]
 
 
+def dense_window(last: int, every: int = 1) -> str:
+    """The dense evaluations in words: 'each of the last 64 mini-batches', 'every 2nd of the last
+    64 mini-batches'."""
+    if every == 1:
+        return f"each of the last {last} mini-batches"
+    return f"every {ordinal(every)} of the last {last} mini-batches"
+
+
+def ordinal(n: int) -> str:
+    """'1st', '2nd', '3rd', '4th', '11th', '22nd' ..."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def instance_metrics(store: Store, run_id: str, truth: TruthTable, k: int) -> dict:
     """One supernet run against ``truth``: ``final`` (GT-Tau, Spearman, T1R, T3R and the accuracies
     after the last epoch), ``epochs`` and ``epoch_gt_tau`` (after every epoch),
@@ -85,11 +99,16 @@ def instance_metrics(store: Store, run_id: str, truth: TruthTable, k: int) -> di
         steps = [int(labels[i].split(":")[1]) for i in dense_rows]
         dense = matrix[dense_rows]
         taus = [metrics.gt_tau(row, gt) for row in dense]
-        use = taus[-k:]
+        # the last k mini-batches, by step: every one of them, or every n-th (--dense-every n);
+        # k no wider than the mini-batches the evaluations cover
+        every = steps[-1] - steps[-2] if len(steps) > 1 else 1
+        k = min(k, len(steps) * every)
+        window = [j for j, s in enumerate(steps) if s > steps[-1] - k]
+        use = [taus[j] for j in window]
         out["dense"] = {"steps": steps, "gt_tau": taus, "mean": float(np.mean(use)),
-                        "std": float(np.std(use)), "k": len(use),
-                        "t1r_mean": float(np.mean([metrics.top_n_rank(r, gt, 1) for r in dense[-k:]])),
-                        "t3r_mean": float(np.mean([metrics.top_n_rank(r, gt, 3) for r in dense[-k:]])),
+                        "std": float(np.std(use)), "k": k, "every": every, "first": window[0],
+                        "t1r_mean": float(np.mean([metrics.top_n_rank(dense[j], gt, 1) for j in window])),
+                        "t3r_mean": float(np.mean([metrics.top_n_rank(dense[j], gt, 3) for j in window])),
                         "matrix": dense.tolist()}
     return out
 
@@ -184,7 +203,8 @@ def _interference(store: Store, run_id: str, dense: dict) -> dict | None:
             "z": float((expected - np.mean(ranks)) / sd),
             "top_quarter_share": float(np.mean([r <= n / 4 for r in ranks])),
             "rank_matrix": rank_matrix.tolist(), "archs": archs,
-            "delta_matrix": np.where(np.isnan(delta), None, delta).tolist(),
+            # consecutive evaluations only (none with --dense-every above 1)
+            "delta_matrix": np.where(np.isnan(delta), None, delta).tolist() if delta_count.any() else None,
             "delta_self": float(np.mean(diag)) if diag.size else None,
             "delta_others": float(np.mean(off)) if off.size else None}
 

@@ -262,7 +262,8 @@ def add_executor_options(p: argparse.ArgumentParser, what: str = "the ground-tru
                         "as torch threads) or ray (Ray tasks on a local instance or a cluster; "
                         "pip install 'wsnas[ray]')")
     g.add_argument("--workers", type=positive_int_arg, default=None,
-                   help="worker processes of --executor processes (default: one per core)")
+                   help="worker processes of --executor processes (default: as many as finish the jobs "
+                        "soonest, one per core when they divide evenly; 9 jobs on 2 cores: 3)")
     g.add_argument("--ray-address", default=None,
                    help="Ray cluster to connect to ('auto' for the one `ray start --head` runs on this "
                         "machine, or HOST:PORT); default: start a private local instance")

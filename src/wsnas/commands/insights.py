@@ -106,6 +106,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--orders", type=int, help="supernet instances with different fixed orders")
     g.add_argument("--shuffles", type=int, help="supernet instances reshuffled every cycle")
     g.add_argument("--dense-last", type=int, help="evaluate every child after each of the last K mini-batches")
+    g.add_argument("--dense-every", type=int, metavar="N",
+                   help="... after every N-th of them, counted back from the last (default: see "
+                        "docs/defaults.md; 1: each, the paper's protocol); GT-Tau-Mean-K is the mean over "
+                        "those evaluated")
     g.add_argument("--finetune-steps", type=int, help="fine-tuning steps per child (0: skip)")
     add_eval_options(g)
     g = p.add_argument_group("partial weight sharing")
@@ -195,10 +199,13 @@ def config_from_args(args: argparse.Namespace) -> InsightsConfig:
             instances[group] = value
     if not any(instances.values()) and not sweep and not strategies:
         raise WsnasError("no supernet instances: give --seeds, --orders or --shuffles above 0")
+    if args.dense_every is not None and args.dense_every < 1:
+        raise WsnasError(f"--dense-every must be at least 1, got {args.dense_every}")
     return dataclasses.replace(
         cfg, groundtruth=gt, supernet=sn, instances=instances,
         gt_seeds=cfg.gt_seeds if args.gt_seeds is None else args.gt_seeds,
         dense_last=cfg.dense_last if args.dense_last is None else args.dense_last,
+        dense_every=cfg.dense_every if args.dense_every is None else args.dense_every,
         finetune_steps=finetune_steps if args.finetune_steps is None else args.finetune_steps,
         eval=eval_config_from_args(args),
         sharing=args.sharing, budget=args.sharing_budget, sweep=sweep,

@@ -22,6 +22,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--list", action="store_true", help="list every architecture with its index")
 
 
+def option_sets(space, shown: int = 3) -> str:
+    """The space's distinct option sets, most used first, each with how many choices offer it:
+    ``3 x {a, b, c}`` (every choice of tiny64), ``16 x {...}; 2 x {...}; ...`` (DARTS)."""
+    counts: dict[tuple[str, ...], int] = {}
+    for choice in space.choices:
+        counts[tuple(choice.options)] = counts.get(tuple(choice.options), 0) + 1
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])  # stable: ties in the space's order
+    text = "; ".join(f"{n} x {{{', '.join(options)}}}" for options, n in ranked[:shown])
+    more = len(ranked) - shown
+    return text + (f"; and {more} more option set{'s' if more > 1 else ''}" if more > 0 else "")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.space is None:
         for name in space_names():
@@ -30,8 +42,7 @@ def run(args: argparse.Namespace) -> int:
             except WsnasError as exc:  # a broken plug-in does not hide the others
                 print(f"{name}: {exc}")
                 continue
-            print(f"{name}: {len(space)} architectures, {len(space.choices)} choices "
-                  f"({', '.join(space.choices[0].options)})")
+            print(f"{name}: {len(space)} architectures, {len(space.choices)} choices: {option_sets(space)}")
         return 0
     space = space_from_args(args)
     if args.list:

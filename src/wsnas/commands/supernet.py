@@ -81,9 +81,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "convolutions by its own gradient norm, so parameter-free ops keep only the uniform "
                         "share (1 - tau) / |O|; 'path': every op of the sampled path by the step's whole "
                         "gradient norm, as the paper's derivation over paths suggests")
-    p.add_argument("--run", default=None, type=run_id_arg,
+    p.add_argument("--run", "--run-id", dest="run", default=None, type=run_id_arg,
                    help=f"run id in the store (default supernet/<strategy>/<seed>); {RUN_ID_RULE}. The children "
-                        "evaluated are part of the run's settings: a run id is resumed only with the same ones")
+                        "evaluated are part of the run's settings: a run id is resumed only with the same ones. "
+                        "Under torchrun spell it --run-id: torchrun takes --run for its own --run-path")
     p.add_argument("--run-dir", default=None, help="checkpoint directory (default wsnas-runs/<run id>)")
     p.add_argument("--archs", default=None,
                    help=f"children to evaluate: 'all' (default) or a list; {ARCH_RULE}")
@@ -93,6 +94,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training and evaluation (defaults per dataset)")
     add_training_options(g)
     g.add_argument("--dense-last", type=int, default=0, help="also evaluate after each of the last K mini-batches")
+    g.add_argument("--dense-every", type=int, default=1, metavar="N",
+                   help="... after every N-th of them, counted back from the last (default 1: each)")
     add_eval_options(g)
     g.add_argument("--grad-window", type=int, default=0,
                    help="record the supernet's gradient variance over windows of N steps (run_metrics; 0: off)")
@@ -133,8 +136,10 @@ def _run(args: argparse.Namespace, device, replica: distributed.Replica | None, 
     train = base.with_overrides(**training_overrides(args))
     if args.dense_last < 0:
         raise WsnasError(f"--dense-last must be non-negative, got {args.dense_last}")
+    if args.dense_every < 1:
+        raise WsnasError(f"--dense-every must be at least 1, got {args.dense_every}")
     cfg = SupernetConfig(train=train, eval=eval_config_from_args(args),
-                         dense_last=args.dense_last, grad_window=args.grad_window)
+                         dense_last=args.dense_last, dense_every=args.dense_every, grad_window=args.grad_window)
     run_id = args.run or default_run_id(strategy, args.seed, sharing)
     run_dir = run_dir_from_args(args, run_id)
     check_store_path(args.store)

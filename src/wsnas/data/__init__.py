@@ -28,7 +28,7 @@ from wsnas.data.augment import (
     random_crop_flip,
     sample_crop_flip,
 )
-from wsnas.data.base import SPLIT_NAMES, Dataset, Split, make_splits, resolve_device
+from wsnas.data.base import SPLIT_NAMES, Dataset, Split, build_dataset, make_splits, resolve_device
 from wsnas.data.batching import epoch_order, iterate_batches, num_batches
 from wsnas.data.cifar import find_cifar10_dir, load_cifar10, read_cifar_batch
 from wsnas.data.cifar100 import load_cifar100, read_cifar100_file
@@ -61,6 +61,7 @@ __all__ = [
     "Split",
     "accepted_names",
     "apply_augmentation",
+    "build_dataset",
     "check_augment",
     "crop_flip",
     "cutout",

@@ -41,7 +41,7 @@ import torch
 
 from wsnas.core.errors import WsnasError
 from wsnas.data.augment import check_augment
-from wsnas.data.base import Dataset, check_count, check_options, check_seed, make_splits, resolve_device
+from wsnas.data.base import Dataset, build_dataset, check_count, check_options, check_seed, resolve_device
 from wsnas.data.stratify import stratified_split
 
 PREFIX = "npz:"
@@ -237,19 +237,13 @@ def _dataset(arrays: dict[str, np.ndarray], *, where: str, name: str, source: st
         class_names = tuple(c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c)
                             for c in class_names.tolist())
     uint8 = images["train"].dtype == np.uint8
-    splits, mean, std = make_splits(images, labels, max_value=255 if uint8 else 1, device=device)
-    return Dataset(
+    return build_dataset(
+        images, labels, max_value=255 if uint8 else 1, device=device,
         name=name,
         num_classes=num_classes,
         in_channels=int(shape[0]),
         image_size=int(shape[1]),
-        train=splits["train"],
-        valid=splits["valid"],
-        test=splits["test"],
         augment=augment,
-        mean=mean,
-        std=std,
-        device=device,
         split_seed=split_seed,
         class_names=class_names,
         source=source,

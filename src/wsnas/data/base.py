@@ -293,3 +293,24 @@ def make_splits(
         for name in SPLIT_NAMES
     }
     return splits, mean, std
+
+
+def build_dataset(
+    images: Mapping[str, np.ndarray],
+    labels: Mapping[str, np.ndarray],
+    *,
+    max_value: int,
+    device: torch.device,
+    stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None,
+    **fields: Any,
+) -> Dataset:
+    """A :class:`Dataset` from per-split integer (or float) images: :func:`make_splits` then the
+    dataset's own ``fields`` (``name``, ``num_classes``, ``in_channels``, ``image_size``,
+    ``augment``, ``split_seed``, ``class_names``, ``source``, ``settings`` ...).
+
+    The splits, ``mean``, ``std`` and ``device`` come from :func:`make_splits`; a reader passes
+    only what is its own.
+    """
+    splits, mean, std = make_splits(images, labels, max_value=max_value, device=device, stats=stats)
+    return Dataset(train=splits["train"], valid=splits["valid"], test=splits["test"],
+                   mean=mean, std=std, device=device, **fields)

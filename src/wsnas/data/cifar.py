@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from wsnas.data.augment import check_augment
-from wsnas.data.base import Dataset, check_count, check_options, make_splits
+from wsnas.data.base import Dataset, build_dataset, check_count, check_options
 from wsnas.data.official import find_data_dir, read_label_names, read_planar_batch
 from wsnas.data.stratify import stratified_split
 
@@ -115,7 +115,7 @@ def load_cifar10(
     n = len(train_labels)
     valid_size = check_count("cifar10", "valid_size", options.get("valid_size", DEFAULT_VALID_SIZE), n)
     train_idx, valid_idx = stratified_split(train_labels, [n - valid_size, valid_size], split_seed)
-    splits, mean, std = make_splits(
+    return build_dataset(
         {
             "train": train_images[train_idx],
             "valid": train_images[valid_idx],
@@ -124,19 +124,11 @@ def load_cifar10(
         {"train": train_labels[train_idx], "valid": train_labels[valid_idx], "test": test_labels},
         max_value=255,
         device=device,
-    )
-    return Dataset(
         name="cifar10",
         num_classes=NUM_CLASSES,
         in_channels=CHANNELS,
         image_size=IMAGE_SIZE,
-        train=splits["train"],
-        valid=splits["valid"],
-        test=splits["test"],
         augment=augment,
-        mean=mean,
-        std=std,
-        device=device,
         split_seed=split_seed,
         class_names=class_names,
         source=str(folder),

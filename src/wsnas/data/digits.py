@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from wsnas.data.augment import check_augment
-from wsnas.data.base import Dataset, check_options, make_splits
+from wsnas.data.base import Dataset, build_dataset, check_options
 from wsnas.data.stratify import stratified_split
 
 #: Fractions of the images in the valid and test splits; train gets the rest.
@@ -68,24 +68,16 @@ def load_digits_dataset(
     labels = np.asarray(bunch.target, dtype=np.int64)
     parts = stratified_split(labels, digits_split_sizes(len(labels)), split_seed)
     names = ("train", "valid", "test")
-    splits, mean, std = make_splits(
+    return build_dataset(
         {name: images[idx] for name, idx in zip(names, parts, strict=True)},
         {name: labels[idx] for name, idx in zip(names, parts, strict=True)},
         max_value=16,
         device=device,
-    )
-    return Dataset(
         name="digits",
         num_classes=10,
         in_channels=1,
         image_size=8,
-        train=splits["train"],
-        valid=splits["valid"],
-        test=splits["test"],
         augment=augment,
-        mean=mean,
-        std=std,
-        device=device,
         split_seed=split_seed,
         class_names=tuple(str(int(t)) for t in bunch.target_names),
         source="sklearn.datasets.load_digits",

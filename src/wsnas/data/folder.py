@@ -39,7 +39,7 @@ import torch
 
 from wsnas.core.errors import WsnasError
 from wsnas.data.augment import check_augment
-from wsnas.data.base import Dataset, check_count, check_options, make_splits
+from wsnas.data.base import Dataset, build_dataset, check_count, check_options
 from wsnas.data.stratify import stratified_split
 
 PREFIX = "folder:"
@@ -251,19 +251,13 @@ def load_folder(
         keep, held = stratified_split(y, [n - valid_size, valid_size], split_seed)
         images = {"train": x[keep], "valid": x[held], "test": decoded["test"][0]}
         labels = {"train": y[keep], "valid": y[held], "test": decoded["test"][1]}
-    splits, mean, std = make_splits(images, labels, max_value=255, device=device)
-    return Dataset(
+    return build_dataset(
+        images, labels, max_value=255, device=device,
         name=name,
         num_classes=len(classes),
         in_channels=3,
         image_size=size,
-        train=splits["train"],
-        valid=splits["valid"],
-        test=splits["test"],
         augment=augment,
-        mean=mean,
-        std=std,
-        device=device,
         split_seed=split_seed,
         class_names=tuple(classes),
         source=str(root),

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from wsnas.data.augment import check_augment
-from wsnas.data.base import Dataset, check_options, make_splits
+from wsnas.data.base import Dataset, build_dataset, check_options
 from wsnas.data.official import SPLIT_OPTIONS, benchmark_splits, find_data_dir, gather, read_planar_batch
 
 NAME = "ImageNet16-120"
@@ -107,19 +107,13 @@ def load_imagenet16_120(
     del batches
     parts, settings = benchmark_splits(NAME, sets["train"][1], sets["test"][1], split_seed=split_seed,
                                        options=options)
-    splits, mean, std = make_splits(*gather(sets, parts), max_value=255, device=device, stats=(MEAN, STD))
-    return Dataset(
+    return build_dataset(
+        *gather(sets, parts), max_value=255, device=device, stats=(MEAN, STD),
         name=NAME,
         num_classes=NUM_CLASSES,
         in_channels=CHANNELS,
         image_size=IMAGE_SIZE,
-        train=splits["train"],
-        valid=splits["valid"],
-        test=splits["test"],
         augment=augment,
-        mean=mean,
-        std=std,
-        device=device,
         split_seed=split_seed,
         class_names=tuple(str(c) for c in range(1, NUM_CLASSES + 1)),
         source=str(folder),

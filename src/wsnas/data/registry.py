@@ -16,7 +16,7 @@ Plugins and modules follow one contract: the object named is a :class:`DatasetLo
 called as ``loader(data_dir=..., device=torch.device, split_seed=int, **options)`` with
 ``--data-dir`` and the ``--data-option`` values (``limit`` aside, which :func:`load_dataset`
 applies to every dataset), and returns a :class:`~wsnas.data.base.Dataset` whose splits are on
-``device`` (``wsnas.data.base.make_splits`` builds them from integer images). Its ``name`` is
+``device`` (``wsnas.data.base.build_dataset`` builds one from integer images). Its ``name`` is
 set to the name it was loaded by, so that a worker process loads the same dataset again.
 """
 
@@ -158,7 +158,7 @@ def check_dataset(data: Any, name: str) -> Dataset:
     """``data`` if it is a consistent :class:`Dataset` (a plugin's result), else a one-line error."""
     if not isinstance(data, Dataset):
         raise WsnasError(f"dataset loader {name!r} returned a {type(data).__name__}, expected a "
-                         "wsnas.data.Dataset (see wsnas.data.base.make_splits)")
+                         "wsnas.data.Dataset (see wsnas.data.build_dataset)")
     shape = (data.in_channels, data.image_size, data.image_size)
     for split_name in SPLIT_NAMES:
         split = data.split(split_name)

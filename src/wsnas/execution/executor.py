@@ -76,11 +76,29 @@ def _ray_call(fn: Callable[[Job], Any], job: Job, threads: int, settings: dict |
     return fn(job)
 
 
+def balanced_workers(jobs: int, cores: int) -> int:
+    """Worker processes for ``jobs`` jobs of equal length on ``cores`` cores: the fewest that
+    finish soonest, when each worker runs its share one after another and workers beyond the
+    cores share them (at most twice as many workers as cores).
+
+    One per core when the jobs divide evenly; 9 jobs on 2 cores: 3 workers, done after 4.5
+    job-lengths, where 2 take 5 (the last job runs alone while a core idles); 1 job: 1 worker
+    with every core's threads.
+    """
+    jobs, cores = max(1, int(jobs)), max(1, int(cores))
+
+    def makespan(workers: int) -> float:
+        return -(-jobs // workers) * max(workers, cores) / cores
+
+    return min(range(1, 2 * cores + 1), key=lambda w: (makespan(w), w))
+
+
 class ProcessExecutor(Executor):
     """Jobs in ``workers`` processes of this machine; results stream back as they finish.
 
-    Each worker runs ``threads`` torch threads (default: the machine's cores shared out, at
-    least one) and the driver's process settings. A job that raises does not stop the others:
+    ``workers`` defaults to :func:`balanced_workers` for the jobs of each call (one per core
+    when they divide evenly). Each worker runs ``threads`` torch threads (default: the machine's
+    cores shared out, at least one) and the driver's process settings. A job that raises does not stop the others:
     every finished result reaches ``on_result`` first, then one line names the failures. A
     worker that dies (killed, out of memory) takes the jobs in flight with it: they are run
     again in a fresh pool, up to ``max_retries`` times. On Ctrl-C (or an error in
@@ -97,13 +115,20 @@ class ProcessExecutor(Executor):
                 raise WsnasError(f"{flag} must be at least 1, got {value}")
         if max_retries < 0:
             raise WsnasError(f"max_retries must be non-negative, got {max_retries}")
-        self.workers = int(workers) if workers is not None else cores
-        self.threads = int(threads) if threads is not None else max(1, cores // self.workers)
+        self.cores = cores
+        self.workers = int(workers) if workers is not None else None  # None: balanced per call
+        self.threads = int(threads) if threads is not None else \
+            (None if workers is None else max(1, cores // self.workers))
         self.max_retries = int(max_retries)
 
     def describe(self) -> dict:
-        return {"executor": self.name, "workers": self.workers, "threads": self.threads,
+        return {"executor": self.name, "workers": self.workers or "balanced", "threads": self.threads or "shared out",
                 "max_retries": self.max_retries}
+
+    def sizes(self, jobs: int) -> tuple[int, int]:
+        """(worker processes, torch threads per worker) for a call with ``jobs`` jobs."""
+        workers = min(self.workers or balanced_workers(jobs, self.cores), max(1, jobs))
+        return workers, self.threads or max(1, self.cores // workers)
 
     def run(self, fn: Callable[[Job], Any], jobs: Sequence[Job], *, on_result: OnResult) -> None:
         jobs = list(jobs)
@@ -128,10 +153,10 @@ class ProcessExecutor(Executor):
         from concurrent.futures.process import BrokenProcessPool
 
         before = set(multiprocessing.active_children())
-        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(todo)),
-                                   mp_context=multiprocessing.get_context("spawn"))
+        workers, threads = self.sizes(len(todo))
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
         settings = process_settings()
-        pending = {pool.submit(_ray_call, fn, jobs[i], self.threads, settings): i for i in todo}
+        pending = {pool.submit(_ray_call, fn, jobs[i], threads, settings): i for i in todo}
         lost: list[int] = []
         try:
             while pending:

@@ -200,7 +200,7 @@ def gt_tau_dense(analysis: dict, path: str | Path) -> Path | None:
         label = None if name in labelled else group.get("title", name)
         labelled.add(name)
         taus = np.asarray(dense["gt_tau"], dtype=float)
-        values.append(taus[-int(dense.get("k") or len(taus)):])
+        values.append(taus[int(dense.get("first", 0)):])  # the last k mini-batches
         ax.plot(dense["steps"], taus, color=colour, linestyle=GROUP_STYLES.get(name, "-"),
                 marker=".", markersize=4, linewidth=1.3, alpha=0.8, label=label)
     pooled = np.concatenate(values)

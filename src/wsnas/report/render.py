@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from wsnas import metrics
+from wsnas.analysis.insights import dense_window, ordinal
 from wsnas.core.files import atomic_write
 from wsnas.report.comparison import comparison_table
 from wsnas.report.figures import FIGURES, GROUP_ORDER, fmt
@@ -284,8 +285,8 @@ def _setup(a: dict) -> tuple[list[tuple[str, str]], list[str]]:
     warnings += _short_run_warning(a)
     ev = study.get("eval") or {}
     items.append(("Evaluation", f"every child on the validation split after every epoch and "
-                                f"after each of the last {study.get('dense_last', '–')} "
-                                f"mini-batches (k = {a.get('k', '–')}); BN statistics: "
+                                f"after {dense_window(study.get('dense_last', '–'), study.get('dense_every', 1))} "
+                                f"(k = {a.get('k', '–')}); BN statistics: "
                                 f"{ev.get('bn_mode', '–')}"))
     steps = study.get("finetune_steps")
     items.append(("Fine-tuning", f"{_plural(steps, 'step')} per child, alone, from the final "
@@ -362,6 +363,7 @@ def _table(a: dict) -> tuple[list[str], list[list[tuple[str, str]]], list[str]]:
         ("≈ 0 (expected)", "–"),
         ("≈ 0 (expected)", "–"),
     ])
+    every = (a.get("study") or {}).get("dense_every", 1)
     notes = [
         "Each cell gives our value, then the published CIFAR-10 value (10 instances per row, 200 "
         "epochs); – means not measured here or not published.",
@@ -369,7 +371,8 @@ def _table(a: dict) -> tuple[list[str], list[list[tuple[str, str]]], list[str]]:
         "GT-Tau: tau of each instance's final ranking against the ground truth (mean ± std over "
         "instances); T1R/T3R: best true rank among an instance's top 1 / top 3 (1 = the truly best "
         "child; lower is better), averaged over instances.",
-        f"GT-Tau-Mean-{k} ± Std-{k}: mean and std of GT-Tau over the last {k} mini-batches, "
+        f"GT-Tau-Mean-{k} ± Std-{k}: mean and std of GT-Tau over the last {k} mini-batches "
+        f"({'each' if every == 1 else f'every {ordinal(every)} of them'} evaluated), "
         "averaged over instances (the paper publishes it, for k = 64, for full sharing with "
         "round-robin, the setting of the seeds row); consecutive-epoch tau: mean tau between the "
         "rankings after consecutive epochs.",

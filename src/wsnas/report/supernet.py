@@ -102,8 +102,9 @@ def supernet_report(a: dict) -> RunReport:
                        "1 = the truly best).")
         if m.get("dense"):
             d = m["dense"]
-            summary.append(f"Over the last {d['k']} mini-batches: GT-Tau-Mean-{d['k']} {fmt(d['mean'])} ± "
-                           f"Std-{d['k']} {fmt(d['std'])}.")
+            summary.append(f"Over the last {d['k']} mini-batches"
+                           + (f" (every {d['every']} evaluated)" if d.get("every", 1) > 1 else "")
+                           + f": GT-Tau-Mean-{d['k']} {fmt(d['mean'])} ± Std-{d['k']} {fmt(d['std'])}.")
     with_truth = a["truth"] is not None
     ranking = ("Children ranked by their shared-weight accuracy",
                ["rank", "child", "validation accuracy (%)",

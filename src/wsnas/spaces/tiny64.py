@@ -142,11 +142,27 @@ class Tiny64Cell(nn.Module):
             for e in range(3)
         )
 
-    def forward(self, x: torch.Tensor, path: Sequence[Spec]) -> torch.Tensor:
-        x0 = self.preprocess(x)
-        x1 = self.edges[0](x0, path[0])
-        x2 = self.edges[1](x0, path[1]) + self.edges[2](x1, path[2])
+    def forward(self, x: torch.Tensor, path: Sequence[Spec], memo: dict | None = None) -> torch.Tensor:
+        """The cell on ``x``; ``memo`` (children of one input, scored one after another, see
+        :meth:`Tiny64Network.forward`) keeps each piece under the options it depends on, so a
+        piece two children share is computed once: the same operations on the same tensors."""
+        if memo is None or not all(isinstance(s, int) for s in path):
+            x0 = self.preprocess(x)
+            x1 = self.edges[0](x0, path[0])
+            x2 = self.edges[1](x0, path[1]) + self.edges[2](x1, path[2])
+        else:
+            x0 = _once(memo, ("x0",), lambda: self.preprocess(x))
+            x1 = _once(memo, ("x1", path[0]), lambda: self.edges[0](x0, path[0]))
+            x2 = (_once(memo, ("0->2", path[1]), lambda: self.edges[1](x0, path[1]))
+                  + _once(memo, ("1->2", path[0], path[2]), lambda: self.edges[2](x1, path[2])))
         return torch.cat([x1, x2], dim=1) if self.combine == "concat" else x1 + x2
+
+
+def _once(memo: dict, key: tuple, compute) -> torch.Tensor:
+    out = memo.get(key)
+    if out is None:
+        out = memo[key] = compute()
+    return out
 
 
 class Tiny64Network(nn.Module):
@@ -159,6 +175,8 @@ class Tiny64Network(nn.Module):
 
     #: ``forward`` takes :class:`~wsnas.nn.stacked.Stacked` specs (batched evaluation)
     supports_stacking = True
+    #: ``forward`` takes ``memo``: children scored on one stem share the first cell's pieces
+    supports_memo = True
 
     def __init__(self, space: Tiny64Space, *, num_classes: int, in_channels: int,
                  arch: Arch | None, partial: int = 1):
@@ -187,10 +205,19 @@ class Tiny64Network(nn.Module):
         return self.stem(x)
 
     def forward(self, x: torch.Tensor, path: Sequence[Spec] | Arch | None = None, *,
-                stem: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits of ``x`` along ``path``; ``stem`` is ``forward_stem(x)`` when already computed."""
+                stem: torch.Tensor | None = None, memo: dict | None = None) -> torch.Tensor:
+        """Logits of ``x`` along ``path``; ``stem`` is ``forward_stem(x)`` when already computed.
+
+        ``memo``: a dict given to every child scored on the same ``stem`` (a fresh one per
+        ``stem``): the first cell's input is the stem for all of them, so its preprocessing, each
+        edge's output per option and the edge 1->2 per pair of options are computed once and
+        reused (every child of tiny64 has 16 or 4 siblings with the same first-cell pieces). The
+        logits are those of computing each child alone, bit for bit. Only for children scored
+        with the same weights and batch-norm statistics (not under recalibration or private
+        copies), without gradients.
+        """
         path = resolve_path(self.space, self.arch, path, "tiny64")
         x = self.stem(x) if stem is None else stem
-        for cell in self.cells:
-            x = cell(x, path)
+        for k, cell in enumerate(self.cells):
+            x = cell(x, path, memo if k == 0 and stem is not None else None)
         return self.classifier(self.pool(x).flatten(1))

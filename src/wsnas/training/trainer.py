@@ -11,7 +11,8 @@ Checkpoints (``<run_dir>/checkpoint.pt``, written atomically) hold the supernet'
 optimiser, the strategy's state and every random generator, so a run interrupted at any point
 and resumed produces the same weights as one that never stopped. Evaluation results go to the
 store as predictions keyed by run and checkpoint label (``epoch:E`` after every epoch,
-``step:S`` after each of the last ``dense_last`` mini-batches), so re-evaluating after a
+``step:S`` after each of the last ``dense_last`` mini-batches, or after every ``dense_every``-th
+of them counted back from the last), so re-evaluating after a
 resume overwrites with identical numbers instead of duplicating.
 
 Data-parallel (``torchrun``; see :mod:`wsnas.core.distributed`): when a process group with more
@@ -75,11 +76,15 @@ class SupernetConfig:
     eval: EvalConfig = EvalConfig()
     eval_every_epoch: bool = True
     dense_last: int = 64  # evaluate every child after each of the last k mini-batches (0: off)
+    # ... after every n-th of them, counted back from the last (1: each; the window stays k)
+    dense_every: int = 1
     grad_window: int = 0  # record the gradient variance over windows of this many steps (0: off)
 
     def __post_init__(self) -> None:
         if self.dense_last < 0:
             raise WsnasError(f"dense_last must be non-negative, got {self.dense_last}")
+        if isinstance(self.dense_every, bool) or not isinstance(self.dense_every, int) or self.dense_every < 1:
+            raise WsnasError(f"dense_every must be a positive integer, got {self.dense_every!r}")
         if self.grad_window < 0:
             raise WsnasError(f"the gradient-variance window must be non-negative, got {self.grad_window}")
 
@@ -88,6 +93,8 @@ class SupernetConfig:
         (for a job that must rebuild the config elsewhere)."""
         d = {"train": self.train.to_dict(), "eval": self.eval.to_dict(execution=execution),
              "eval_every_epoch": self.eval_every_epoch, "dense_last": self.dense_last}
+        if self.dense_every != 1:  # runs made before the stride keep their identity
+            d["dense_every"] = self.dense_every
         if self.grad_window:
             d["grad_window"] = self.grad_window
         return d
@@ -96,7 +103,7 @@ class SupernetConfig:
     def from_dict(cls, d: dict) -> SupernetConfig:
         return cls(train=TrainConfig(**d["train"]), eval=EvalConfig(**d["eval"]),
                    eval_every_epoch=d["eval_every_epoch"], dense_last=d["dense_last"],
-                   grad_window=d.get("grad_window", 0))
+                   dense_every=d.get("dense_every", 1), grad_window=d.get("grad_window", 0))
 
     def with_train(self, **overrides) -> SupernetConfig:
         return replace(self, train=self.train.with_overrides(**overrides))
@@ -359,6 +366,9 @@ class SupernetTrainer:
         dense_from = self.total_steps - self.cfg.dense_last if self.cfg.dense_last else None
         monitor = monitor if monitor is not None and self.is_main else RunMonitor()
         names = self.names
+        # the scores of a dense evaluation after an epoch's last step, with the supernet's state
+        # then: the epoch's own evaluation reuses them when nothing changed in between
+        reusable: tuple[int, list, list] | None = None
         if self.epoch < t.epochs:
             monitor.on_start(self.epoch * self.steps_per_epoch)
         bar = tqdm(total=self.total_steps, initial=self.epoch * self.steps_per_epoch,
@@ -401,10 +411,14 @@ class SupernetTrainer:
                     monitor.on_step(step, self.epoch, result)
                     if on_step is not None:
                         on_step(step, result)
-                    if dense_from is not None and step > dense_from:
+                    if dense_from is not None and step > dense_from and \
+                            (self.total_steps - step) % self.cfg.dense_every == 0:
                         self._check_finite(loss_sum, seen)  # no predictions of a diverged supernet
-                        accs = self.evaluate(f"step:{step}", step=step)
+                        results = self.score()
+                        accs = self.store_scores(f"step:{step}", results, step=step)
                         monitor.on_evaluation(step, names, accs, dense=True)
+                        if self.cfg.eval_every_epoch and step == (self.epoch + 1) * self.steps_per_epoch:
+                            reusable = (step, results, self._state_snapshot())
                     bar.update(1)
                 self._check_finite(loss_sum, seen)  # before anything of this epoch is stored
                 self.strategy.end_epoch(self.epoch)
@@ -418,7 +432,8 @@ class SupernetTrainer:
                            "train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen,
                            "seconds": time.perf_counter() - start}
                 if self.cfg.eval_every_epoch:
-                    accs = self.evaluate(f"epoch:{self.epoch}", step=step)
+                    same = reusable is not None and reusable[0] == step and self._state_unchanged(reusable[2])
+                    accs = self.store_scores(f"epoch:{self.epoch}", reusable[1] if same else self.score(), step=step)
                     summary["mean_child_acc"] = sum(accs) / len(accs)
                     monitor.on_evaluation(step, names, accs)
                 self.history.append(summary)
@@ -483,9 +498,30 @@ class SupernetTrainer:
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, label: str, *, step: int) -> list[float]:
         """Score every child on the validation split and store the predictions under ``label``."""
+        return self.store_scores(label, self.score(), step=step)
+
+    def score(self) -> list[tuple[float, float]]:
+        """(accuracy, loss) of every child on the validation split with the weights as they are."""
         results = evaluate_archs(self.supernet, self.archs, self.data.valid, self.cfg.eval,
                                  recal=self._recal, replica=self.replica, bank=self.bank)
         self.supernet.train()
+        return results
+
+    def _state_snapshot(self) -> list[torch.Tensor] | None:
+        """A copy of everything a score depends on (the supernet's weights and BN statistics);
+        None under partial sharing, whose private copies live in the bank."""
+        if self.bank is not None:
+            return None
+        return [t.detach().clone() for t in self.supernet.state_dict().values()]
+
+    def _state_unchanged(self, snapshot: list[torch.Tensor] | None) -> bool:
+        """Whether the supernet still holds ``snapshot`` exactly (a strategy's ``end_epoch`` may
+        change weights; the built-in ones do not)."""
+        return snapshot is not None and all(
+            torch.equal(a, b) for a, b in zip(snapshot, self.supernet.state_dict().values(), strict=True))
+
+    def store_scores(self, label: str, results: list[tuple[float, float]], *, step: int) -> list[float]:
+        """Store ``results`` (of :meth:`score`) as the predictions under ``label``; their accuracies."""
         if self.is_main and self.store is not None and self.run_id is not None:
             self.store.add_predictions(self.run_id, [
                 {"checkpoint": label, "epoch": self.epoch, "step": step,
