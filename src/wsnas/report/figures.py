@@ -33,6 +33,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from wsnas.analysis.insights import dense_window
 from wsnas.core.files import atomic_write
 
 __all__ = [
@@ -222,7 +223,8 @@ def gt_tau_dense(analysis: dict, path: str | Path) -> Path | None:
         if len(boundaries) else ""))
     ax.set_ylabel("GT-Tau")
     k = analysis.get("k")
-    ax.set_title(f"GT-Tau after each of the last {k} mini-batches", fontsize=10)
+    every = (analysis.get("study") or {}).get("dense_every", 1)
+    ax.set_title(f"GT-Tau after {dense_window(k, every)}", fontsize=10)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8, loc="best")
     return save_figure(fig, path)
@@ -257,7 +259,8 @@ def rank_heatmap(analysis: dict, path: str | Path) -> Path | None:
     ax.set_xticklabels([str(steps[j]) for j in range(0, n_steps, tick_every)], fontsize=7)
     ax.set_xlabel("global step (after this mini-batch); red square: the child trained in it")
     ax.set_ylabel("child")
-    ax.set_title(f"Rank of every child after each of the last {n_steps} mini-batches "
+    every = steps[1] - steps[0] if len(steps) > 1 else 1
+    ax.set_title(f"Rank of every child after {dense_window(n_steps * every, every)} "
                  f"({inter.get('run_id', '')})", fontsize=10)
     bar = fig.colorbar(image, ax=ax, label="rank (1 = best, at the top)", shrink=0.8)
     bar.ax.invert_yaxis()
