@@ -56,7 +56,8 @@ def wsnas_cli(installed: dict, *args: str) -> str:
 
 def test_the_installed_space_is_listed(installed):
     out = wsnas_cli(installed, "spaces")
-    assert "demo: 18 architectures, 3 choices (conv1, conv3, conv5)" in out.splitlines()  # the first choice's ops
+    # every option set, with how many choices offer it (the pooling choice has its own)
+    assert "demo: 18 architectures, 3 choices: 2 x {conv1, conv3, conv5}; 1 x {avg, max}" in out.splitlines()
 
 
 def test_a_supernet_on_the_installed_space_and_dataset_ranks_every_child(installed, monkeypatch):
