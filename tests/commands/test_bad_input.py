@@ -190,8 +190,9 @@ CASES = {
     "run-id-absolute": (["supernet", "--run", "/tmp/x", *STORE, *QUICK], ["'/tmp/x'", "leading or trailing '/'"]),
     "experiment-id": (["insights", "--experiment", "a/../../b", "--quick"], ["'a/../../b'"]),
     "dense-every-insights": (["insights", "--dense-every", "0", "--quick", "--no-report"],
-                             ["--dense-every", "at least 1", "got 0"]),
-    "dense-every-supernet": (["supernet", "--dense-every", "0", *STORE, *QUICK], ["--dense-every", "at least 1"]),
+                             ["--dense-every", "'0'", "a positive integer"]),
+    "dense-every-supernet": (["supernet", "--dense-every", "0", *STORE, *QUICK],
+                             ["--dense-every", "'0'", "a positive integer"]),
     # tiny64 names: three digits 1-4; an index has no leading zeros
     "tiny64-011-spaces": (["spaces", "--space", "tiny64", "--arch", "011"],
                           ["'011'", "bad op '0'", "0..63, without leading zeros"]),

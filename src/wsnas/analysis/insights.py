@@ -200,6 +200,7 @@ def _interference(store: Store, run_id: str, dense: dict) -> dict | None:
     return {"run_id": run_id, "steps": dense["steps"], "trained_step": at,
             "trained_rank": ranks, "trained_col": idx,
             "mean_trained_rank": float(np.mean(ranks)), "expected_rank": expected,
+            "every": dense.get("every", 1),
             "z": float((expected - np.mean(ranks)) / sd),
             "top_quarter_share": float(np.mean([r <= n / 4 for r in ranks])),
             "rank_matrix": rank_matrix.tolist(), "archs": archs,
@@ -308,7 +309,7 @@ def _sharing_sweep(store: Store, cfg: dict, truth: TruthTable, k: int) -> dict:
             "gt_tau_mean_k": dense.get("mean"), "gt_tau_std_k": dense.get("std"), "k": dense.get("k"),
             "gt_tau": final.get("gt_tau"), "t1r": final.get("t1r"), "t3r": final.get("t3r"),
             "published": PUBLISHED_SHARING.get(label),
-            "dense": {"steps": dense["steps"], "matrix": dense["matrix"]} if dense else None,
+            "dense": {"steps": dense["steps"], "matrix": dense["matrix"], "every": dense["every"]} if dense else None,
         })
     return {"rows": rows, "findings_input": _sharing_series(rows)}
 

@@ -61,6 +61,7 @@ from wsnas.commands.common import (
     device_from_args,
     eval_config_from_args,
     executor_from_args,
+    positive_int_arg,
     run_id_arg,
     space_from_args,
     tensorboard_from_args,
@@ -106,7 +107,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--orders", type=int, help="supernet instances with different fixed orders")
     g.add_argument("--shuffles", type=int, help="supernet instances reshuffled every cycle")
     g.add_argument("--dense-last", type=int, help="evaluate every child after each of the last K mini-batches")
-    g.add_argument("--dense-every", type=int, metavar="N",
+    g.add_argument("--dense-every", type=positive_int_arg, metavar="N",
                    help="... after every N-th of them, counted back from the last (default: see "
                         "docs/defaults.md; 1: each, the paper's protocol); GT-Tau-Mean-K is the mean over "
                         "those evaluated")
@@ -199,8 +200,6 @@ def config_from_args(args: argparse.Namespace) -> InsightsConfig:
             instances[group] = value
     if not any(instances.values()) and not sweep and not strategies:
         raise WsnasError("no supernet instances: give --seeds, --orders or --shuffles above 0")
-    if args.dense_every is not None and args.dense_every < 1:
-        raise WsnasError(f"--dense-every must be at least 1, got {args.dense_every}")
     return dataclasses.replace(
         cfg, groundtruth=gt, supernet=sn, instances=instances,
         gt_seeds=cfg.gt_seeds if args.gt_seeds is None else args.gt_seeds,

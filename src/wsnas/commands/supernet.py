@@ -51,6 +51,7 @@ from wsnas.commands.common import (
     data_from_args,
     device_from_args,
     eval_config_from_args,
+    positive_int_arg,
     run_dir_from_args,
     run_id_arg,
     seed_arg,
@@ -94,7 +95,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("training and evaluation (defaults per dataset)")
     add_training_options(g)
     g.add_argument("--dense-last", type=int, default=0, help="also evaluate after each of the last K mini-batches")
-    g.add_argument("--dense-every", type=int, default=1, metavar="N",
+    g.add_argument("--dense-every", type=positive_int_arg, default=1, metavar="N",
                    help="... after every N-th of them, counted back from the last (default 1: each)")
     add_eval_options(g)
     g.add_argument("--grad-window", type=int, default=0,
@@ -136,8 +137,6 @@ def _run(args: argparse.Namespace, device, replica: distributed.Replica | None, 
     train = base.with_overrides(**training_overrides(args))
     if args.dense_last < 0:
         raise WsnasError(f"--dense-last must be non-negative, got {args.dense_last}")
-    if args.dense_every < 1:
-        raise WsnasError(f"--dense-every must be at least 1, got {args.dense_every}")
     cfg = SupernetConfig(train=train, eval=eval_config_from_args(args),
                          dense_last=args.dense_last, dense_every=args.dense_every, grad_window=args.grad_window)
     run_id = args.run or default_run_id(strategy, args.seed, sharing)

@@ -259,7 +259,7 @@ def rank_heatmap(analysis: dict, path: str | Path) -> Path | None:
     ax.set_xticklabels([str(steps[j]) for j in range(0, n_steps, tick_every)], fontsize=7)
     ax.set_xlabel("global step (after this mini-batch); red square: the child trained in it")
     ax.set_ylabel("child")
-    every = steps[1] - steps[0] if len(steps) > 1 else 1
+    every = inter.get("every", 1)
     ax.set_title(f"Rank of every child after {dense_window(n_steps * every, every)} "
                  f"({inter.get('run_id', '')})", fontsize=10)
     bar = fig.colorbar(image, ax=ax, label="rank (1 = best, at the top)", shrink=0.8)

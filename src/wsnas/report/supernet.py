@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from wsnas.analysis.insights import ordinal
 from wsnas.report.figures import fmt, new_figure, pct, save_figure
 from wsnas.report.render import RunReport, write_run_report
 from wsnas.report.templating import Templates
@@ -103,7 +104,7 @@ def supernet_report(a: dict) -> RunReport:
         if m.get("dense"):
             d = m["dense"]
             summary.append(f"Over the last {d['k']} mini-batches"
-                           + (f" (every {d['every']} evaluated)" if d.get("every", 1) > 1 else "")
+                           + (f" (every {ordinal(d['every'])} evaluated)" if d.get("every", 1) > 1 else "")
                            + f": GT-Tau-Mean-{d['k']} {fmt(d['mean'])} ± Std-{d['k']} {fmt(d['std'])}.")
     with_truth = a["truth"] is not None
     ranking = ("Children ranked by their shared-weight accuracy",
