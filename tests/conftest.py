@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import pickle
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -232,3 +234,19 @@ def tensorboard_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
 def float32(values) -> list[float]:
     """``values`` rounded as TensorBoard stores a scalar (float32), to compare with what it read back."""
     return [float(np.float32(v)) for v in values]
+
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def import_scripts(folders, *names: str):
+    """Import the modules ``names`` from script folders that are no package (``benchmarks/``),
+    with the folders on ``sys.path`` only meanwhile; returns the first module."""
+    paths = [str(folder) for folder in folders]
+    sys.path[:0] = paths
+    try:
+        modules = [importlib.import_module(name) for name in names]
+    finally:
+        for path in paths:
+            sys.path.remove(path)
+    return modules[0]

@@ -12,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import import_scripts
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVICE = ROOT / "benchmarks" / "device"
@@ -19,15 +20,8 @@ DEVICE = ROOT / "benchmarks" / "device"
 
 @pytest.fixture(scope="module")
 def stages():
-    for folder in (DEVICE, ROOT / "benchmarks"):
-        sys.path.insert(0, str(folder))
-    try:
-        import gpu_stages
-        import harness  # noqa: F401 - gpu_stages imports it lazily
-    finally:
-        for folder in (DEVICE, ROOT / "benchmarks"):
-            sys.path.remove(str(folder))
-    return gpu_stages
+    # gpu_stages imports the harness lazily: it is imported here, while benchmarks/ is on the path
+    return import_scripts([DEVICE, ROOT / "benchmarks"], "gpu_stages", "harness")
 
 
 def _touch(folder: Path, *names: str) -> None:

@@ -4,22 +4,15 @@ same scores as one at a time, and the device's Markdown section rewritten with t
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+from conftest import BENCHMARKS as BENCH
+from conftest import import_scripts
 
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(BENCH))
-    try:
-        import evolve_scoring as module
-    finally:
-        sys.path.remove(str(BENCH))
-    return module
+    return import_scripts([BENCH], "evolve_scoring")
 
 
 def test_every_setting_is_measured_with_the_scores_of_one_at_a_time(bench, tmp_path, capsys):

@@ -4,22 +4,15 @@ shape, and a missing peer reported unavailable with its reason. No peers' enviro
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+from conftest import BENCHMARKS as BENCH
+from conftest import import_scripts
 
 
 @pytest.fixture(scope="module")
 def harness():
-    sys.path.insert(0, str(BENCH))
-    try:
-        import harness as module
-    finally:
-        sys.path.remove(str(BENCH))
-    return module
+    return import_scripts([BENCH], "harness")
 
 
 def _tiny(harness, **kw):
